@@ -1,0 +1,246 @@
+/**
+ * Configuration: the only module that reads `process.env`.
+ * Parsed once at start, every problem reported together, result frozen.
+ */
+
+export interface Config {
+  readonly nodeEnv: 'production' | 'development' | 'test';
+  /** Unique id of this API replica (logs, sensor ownership). */
+  readonly replicaId: string;
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Largest accepted GraphQL request body, in bytes. */
+    readonly maxBodyBytes: number;
+  };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly readingsTopic: string;
+    readonly deadLetterTopic: string;
+    readonly groupId: string;
+    /** Partitions used when the project creates its topics. */
+    readonly partitions: number;
+    readonly replicationFactor: number;
+    /** Whether this replica runs the consumer (API-only replicas are allowed). */
+    readonly consumerEnabled: boolean;
+    /** Readings buffered in memory while Kafka is slow or down; beyond it producers get backpressure. */
+    readonly producerBufferLimit: number;
+  };
+  readonly mongo: {
+    readonly url: string;
+    readonly database: string;
+  };
+  readonly redis: {
+    readonly url: string;
+    /** Prefix of every Redis channel, so several deployments can share one Redis. */
+    readonly channelPrefix: string;
+  };
+  readonly alerts: {
+    /** A reading strictly above this temperature raises an overheat alert. */
+    readonly thresholdC: number;
+  };
+  readonly readings: {
+    readonly temperatureMinC: number;
+    readonly temperatureMaxC: number;
+    /** Readings older than this are refused (dead-lettered). */
+    readonly maxAgeMs: number;
+    /** Readings further in the future than this are refused (clock skew allowance). */
+    readonly maxFutureMs: number;
+    /** Largest Kafka message accepted, in bytes. */
+    readonly maxMessageBytes: number;
+  };
+  readonly limits: {
+    readonly maxSensors: number;
+    readonly maxSpawnPerRequest: number;
+    readonly minIntervalMs: number;
+    /** Readings per second all simulated sensors of one replica may produce together. */
+    readonly maxSimulatedRate: number;
+    readonly maxIngestBatch: number;
+    readonly historyMaxPage: number;
+    /** Alerts queued for one subscriber before its connection is closed (it resumes with its cursor). */
+    readonly subscriberMaxPending: number;
+  };
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Collects problems while reading typed values, so one error lists them all. */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string, pattern?: RegExp): string {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (pattern && !pattern.test(raw)) {
+      this.problems.push(`${name}: "${raw}" does not match ${pattern}`);
+      return fallback;
+    }
+    return raw;
+  }
+
+  number(name: string, fallback: number, opts: { min?: number; max?: number; integer?: boolean } = {}): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    const { min = -Infinity, max = Infinity, integer = false } = opts;
+    if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+      this.problems.push(`${name}: "${raw}" is not ${integer ? 'an integer' : 'a number'}`);
+      return fallback;
+    }
+    if (value < min || value > max) {
+      this.problems.push(`${name}: ${value} is outside ${min}..${max}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    return this.number(name, fallback, { min, max, integer: true });
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    this.problems.push(`${name}: "${raw}" is not a boolean (true/false)`);
+    return fallback;
+  }
+
+  url(name: string, fallback: string, protocols: readonly string[]): string {
+    const raw = this.string(name, fallback);
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) {
+        this.problems.push(`${name}: protocol must be one of ${protocols.join(', ')}, got "${parsed.protocol}"`);
+      }
+    } catch {
+      this.problems.push(`${name}: "${raw}" is not a URL`);
+    }
+    return raw;
+  }
+
+  list(name: string, fallback: readonly string[], itemPattern: RegExp): string[] {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return [...fallback];
+    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    if (items.length === 0) this.problems.push(`${name}: must list at least one entry`);
+    for (const item of items) {
+      if (!itemPattern.test(item)) this.problems.push(`${name}: "${item}" does not match ${itemPattern}`);
+    }
+    return items;
+  }
+}
+
+const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
+const NAME = /^[a-zA-Z0-9._-]{1,100}$/;
+const HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
+
+/** Environment variables this module understands; anything else starting with these prefixes is refused. */
+export const KNOWN_VARIABLES = [
+  'NODE_ENV', 'REPLICA_ID', 'HOST', 'PORT', 'HTTP_MAX_BODY_BYTES',
+  'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
+  'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_PRODUCER_BUFFER_LIMIT',
+  'MONGODB_URL', 'MONGODB_DATABASE',
+  'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
+  'ALERT_THRESHOLD_C',
+  'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
+  'READING_MAX_MESSAGE_BYTES',
+  'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
+  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_SUBSCRIBER_MAX_PENDING',
+  'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
+] as const;
+
+/** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
+const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'LIMIT_', 'SHUTDOWN_'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new EnvReader(env);
+  const known = new Set<string>(KNOWN_VARIABLES);
+  for (const name of Object.keys(env)) {
+    if (OWNED_PREFIXES.some((p) => name.startsWith(p)) && !known.has(name)) {
+      r.problems.push(`${name}: unknown variable (known: ${KNOWN_VARIABLES.filter((k) => OWNED_PREFIXES.some((p) => k.startsWith(p))).join(', ')})`);
+    }
+  }
+
+  const nodeEnv = r.string('NODE_ENV', 'development', /^(production|development|test)$/) as Config['nodeEnv'];
+  const port = r.int('PORT', 4000, 0, 65535);
+  const temperatureMinC = r.number('READING_TEMPERATURE_MIN_C', -60);
+  const temperatureMaxC = r.number('READING_TEMPERATURE_MAX_C', 200);
+  if (temperatureMinC >= temperatureMaxC) {
+    r.problems.push(`READING_TEMPERATURE_MIN_C (${temperatureMinC}) must be below READING_TEMPERATURE_MAX_C (${temperatureMaxC})`);
+  }
+
+  const config: Config = {
+    nodeEnv,
+    replicaId: r.string('REPLICA_ID', `replica-${port}-${process.pid}`, NAME),
+    http: {
+      host: r.string('HOST', '127.0.0.1'),
+      port,
+      maxBodyBytes: r.int('HTTP_MAX_BODY_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    },
+    kafka: {
+      brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092'], HOST_PORT),
+      clientId: r.string('KAFKA_CLIENT_ID', 'iot-realtime-pipeline', NAME),
+      readingsTopic: r.string('KAFKA_READINGS_TOPIC', 'sensor.readings', TOPIC),
+      deadLetterTopic: r.string('KAFKA_DLQ_TOPIC', 'sensor.readings.dlq', TOPIC),
+      groupId: r.string('KAFKA_GROUP_ID', 'iot-realtime-pipeline', NAME),
+      partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1000),
+      replicationFactor: r.int('KAFKA_REPLICATION_FACTOR', 1, 1, 10),
+      consumerEnabled: r.boolean('KAFKA_CONSUMER_ENABLED', true),
+      producerBufferLimit: r.int('KAFKA_PRODUCER_BUFFER_LIMIT', 50_000, 100, 10_000_000),
+    },
+    mongo: {
+      url: r.url('MONGODB_URL', 'mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']),
+      database: r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,63}$/),
+    },
+    redis: {
+      url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+      channelPrefix: r.string('REDIS_CHANNEL_PREFIX', 'iot', NAME),
+    },
+    alerts: {
+      thresholdC: r.number('ALERT_THRESHOLD_C', 80, { min: -273.15, max: 1000 }),
+    },
+    readings: {
+      temperatureMinC,
+      temperatureMaxC,
+      maxAgeMs: r.int('READING_MAX_AGE_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000),
+      maxFutureMs: r.int('READING_MAX_FUTURE_MS', 5 * 60_000, 0, 24 * 3600_000),
+      maxMessageBytes: r.int('READING_MAX_MESSAGE_BYTES', 4096, 256, 1_048_576),
+    },
+    limits: {
+      maxSensors: r.int('LIMIT_MAX_SENSORS', 10_000, 1, 1_000_000),
+      maxSpawnPerRequest: r.int('LIMIT_MAX_SPAWN', 1000, 1, 100_000),
+      minIntervalMs: r.int('LIMIT_MIN_INTERVAL_MS', 10, 1, 60_000),
+      maxSimulatedRate: r.int('LIMIT_MAX_SIMULATED_RATE', 50_000, 1, 10_000_000),
+      maxIngestBatch: r.int('LIMIT_MAX_INGEST_BATCH', 1000, 1, 100_000),
+      historyMaxPage: r.int('LIMIT_HISTORY_MAX_PAGE', 1000, 1, 100_000),
+      subscriberMaxPending: r.int('LIMIT_SUBSCRIBER_MAX_PENDING', 1000, 1, 1_000_000),
+    },
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    logLevel: r.string('LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info', /^(fatal|error|warn|info|debug|trace|silent)$/),
+  };
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child && typeof child === 'object' && !Object.isFrozen(child)) deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,44 @@
+/**
+ * Overheat alerts: which readings are critical, and the position of an alert in the stream.
+ */
+import { readingKey, type Location, type Reading } from './reading.js';
+
+/** Where a reading sat in Kafka. Within one partition, offsets order alerts totally. */
+export interface StreamPosition {
+  readonly partition: number;
+  /** Kafka offset; int64 on the wire, exact as a JS number up to 2^53. */
+  readonly offset: number;
+}
+
+export interface OverheatAlert {
+  /** Same as the natural key of the critical reading: one reading, one alert. */
+  readonly id: string;
+  readonly sensorId: string;
+  readonly temperature: number;
+  readonly threshold: number;
+  /** Time of the critical reading. */
+  readonly ts: Date;
+  readonly location: Location;
+  /** When the pipeline detected it. */
+  readonly detectedAt: Date;
+  readonly position: StreamPosition;
+}
+
+/** A reading is critical when its temperature is strictly above the threshold. */
+export function isCritical(reading: Reading, thresholdC: number): boolean {
+  return reading.temperature > thresholdC;
+}
+
+export function toAlert(reading: Reading, thresholdC: number, position: StreamPosition, detectedAt: Date): OverheatAlert {
+  return {
+    id: readingKey(reading.sensorId, reading.ts),
+    sensorId: reading.sensorId,
+    temperature: reading.temperature,
+    threshold: thresholdC,
+    ts: reading.ts,
+    location: reading.location,
+    detectedAt,
+    position,
+  };
+}
+

@@ -1,0 +1,44 @@
+/**
+ * Stable error codes. Clients switch on `extensions.code`; messages may change, codes do not.
+ */
+import { GraphQLError } from 'graphql';
+
+export const ErrorCode = {
+  /** The request is invalid; `extensions.field` names the offending input. Do not retry unchanged. */
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** A limit (sensor count, batch size, page size) was exceeded. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  /** Kafka could not accept the readings in time. Safe to retry: readings are deduplicated. */
+  KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
+  /** The history store is unreachable. Retry later. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** The replica is shutting down. Retry on another replica. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export function badUserInput(field: string, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, field } });
+}
+
+export function limitExceeded(field: string, message: string, limit: number): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.LIMIT_EXCEEDED, field, limit } });
+}
+
+export function retryable(code: ErrorCode, message: string, retryAfterMs = 1000): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, retryable: true, retryAfterMs } });
+}
+
+/** Raised by adapters when their outside system is unreachable; carries whether a retry can help. */
+export class DependencyError extends Error {
+  constructor(
+    readonly dependency: 'kafka' | 'mongodb' | 'redis',
+    message: string,
+    readonly retriable = true,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DependencyError';
+  }
+}

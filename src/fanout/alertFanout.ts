@@ -1,0 +1,221 @@
+/**
+ * Redis fan-out of overheat alerts to every API replica.
+ *
+ * One channel per sensor (`<prefix>:alerts:<sensorId>`), so a replica subscribes only to the
+ * sensors its clients asked for; a client with no filter makes its replica pattern-subscribe.
+ * Separate publish and subscribe connections. Redis pub/sub is at-most-once: what it drops
+ * while down is recovered from MongoDB through subscription cursors (see alertFeed).
+ */
+import { Redis } from 'ioredis';
+import type { OverheatAlert } from '../domain/alert.js';
+import type { Logger } from '../logger.js';
+
+/** How long a new listener waits for Redis to confirm its subscription before going on without it. */
+const SUBSCRIBE_WAIT_MS = 2000;
+
+export type AlertListener = (alert: OverheatAlert) => void;
+
+export interface AlertFanout {
+  /** Publishes alerts to all replicas. Never throws: a failure is logged and counted (subscribers recover through their cursor). */
+  publish(alerts: readonly OverheatAlert[]): Promise<void>;
+  /**
+   * Listens to alerts of these sensors (all sensors when undefined). Resolves with the unsubscribe
+   * function once Redis confirmed the subscription, or after `SUBSCRIBE_WAIT_MS` when Redis is down
+   * (the subscription then resyncs when Redis returns).
+   */
+  listen(sensorIds: readonly string[] | undefined, listener: AlertListener): Promise<() => void>;
+  /** Called after the subscriber connection comes back: alerts published meanwhile were lost to pub/sub. */
+  onResync(listener: () => void): () => void;
+  isReady(): boolean;
+  stats(): { published: number; publishFailures: number; received: number };
+  dispose(): Promise<void>;
+}
+
+interface WireAlert {
+  id: string;
+  sensorId: string;
+  temperature: number;
+  threshold: number;
+  ts: string;
+  location: { lat: number; lon: number };
+  detectedAt: string;
+  partition: number;
+  offset: number;
+}
+
+export function serializeAlert(a: OverheatAlert): string {
+  const wire: WireAlert = {
+    id: a.id,
+    sensorId: a.sensorId,
+    temperature: a.temperature,
+    threshold: a.threshold,
+    ts: a.ts.toISOString(),
+    location: a.location,
+    detectedAt: a.detectedAt.toISOString(),
+    partition: a.position.partition,
+    offset: a.position.offset,
+  };
+  return JSON.stringify(wire);
+}
+
+export function deserializeAlert(text: string): OverheatAlert {
+  const w = JSON.parse(text) as WireAlert;
+  return {
+    id: w.id,
+    sensorId: w.sensorId,
+    temperature: w.temperature,
+    threshold: w.threshold,
+    ts: new Date(w.ts),
+    location: w.location,
+    detectedAt: new Date(w.detectedAt),
+    position: { partition: w.partition, offset: w.offset },
+  };
+}
+
+export async function connectAlertFanout(options: { url: string; channelPrefix: string; logger: Logger }): Promise<AlertFanout> {
+  const log = options.logger.child({ module: 'fanout.redis' });
+  const channelPrefix = `${options.channelPrefix}:alerts:`;
+  const pattern = `${channelPrefix}*`;
+  const redisOptions = {
+    lazyConnect: true,
+    // Never queue while disconnected: a publish fails fast and the consumer moves on.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  };
+  const pub = new Redis(options.url, { ...redisOptions, connectionName: 'alerts-pub' });
+  const sub = new Redis(options.url, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'alerts-sub' });
+  for (const [name, conn] of [['pub', pub], ['sub', sub]] as const) {
+    conn.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis error'));
+  }
+  await Promise.all([pub.connect(), sub.connect()]);
+
+  const bySensor = new Map<string, Set<AlertListener>>();
+  const everything = new Set<AlertListener>();
+  const resyncListeners = new Set<() => void>();
+  let published = 0;
+  let publishFailures = 0;
+  let received = 0;
+  let wasReady = true;
+
+  const dispatch = (channel: string, payload: string, viaPattern: boolean): void => {
+    const sensorId = channel.slice(channelPrefix.length);
+    const specific = bySensor.get(sensorId);
+    // A sensor may be reached both through its channel and the pattern: each path serves only its own listeners.
+    const targets = viaPattern ? everything : specific;
+    if (!targets || targets.size === 0) return;
+    received++;
+    let alert: OverheatAlert;
+    try {
+      alert = deserializeAlert(payload);
+    } catch (err) {
+      log.error({ channel, err: (err as Error).message }, 'undecodable alert on redis');
+      return;
+    }
+    for (const listener of targets) {
+      try {
+        listener(alert);
+      } catch (err) {
+        log.error({ err }, 'alert listener threw');
+      }
+    }
+  };
+  sub.on('message', (channel: string, message: string) => dispatch(channel, message, false));
+  sub.on('pmessage', (_pattern: string, channel: string, message: string) => dispatch(channel, message, true));
+  sub.on('close', () => {
+    wasReady = false;
+  });
+  sub.on('ready', () => {
+    if (wasReady) return;
+    wasReady = true;
+    log.info('subscriber connection restored; asking subscriptions to resync');
+    for (const l of resyncListeners) l();
+  });
+
+  // In-flight or settled SUBSCRIBE per channel (pattern included), so later listeners wait for the same ack.
+  const confirmations = new Map<string, Promise<void>>();
+  const subscribeQuietly = (fn: () => Promise<unknown>, what: string): Promise<void> =>
+    fn().then(
+      () => undefined,
+      (err: Error) => log.warn({ err: err.message, what }, 'redis subscribe change failed (re-applied on reconnect)'),
+    );
+  const confirmed = (keys: readonly string[]): Promise<void> => {
+    const waits = keys.map((k) => confirmations.get(k) ?? Promise.resolve());
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
+    });
+    return Promise.race([Promise.all(waits).then(() => undefined), timeout]).finally(() => clearTimeout(timer));
+  };
+
+  return {
+    async publish(alerts) {
+      if (alerts.length === 0) return;
+      try {
+        const pipeline = pub.pipeline();
+        for (const a of alerts) pipeline.publish(channelPrefix + a.sensorId, serializeAlert(a));
+        const results = await pipeline.exec();
+        const failed = results?.filter(([err]) => err).length ?? alerts.length;
+        published += alerts.length - failed;
+        publishFailures += failed;
+      } catch (err) {
+        publishFailures += alerts.length;
+        log.warn({ err: (err as Error).message, alerts: alerts.length }, 'alert publish failed; subscribers will recover from the store');
+      }
+    },
+    async listen(sensorIds, listener) {
+      if (sensorIds === undefined) {
+        everything.add(listener);
+        if (everything.size === 1) confirmations.set(pattern, subscribeQuietly(() => sub.psubscribe(pattern), pattern));
+        await confirmed([pattern]);
+        return () => {
+          if (everything.delete(listener) && everything.size === 0) {
+            confirmations.delete(pattern);
+            void subscribeQuietly(() => sub.punsubscribe(pattern), pattern);
+          }
+        };
+      }
+      const ids = [...new Set(sensorIds)];
+      const fresh: string[] = [];
+      for (const id of ids) {
+        let set = bySensor.get(id);
+        if (!set) {
+          set = new Set();
+          bySensor.set(id, set);
+          fresh.push(id);
+        }
+        set.add(listener);
+      }
+      if (fresh.length > 0) {
+        const ack = subscribeQuietly(() => sub.subscribe(...fresh.map((id) => channelPrefix + id)), 'sensor channels');
+        for (const id of fresh) confirmations.set(channelPrefix + id, ack);
+      }
+      await confirmed(ids.map((id) => channelPrefix + id));
+      return () => {
+        const gone: string[] = [];
+        for (const id of ids) {
+          const set = bySensor.get(id);
+          if (set?.delete(listener) && set.size === 0) {
+            bySensor.delete(id);
+            gone.push(id);
+          }
+        }
+        if (gone.length > 0) {
+          for (const id of gone) confirmations.delete(channelPrefix + id);
+          void subscribeQuietly(() => sub.unsubscribe(...gone.map((id) => channelPrefix + id)), 'sensor channels');
+        }
+      };
+    },
+    onResync(listener) {
+      resyncListeners.add(listener);
+      return () => resyncListeners.delete(listener);
+    },
+    isReady: () => pub.status === 'ready' && sub.status === 'ready',
+    stats: () => ({ published, publishFailures, received }),
+    async dispose() {
+      await Promise.allSettled([pub.quit(), sub.quit()]);
+      pub.disconnect();
+      sub.disconnect();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * The `overheatAlerts` feed of one subscriber: history from MongoDB up to the stored watermark,
+ * then live alerts from Redis, joined without gap or duplicate by the subscriber's AlertCursor.
+ *
+ * Why it is gap-free: the consumer stores a batch's alerts, then advances the partition watermark,
+ * then publishes. The feed listens on Redis first, then reads the watermarks, then replays stored
+ * alerts up to them. Any alert beyond a watermark is published after the listener existed, so it
+ * arrives live; anything at or before the cursor is dropped, so replays and re-publishes never
+ * reach the client twice.
+ *
+ * Slow subscribers: at most `maxPending` alerts wait for one subscriber. Past that the feed ends
+ * with SUBSCRIBER_TOO_SLOW and the client resumes with the cursor of the last alert it got.
+ */
+import { GraphQLError } from 'graphql';
+import type { OverheatAlert } from '../domain/alert.js';
+import { AlertCursor } from '../domain/alertCursor.js';
+import type { Logger } from '../logger.js';
+import type { MongoStore } from '../store/mongoStore.js';
+import type { AlertFanout } from './alertFanout.js';
+
+/** An alert as delivered to one subscriber, with the cursor to resume after it. */
+export interface DeliveredAlert extends OverheatAlert {
+  readonly cursor: string;
+}
+
+export interface FeedRequest {
+  sensorIds?: readonly string[] | undefined;
+  after?: AlertCursor | undefined;
+}
+
+export interface AlertFeed {
+  open(request: FeedRequest): AsyncIterableIterator<DeliveredAlert>;
+  /** Current stored position: a cursor that resumes from "now". */
+  currentCursor(): Promise<string>;
+  /** Open subscriptions on this replica. */
+  size(): number;
+  /** Ends every open subscription (shutdown). */
+  closeAll(): void;
+}
+
+export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
+
+export function createAlertFeed(deps: {
+  fanout: AlertFanout;
+  store: MongoStore;
+  topic: string;
+  maxPending: number;
+  logger: Logger;
+}): AlertFeed {
+  const log = deps.logger.child({ module: 'fanout.feed' });
+  const open = new Set<FeedSubscription>();
+
+  class FeedSubscription implements AsyncIterableIterator<DeliveredAlert> {
+    private readonly queue: DeliveredAlert[] = [];
+    private waiter: ((r: IteratorResult<DeliveredAlert>) => void) | undefined;
+    private failWaiter: ((e: unknown) => void) | undefined;
+    private failure: unknown;
+    private done = false;
+    private cursor: AlertCursor | undefined;
+    /** While replaying from the store, live alerts wait here (in arrival order). */
+    private held: OverheatAlert[] | undefined = [];
+    private unlisten: (() => void) | undefined;
+    private readonly filter: ReadonlySet<string> | undefined;
+    private readonly stopResync: () => void;
+
+    constructor(private readonly request: FeedRequest) {
+      this.filter = request.sensorIds ? new Set(request.sensorIds) : undefined;
+      this.stopResync = deps.fanout.onResync(() => void this.replay());
+      void this.start();
+    }
+
+    private async start(): Promise<void> {
+      try {
+        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (a) => this.onLive(a));
+        if (this.done) return this.unlisten();
+        this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic));
+        await this.replay();
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+
+    private onLive(alert: OverheatAlert): void {
+      if (this.held) this.held.push(alert);
+      else this.deliver(alert);
+    }
+
+    /** Replays stored alerts after the cursor, then releases what arrived live meanwhile. */
+    private async replay(): Promise<void> {
+      if (this.done || !this.cursor) return;
+      this.held ??= [];
+      try {
+        const watermarks = await deps.store.progress.watermarks(deps.topic);
+        const missed = await deps.store.alerts.between(this.cursor, watermarks, this.filter);
+        for (const a of missed) this.deliver(a);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'replay from store failed; live alerts continue');
+      }
+      const held = this.held;
+      this.held = undefined;
+      for (const a of held ?? []) this.deliver(a);
+    }
+
+    private deliver(alert: OverheatAlert): void {
+      if (this.done || !this.cursor) return;
+      if (this.filter && !this.filter.has(alert.sensorId)) return;
+      if (!this.cursor.advance(alert.position)) return;
+      const delivered: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        this.failWaiter = undefined;
+        w({ value: delivered, done: false });
+        return;
+      }
+      if (this.queue.length >= deps.maxPending) {
+        this.fail(
+          new GraphQLError(`Subscriber fell more than ${deps.maxPending} alerts behind; resubscribe with "after" set to the last cursor received`, {
+            extensions: { code: SUBSCRIBER_TOO_SLOW, maxPending: deps.maxPending },
+          }),
+        );
+        return;
+      }
+      this.queue.push(delivered);
+    }
+
+    private fail(err: unknown): void {
+      if (this.done) return;
+      this.failure = err;
+      this.queue.length = 0;
+      if (this.failWaiter) {
+        const f = this.failWaiter;
+        this.waiter = undefined;
+        this.failWaiter = undefined;
+        this.dispose();
+        f(err);
+      }
+    }
+
+    private dispose(): void {
+      if (this.done) return;
+      this.done = true;
+      this.unlisten?.();
+      this.stopResync();
+      open.delete(this);
+      this.queue.length = 0;
+    }
+
+    next(): Promise<IteratorResult<DeliveredAlert>> {
+      if (this.failure !== undefined && !this.done) {
+        const err = this.failure;
+        this.dispose();
+        return Promise.reject(err);
+      }
+      const value = this.queue.shift();
+      if (value) return Promise.resolve({ value, done: false });
+      if (this.done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve, reject) => {
+        this.waiter = resolve;
+        this.failWaiter = reject;
+      });
+    }
+
+    return(): Promise<IteratorResult<DeliveredAlert>> {
+      const w = this.waiter;
+      this.waiter = undefined;
+      this.failWaiter = undefined;
+      this.dispose();
+      w?.({ value: undefined, done: true });
+      return Promise.resolve({ value: undefined, done: true });
+    }
+
+    throw(err?: unknown): Promise<IteratorResult<DeliveredAlert>> {
+      this.dispose();
+      return Promise.reject(err);
+    }
+
+    [Symbol.asyncIterator](): AsyncIterableIterator<DeliveredAlert> {
+      return this;
+    }
+  }
+
+  return {
+    open(request) {
+      const s = new FeedSubscription(request);
+      open.add(s);
+      return s;
+    },
+    async currentCursor() {
+      return AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic)).encode();
+    },
+    size: () => open.size,
+    closeAll() {
+      for (const s of [...open]) void s.return();
+    },
+  };
+}

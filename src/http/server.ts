@@ -1,0 +1,207 @@
+/**
+ * The HTTP and WebSocket front door of one replica, all on one port:
+ * - `POST/GET /graphql`: queries and mutations (Apollo Server, through its HTTP integration API);
+ * - `GET /graphql` from a browser: GraphiQL, served from this project (works offline);
+ * - WebSocket `/graphql` (graphql-transport-ws): subscriptions;
+ * - `/healthz` (liveness) and `/readyz` (readiness from the dependencies' state).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { GraphQLContext } from '../resolvers/services.js';
+import { createGraphiQLHandler } from './graphiql.js';
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, 'up' | 'down' | 'degraded' | 'disabled'>;
+}
+
+export interface HttpServerOptions {
+  schema: GraphQLSchema;
+  context: GraphQLContext;
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  production: boolean;
+  logger: Logger;
+  readiness: () => ReadinessReport;
+  metrics: () => string;
+}
+
+export interface HttpFrontDoor {
+  readonly url: string;
+  readonly port: number;
+  /** Open WebSocket connections. */
+  connections(): number;
+  /** Stops accepting, closes WebSockets with 1001, drains in-flight HTTP requests. */
+  drain(graceMs: number): Promise<void>;
+}
+
+const DEFAULT_QUERY = `# Live overheat alerts (start some sensors first, in another tab):
+#   mutation { spawnSensors(input: { count: 3, scenario: OVERHEAT, intervalMs: 500 }) { sensors { id } } }
+subscription LiveAlerts {
+  overheatAlerts {
+    id
+    sensorId
+    temperature
+    threshold
+    ts
+    location { lat lon }
+    cursor
+  }
+}
+`;
+
+/** Internal errors are masked in production; user-facing codes pass through. */
+function formatError(production: boolean, log: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      log.error({ err: error }, 'unexpected error in GraphQL operation');
+      if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    }
+    return formatted;
+  };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { status: 413 });
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDoor> {
+  const log = o.logger.child({ module: 'http' });
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: o.schema,
+    introspection: true,
+    includeStacktraceInErrorResponses: !o.production,
+    formatError: formatError(o.production, log),
+    plugins: [ApolloServerPluginLandingPageDisabled()],
+    logger: {
+      debug: (m) => log.debug(m),
+      info: (m) => log.debug(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    },
+  });
+  await apollo.start();
+  const graphiql = createGraphiQLHandler({ endpointPath: '/graphql', title: 'iot-realtime-pipeline', defaultQuery: DEFAULT_QUERY });
+  let draining = false;
+
+  const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    let body: unknown;
+    if (req.method === 'POST') {
+      const text = await readBody(req, o.maxBodyBytes);
+      try {
+        body = text.length > 0 ? JSON.parse(text) : undefined;
+      } catch {
+        sendJson(res, 400, { errors: [{ message: 'request body is not valid JSON', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+        return;
+      }
+    }
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+      context: async () => o.context,
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      try {
+        if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+        if (url.pathname === '/readyz') {
+          const report = o.readiness();
+          const ready = report.ready && !draining;
+          return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : draining ? 'draining' : 'not ready', checks: report.checks });
+        }
+        if (url.pathname === '/metrics') {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          return res.end(o.metrics());
+        }
+        if (await graphiql(req, res)) return;
+        if (url.pathname === '/graphql') {
+          if (draining) res.setHeader('connection', 'close');
+          return await handleGraphQL(req, res, url);
+        }
+        sendJson(res, 404, { error: 'not found', see: '/graphql' });
+      } catch (err) {
+        const status = (err as { status?: number }).status ?? 500;
+        if (status >= 500) log.error({ err }, 'request failed');
+        if (!res.headersSent) sendJson(res, status, { errors: [{ message: status === 413 ? (err as Error).message : 'Internal server error' }] });
+        else res.destroy();
+      }
+    })();
+  });
+  server.keepAliveTimeout = 5000;
+
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: o.maxBodyBytes });
+  const wsServer = useServer<Record<string, unknown>, Record<string, never>>(
+    {
+      schema: o.schema,
+      context: () => o.context as unknown as Record<string, unknown>,
+      isProd: o.production,
+      onError: (_ctx, _id, _payload, errors) => {
+        for (const e of errors) if (!e.extensions?.code) log.error({ err: e }, 'subscription error');
+      },
+    },
+    wss,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/graphql`;
+  log.info({ url }, 'listening');
+
+  return {
+    url,
+    port,
+    connections: () => wss.clients.size,
+    async drain(graceMs) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await wsServer.dispose();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      await apollo.stop();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { Arg, ID, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { AlertCursor } from '../domain/alertCursor.js';
+import type { OverheatAlert as DomainAlert } from '../domain/alert.js';
+import { badUserInput } from '../errors.js';
+import type { DeliveredAlert } from '../fanout/alertFeed.js';
+import { OverheatAlert } from '../schema/alert.type.js';
+import { AlertConnection } from '../schema/connection.type.js';
+import { fromAlertDoc } from '../store/mongoStore.js';
+import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
+import type { GraphQLContext, Services } from './services.js';
+import { checkPageSize, checkSensorId, checkSensorIds } from './validate.js';
+
+function toGraphQL(a: DomainAlert, cursor: string | null): OverheatAlert {
+  return {
+    id: a.id,
+    sensorId: a.sensorId,
+    temperature: a.temperature,
+    threshold: a.threshold,
+    ts: a.ts,
+    location: a.location,
+    detectedAt: a.detectedAt,
+    cursor,
+  };
+}
+
+interface OverheatAlertsArgs {
+  sensorIds?: string[] | null;
+  after?: string | null;
+}
+
+/** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
+function overheatAlertsSubscribe(services: Services) {
+  return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
+    const sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
+    let after: AlertCursor | undefined;
+    if (args.after !== null && args.after !== undefined) {
+      after = AlertCursor.decode(args.after);
+      if (!after) throw badUserInput('after', 'after is not a cursor received from overheatAlerts');
+    }
+    return services.feed.open({ sensorIds, after });
+  };
+}
+
+@Resolver(() => OverheatAlert)
+export class AlertResolver {
+  constructor(private readonly services: Services) {}
+
+  @Query(() => AlertConnection, { description: 'Stored overheat alerts, newest first.' })
+  async alerts(
+    @Arg('sensorId', () => ID, { nullable: true }) sensorId?: string | null,
+    @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
+    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+  ): Promise<AlertConnection> {
+    if (sensorId) checkSensorId(sensorId, 'sensorId');
+    const page = await this.services.store.alerts.page({
+      sensorId: sensorId ?? undefined,
+      first: checkPageSize(first, this.services.config.limits.historyMaxPage),
+      before: after ? parseAlertPageCursor(after) : undefined,
+    });
+    const edges = page.items.map((d) => ({ cursor: alertPageCursor(d.ts, d._id), node: toGraphQL(fromAlertDoc(d), null) }));
+    return { edges, nodes: edges.map((e) => e.node), pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+  }
+
+  @Query(() => String, {
+    description: 'A subscription cursor for "now": subscribe to overheatAlerts with `after` set to it to get every alert stored from this point on.',
+  })
+  async alertsCursor(): Promise<string> {
+    return this.services.feed.currentCursor();
+  }
+
+  @Subscription(() => OverheatAlert, {
+    description:
+      'Overheat alerts as they are detected, over graphql-ws. With `after`, first replays every stored alert after that cursor, then continues live, without gap or duplicate.',
+    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services)(args as OverheatAlertsArgs),
+  })
+  overheatAlerts(
+    @Root() alert: DeliveredAlert,
+    @Arg('sensorIds', () => [ID], { nullable: true, description: 'Only these sensors; all when omitted.' }) _sensorIds?: string[] | null,
+    @Arg('after', () => String, { nullable: true, description: 'Resume after this cursor (from a previous delivery).' }) _after?: string | null,
+  ): OverheatAlert {
+    return toGraphQL(alert, alert.cursor);
+  }
+}

@@ -1,0 +1,25 @@
+/** Opaque cursors for history paging (newest first). Versioned so their shape can change. */
+import { badUserInput } from '../errors.js';
+
+const encode = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+const decode = (cursor: string): string => Buffer.from(cursor, 'base64url').toString('utf8');
+
+export function readingCursor(ts: Date): string {
+  return encode(`r1:${ts.getTime()}`);
+}
+
+export function parseReadingCursor(cursor: string): Date {
+  const m = /^r1:(-?\d{1,15})$/.exec(decode(cursor));
+  if (!m) throw badUserInput('after', 'after is not a cursor returned by readings');
+  return new Date(Number(m[1]));
+}
+
+export function alertPageCursor(ts: Date, id: string): string {
+  return encode(`a1:${ts.getTime()}:${id}`);
+}
+
+export function parseAlertPageCursor(cursor: string): { ts: Date; id: string } {
+  const m = /^a1:(-?\d{1,15}):(.+)$/s.exec(decode(cursor));
+  if (!m) throw badUserInput('after', 'after is not a cursor returned by alerts');
+  return { ts: new Date(Number(m[1])), id: m[2]! };
+}

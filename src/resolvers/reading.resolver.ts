@@ -1,0 +1,78 @@
+import { Arg, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { validateReading, type Reading as DomainReading } from '../domain/reading.js';
+import { DependencyError, ErrorCode, badUserInput, limitExceeded, retryable } from '../errors.js';
+import { DateTimeScalar } from '../schema/dateTime.scalar.js';
+import { ReadingConnection } from '../schema/connection.type.js';
+import { IngestResult, Reading, ReadingInput } from '../schema/reading.type.js';
+import { parseReadingCursor, readingCursor } from './pageCursor.js';
+import type { Services } from './services.js';
+import { checkPageSize, checkSensorId } from './validate.js';
+
+@Resolver(() => Reading)
+export class ReadingResolver {
+  constructor(private readonly services: Services) {}
+
+  @Query(() => ReadingConnection, { description: 'Stored readings of one sensor, newest first, optionally within [from, to].' })
+  async readings(
+    @Arg('sensorId', () => ID) sensorId: string,
+    @Arg('from', () => DateTimeScalar, { nullable: true }) from?: Date | null,
+    @Arg('to', () => DateTimeScalar, { nullable: true }) to?: Date | null,
+    @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
+    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+  ): Promise<ReadingConnection> {
+    checkSensorId(sensorId, 'sensorId');
+    if (from && to && from.getTime() > to.getTime()) throw badUserInput('from', 'from must not be after to');
+    const pageSize = checkPageSize(first, this.services.config.limits.historyMaxPage);
+    const page = await this.services.store.readings.page({
+      sensorId,
+      from: from ?? undefined,
+      to: to ?? undefined,
+      first: pageSize,
+      beforeTs: after ? parseReadingCursor(after) : undefined,
+    });
+    const edges = page.items.map((d) => ({
+      cursor: readingCursor(d.ts),
+      node: { sensorId: d.sensorId, ts: d.ts, temperature: d.temperature, humidity: d.humidity, location: d.location },
+    }));
+    return {
+      edges,
+      nodes: edges.map((e) => e.node),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },
+    };
+  }
+
+  @Mutation(() => IngestResult, {
+    description:
+      'Pushes readings from a device or gateway through the same Kafka topic as simulated ones. Resolves once Kafka acknowledged them. On KAFKA_UNAVAILABLE, retry: duplicates are absorbed.',
+  })
+  async ingestReadings(@Arg('readings', () => [ReadingInput]) inputs: ReadingInput[]): Promise<IngestResult> {
+    const { limits, readings: readingLimits } = this.services.config;
+    if (inputs.length === 0) throw badUserInput('readings', 'readings must not be empty');
+    if (inputs.length > limits.maxIngestBatch) {
+      throw limitExceeded('readings', `at most ${limits.maxIngestBatch} readings per request`, limits.maxIngestBatch);
+    }
+    const now = Date.now();
+    const readings: DomainReading[] = inputs.map((input, i) => {
+      const plain = {
+        sensorId: input.sensorId,
+        ts: input.ts,
+        temperature: input.temperature,
+        humidity: input.humidity,
+        location: { lat: input.location.lat, lon: input.location.lon },
+      };
+      const result = validateReading(plain, readingLimits, now);
+      if (!result.ok) {
+        const field = `readings[${i}]${result.rejection.field ? `.${result.rejection.field}` : ''}`;
+        throw badUserInput(field, `${field}: ${result.rejection.message}`);
+      }
+      return result.reading;
+    });
+    try {
+      await this.services.producer.send(readings);
+    } catch (err) {
+      if (err instanceof DependencyError) throw retryable(ErrorCode.KAFKA_UNAVAILABLE, `${err.message}. Retry: readings are deduplicated.`);
+      throw err;
+    }
+    return { accepted: readings.length };
+  }
+}

@@ -1,0 +1,19 @@
+/** What resolvers depend on: a few small interfaces, handed to each resolver's constructor. */
+import type { Config } from '../config.js';
+import type { AlertFeed } from '../fanout/alertFeed.js';
+import type { SensorFleet } from '../simulator/sensorFleet.js';
+import type { MongoStore } from '../store/mongoStore.js';
+import type { ReadingProducer } from '../stream/readingProducer.js';
+
+export interface Services {
+  readonly config: Config;
+  readonly store: MongoStore;
+  readonly producer: ReadingProducer;
+  readonly fleet: SensorFleet;
+  readonly feed: AlertFeed;
+}
+
+/** The GraphQL context of every operation, over HTTP and WebSocket alike. */
+export interface GraphQLContext {
+  readonly services: Services;
+}

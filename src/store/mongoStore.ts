@@ -1,0 +1,308 @@
+/**
+ * The MongoDB store: the one place where readings, alerts, sensors and stream progress are written.
+ * Every write is idempotent (natural keys as `_id`), so replaying a Kafka batch changes nothing.
+ * Queries stick to what both MongoDB 7 and FerretDB 1.x support.
+ */
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
+import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
+import type { AlertCursor } from '../domain/alertCursor.js';
+import { readingKey, type Location, type Reading } from '../domain/reading.js';
+import type { Logger } from '../logger.js';
+
+export interface ReadingDoc {
+  _id: string;
+  sensorId: string;
+  ts: Date;
+  temperature: number;
+  humidity: number;
+  location: Location;
+}
+
+export interface AlertDoc {
+  _id: string;
+  sensorId: string;
+  temperature: number;
+  threshold: number;
+  ts: Date;
+  location: Location;
+  detectedAt: Date;
+  partition: number;
+  offset: number;
+}
+
+export type Scenario = 'NORMAL' | 'OVERHEAT';
+export type SensorStatus = 'RUNNING' | 'STOPPED';
+
+export interface SensorDoc {
+  _id: string;
+  scenario: Scenario;
+  intervalMs: number;
+  seed: number;
+  status: SensorStatus;
+  /** Replica that runs the simulation. */
+  replicaId: string;
+  createdAt: Date;
+  stoppedAt: Date | null;
+}
+
+interface ProgressDoc {
+  _id: string;
+  topic: string;
+  partition: number;
+  /** Last offset whose readings and alerts are durably stored. */
+  offset: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  hasNextPage: boolean;
+}
+
+export interface ReadingQuery {
+  sensorId: string;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  first: number;
+  /** Exclusive upper bound from a previous page (newest first). */
+  beforeTs?: Date | undefined;
+}
+
+export interface AlertQuery {
+  sensorId?: string | undefined;
+  first: number;
+  before?: { ts: Date; id: string } | undefined;
+}
+
+export interface MongoStore {
+  readonly readings: {
+    /** Stores readings; duplicates (same sensor and timestamp) are absorbed. Returns how many were new. */
+    insert(readings: readonly Reading[]): Promise<number>;
+    page(query: ReadingQuery): Promise<Page<ReadingDoc>>;
+    count(filter?: Filter<ReadingDoc>): Promise<number>;
+  };
+  readonly alerts: {
+    /**
+     * Stores alerts. Returns those this call owns: newly stored, or stored earlier from the very same
+     * stream position (a replay after a crash). Re-sent duplicates from other positions are not returned.
+     */
+    insert(alerts: readonly OverheatAlert[]): Promise<OverheatAlert[]>;
+    page(query: AlertQuery): Promise<Page<AlertDoc>>;
+    /** Alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
+    between(cursor: AlertCursor, watermarks: ReadonlyMap<number, number>, sensorIds?: ReadonlySet<string>): Promise<OverheatAlert[]>;
+    count(filter?: Filter<AlertDoc>): Promise<number>;
+  };
+  readonly sensors: {
+    insert(sensors: readonly SensorDoc[]): Promise<void>;
+    list(): Promise<SensorDoc[]>;
+    countRunning(): Promise<number>;
+    /** Marks running sensors stopped (all when ids is undefined); returns the ids that changed. */
+    stop(ids: readonly string[] | undefined): Promise<string[]>;
+    runningOn(replicaId: string): Promise<SensorDoc[]>;
+  };
+  readonly progress: {
+    /** Records that everything up to `offset` in this partition is stored. Never moves backwards. */
+    advance(topic: string, position: StreamPosition): Promise<void>;
+    watermarks(topic: string): Promise<Map<number, number>>;
+  };
+  ping(): Promise<void>;
+  readonly db: Db;
+  dispose(): Promise<void>;
+}
+
+const DUPLICATE_KEY = 11000;
+
+function isOnlyDuplicates(err: unknown): err is MongoBulkWriteError {
+  if (!(err instanceof MongoBulkWriteError)) return false;
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  return errors.length > 0 && errors.every((e) => e.code === DUPLICATE_KEY);
+}
+
+function duplicateIndexes(err: MongoBulkWriteError): number[] {
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  return errors.map((e) => e.index);
+}
+
+export function toAlertDoc(a: OverheatAlert): AlertDoc {
+  return {
+    _id: a.id,
+    sensorId: a.sensorId,
+    temperature: a.temperature,
+    threshold: a.threshold,
+    ts: a.ts,
+    location: a.location,
+    detectedAt: a.detectedAt,
+    partition: a.position.partition,
+    offset: a.position.offset,
+  };
+}
+
+export function fromAlertDoc(d: AlertDoc): OverheatAlert {
+  return {
+    id: d._id,
+    sensorId: d.sensorId,
+    temperature: d.temperature,
+    threshold: d.threshold,
+    ts: d.ts,
+    location: d.location,
+    detectedAt: d.detectedAt,
+    position: { partition: d.partition, offset: d.offset },
+  };
+}
+
+export async function connectMongoStore(options: { url: string; database: string; logger: Logger }): Promise<MongoStore> {
+  const log = options.logger.child({ module: 'store.mongo' });
+  const client = new MongoClient(options.url, {
+    serverSelectionTimeoutMS: 5000,
+    // Writes retry once on transient errors; the consumer retries beyond that.
+    retryWrites: true,
+    maxPoolSize: 20,
+    appName: 'iot-realtime-pipeline',
+  });
+  await client.connect();
+  const db = client.db(options.database);
+  const readings: Collection<ReadingDoc> = db.collection('readings');
+  const alerts: Collection<AlertDoc> = db.collection('alerts');
+  const sensors: Collection<SensorDoc> = db.collection('sensors');
+  const progress: Collection<ProgressDoc> = db.collection('stream_progress');
+
+  await Promise.all([
+    readings.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
+    alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
+    alerts.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
+    alerts.createIndex({ partition: 1, offset: 1 }, { name: 'position' }),
+    sensors.createIndex({ replicaId: 1, status: 1 }, { name: 'replica_status' }),
+  ]);
+  log.debug({ database: options.database }, 'connected');
+
+  return {
+    db,
+    readings: {
+      async insert(batch) {
+        if (batch.length === 0) return 0;
+        const docs: ReadingDoc[] = batch.map((r) => ({
+          _id: readingKey(r.sensorId, r.ts),
+          sensorId: r.sensorId,
+          ts: r.ts,
+          temperature: r.temperature,
+          humidity: r.humidity,
+          location: { lat: r.location.lat, lon: r.location.lon },
+        }));
+        try {
+          const res = await readings.insertMany(docs, { ordered: false });
+          return res.insertedCount;
+        } catch (err) {
+          if (isOnlyDuplicates(err)) return err.insertedCount;
+          throw err;
+        }
+      },
+      async page(q) {
+        const ts: Record<string, Date> = {};
+        if (q.from) ts.$gte = q.from;
+        if (q.to) ts.$lte = q.to;
+        if (q.beforeTs && (!q.to || q.beforeTs.getTime() <= q.to.getTime())) {
+          delete ts.$lte;
+          ts.$lt = q.beforeTs;
+        }
+        const filter: Filter<ReadingDoc> = { sensorId: q.sensorId };
+        if (Object.keys(ts).length > 0) filter.ts = ts;
+        const docs = await readings.find(filter).sort({ ts: -1 }).limit(q.first + 1).toArray();
+        return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
+      },
+      count: (filter = {}) => readings.countDocuments(filter),
+    },
+    alerts: {
+      async insert(batch) {
+        if (batch.length === 0) return [];
+        try {
+          await alerts.insertMany(batch.map(toAlertDoc), { ordered: false });
+          return [...batch];
+        } catch (err) {
+          if (!isOnlyDuplicates(err)) throw err;
+          const dup = new Set(duplicateIndexes(err));
+          const owned = batch.filter((_, i) => !dup.has(i));
+          const dupAlerts = batch.filter((_, i) => dup.has(i));
+          const existing = await alerts.find({ _id: { $in: dupAlerts.map((a) => a.id) } }).toArray();
+          const byId = new Map(existing.map((d) => [d._id, d]));
+          for (const a of dupAlerts) {
+            const d = byId.get(a.id);
+            if (d && d.partition === a.position.partition && d.offset === a.position.offset) owned.push(fromAlertDoc(d));
+          }
+          return owned.sort((x, y) => x.position.offset - y.position.offset);
+        }
+      },
+      async page(q) {
+        const filter: Filter<AlertDoc> = {};
+        if (q.sensorId) filter.sensorId = q.sensorId;
+        if (q.before) {
+          filter.$or = [{ ts: { $lt: q.before.ts } }, { ts: q.before.ts, _id: { $lt: q.before.id } }];
+        }
+        const docs = await alerts.find(filter).sort({ ts: -1, _id: -1 }).limit(q.first + 1).toArray();
+        return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
+      },
+      async between(cursor, watermarks, sensorIds) {
+        const seen = cursor.entries();
+        const ranges: Filter<AlertDoc>[] = [];
+        for (const [partition, upTo] of watermarks) {
+          const from = seen.get(partition);
+          if (from !== undefined && from >= upTo) continue;
+          ranges.push({ partition, offset: from === undefined ? { $lte: upTo } : { $gt: from, $lte: upTo } });
+        }
+        if (ranges.length === 0) return [];
+        const filter: Filter<AlertDoc> = { $or: ranges };
+        if (sensorIds && sensorIds.size > 0) filter.sensorId = { $in: [...sensorIds] };
+        const docs = await alerts.find(filter).sort({ partition: 1, offset: 1 }).toArray();
+        return docs.map(fromAlertDoc);
+      },
+      count: (filter = {}) => alerts.countDocuments(filter),
+    },
+    sensors: {
+      async insert(batch) {
+        if (batch.length > 0) await sensors.insertMany([...batch], { ordered: false });
+      },
+      list: () => sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray(),
+      countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
+      async stop(ids) {
+        const filter: Filter<SensorDoc> = { status: 'RUNNING' };
+        if (ids) filter._id = { $in: [...ids] };
+        const running = await sensors.find(filter, { projection: { _id: 1 } }).toArray();
+        if (running.length === 0) return [];
+        const runningIds = running.map((d) => d._id);
+        // Each id flips at most once, even when two replicas stop the same sensors concurrently.
+        const stopped: string[] = [];
+        const now = new Date();
+        await Promise.all(
+          runningIds.map(async (id) => {
+            const res = await sensors.updateOne({ _id: id, status: 'RUNNING' }, { $set: { status: 'STOPPED', stoppedAt: now } });
+            if (res.modifiedCount === 1) stopped.push(id);
+          }),
+        );
+        return stopped;
+      },
+      runningOn: (replicaId) => sensors.find({ replicaId, status: 'RUNNING' }).toArray(),
+    },
+    progress: {
+      async advance(topic, position) {
+        await progress.updateOne(
+          { _id: `${topic}:${position.partition}` },
+          { $max: { offset: position.offset }, $setOnInsert: { topic, partition: position.partition } },
+          { upsert: true },
+        );
+      },
+      async watermarks(topic) {
+        const docs = await progress.find({ topic }).toArray();
+        return new Map(docs.map((d) => [d.partition, d.offset]));
+      },
+    },
+    async ping() {
+      await db.command({ ping: 1 });
+    },
+    async dispose() {
+      await client.close();
+    },
+  };
+}
+
+export function isMongoUnavailable(err: unknown): boolean {
+  if (err instanceof MongoServerError) return false;
+  return err instanceof Error && /Mongo(Network|ServerSelection|NotConnected|Topology)/.test(err.name);
+}

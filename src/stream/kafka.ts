@@ -1,0 +1,51 @@
+/**
+ * The Kafka client: one kafkajs instance per replica, its logs routed into our structured logger,
+ * and the topics the project owns (created here; the broker never auto-creates them).
+ */
+import { Kafka, logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import type { Logger } from '../logger.js';
+
+export function createKafka(options: { brokers: readonly string[]; clientId: string; logger: Logger }): Kafka {
+  const log = options.logger.child({ module: 'stream.kafkajs' });
+  const toPino: logCreator = () => ({ level, log: entry }) => {
+    const { message, ...rest } = entry;
+    if (level === KafkaLogLevel.ERROR) log.error(rest, message);
+    else if (level === KafkaLogLevel.WARN) log.warn(rest, message);
+    else if (level === KafkaLogLevel.INFO) log.debug(rest, message);
+    else log.trace(rest, message);
+  };
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: KafkaLogLevel.INFO,
+    logCreator: toPino,
+    connectionTimeout: 3000,
+    requestTimeout: 10_000,
+    retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 8 },
+  });
+}
+
+/** Creates the readings and dead-letter topics when missing. Idempotent; safe from several replicas at once. */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: readonly { topic: string; partitions: number; replicationFactor: number }[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor })),
+      });
+    } catch (err) {
+      // Another replica may have created them between list and create.
+      if (!/already exists/i.test(String((err as Error).message))) throw err;
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The readings consumer: one consumer group shared by all API replicas.
+ *
+ * Per batch (one partition): decode and validate every message; dead-letter the bad ones with
+ * their original bytes and a reason; store the readings; store an alert for each critical one;
+ * advance the partition watermark; publish the alerts on Redis; only then commit the offsets.
+ * Storage is idempotent, so a batch replayed after a crash or a rebalance changes nothing, and
+ * nothing past what is stored is ever committed. A store outage pauses the partition (retry with
+ * backoff, heartbeating) instead of crashing.
+ */
+import type { Consumer, EachBatchPayload, Kafka, Producer, IHeaders } from 'kafkajs';
+import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
+import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
+import type { Logger } from '../logger.js';
+import type { AlertFanout } from '../fanout/alertFanout.js';
+import type { MongoStore } from '../store/mongoStore.js';
+
+export interface ReadingConsumerOptions {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  deadLetterTopic: string;
+  thresholdC: number;
+  limits: ReadingLimits & { maxMessageBytes: number };
+  store: MongoStore;
+  fanout: AlertFanout;
+  logger: Logger;
+  /** Partitions processed in parallel by this replica. */
+  concurrency?: number;
+}
+
+export interface ConsumerStats {
+  batches: number;
+  readingsStored: number;
+  alertsRaised: number;
+  deadLettered: number;
+  deadLetteredByCode: Record<string, number>;
+  storeRetries: number;
+}
+
+export interface ReadingConsumer {
+  isHealthy(): boolean;
+  stats(): ConsumerStats;
+  /** Finishes and commits the in-flight batches, then leaves the group. */
+  dispose(): Promise<void>;
+}
+
+class BatchAbandoned extends Error {
+  constructor() {
+    super('batch abandoned: consumer stopping or partition reassigned');
+  }
+}
+
+export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
+  const log = o.logger.child({ module: 'stream.consumer' });
+  const consumer: Consumer = o.kafka.consumer({
+    groupId: o.groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    rebalanceTimeout: 60_000,
+    maxBytesPerPartition: 1_048_576,
+    maxWaitTimeInMs: 100,
+    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
+  });
+  const dlqProducer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await Promise.all([consumer.connect(), dlqProducer.connect()]);
+  await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+
+  const stats: ConsumerStats = { batches: 0, readingsStored: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0 };
+  let healthy = true;
+  let crashed = false;
+
+  /** Retries a durable step until it succeeds, or the batch no longer belongs to us. */
+  const durably = async <T>(what: string, p: EachBatchPayload, step: () => Promise<T>): Promise<T> => {
+    let delay = 100;
+    for (;;) {
+      try {
+        const result = await step();
+        healthy = true;
+        return result;
+      } catch (err) {
+        healthy = false;
+        stats.storeRetries++;
+        log.warn({ err: (err as Error).message, step: what, partition: p.batch.partition, retryInMs: delay }, 'durable step failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+        if (!p.isRunning() || p.isStale()) throw new BatchAbandoned();
+        await p.heartbeat().catch(() => undefined);
+      }
+    }
+  };
+
+  const eachBatch = async (p: EachBatchPayload): Promise<void> => {
+    const { batch } = p;
+    if (batch.messages.length === 0) return;
+    const now = Date.now();
+    const valid: { reading: Reading; offset: number }[] = [];
+    const rejected: { message: (typeof batch.messages)[number]; rejection: ReadingRejection }[] = [];
+    for (const message of batch.messages) {
+      const result = decodeReading(message.value, message.key, o.limits, now);
+      if (result.ok) valid.push({ reading: result.reading, offset: Number(message.offset) });
+      else rejected.push({ message, rejection: result.rejection });
+    }
+
+    if (rejected.length > 0) {
+      const failedAt = new Date(now).toISOString();
+      await durably('dead-letter', p, () =>
+        dlqProducer.send({
+          topic: o.deadLetterTopic,
+          acks: -1,
+          messages: rejected.map(({ message, rejection }) => {
+            const headers: IHeaders = {
+              'dlq.code': rejection.code,
+              'dlq.reason': rejection.message,
+              'dlq.field': rejection.field,
+              'dlq.source.topic': batch.topic,
+              'dlq.source.partition': String(batch.partition),
+              'dlq.source.offset': message.offset,
+              'dlq.failed-at': failedAt,
+            };
+            return { key: message.key, value: message.value, headers };
+          }),
+        }),
+      );
+      stats.deadLettered += rejected.length;
+      for (const { rejection } of rejected) stats.deadLetteredByCode[rejection.code] = (stats.deadLetteredByCode[rejection.code] ?? 0) + 1;
+      log.info({ partition: batch.partition, count: rejected.length, first: rejected[0]?.rejection }, 'dead-lettered invalid readings');
+    }
+
+    const readings = valid.map((v) => v.reading);
+    const stored = await durably('store readings', p, () => o.store.readings.insert(readings));
+    stats.readingsStored += stored;
+
+    const detectedAt = new Date();
+    const alerts: OverheatAlert[] = [];
+    for (const v of valid) {
+      if (isCritical(v.reading, o.thresholdC)) {
+        alerts.push(toAlert(v.reading, o.thresholdC, { partition: batch.partition, offset: v.offset }, detectedAt));
+      }
+    }
+    const owned = await durably('store alerts', p, () => o.store.alerts.insert(alerts));
+    const lastOffset = batch.lastOffset();
+    await durably('advance watermark', p, () =>
+      o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
+    );
+    stats.alertsRaised += owned.length;
+    // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
+    await o.fanout.publish(owned);
+
+    p.resolveOffset(lastOffset);
+    await p.commitOffsetsIfNecessary();
+    stats.batches++;
+  };
+
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
+    if (!e.payload.restart) crashed = true;
+  });
+
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    autoCommit: true,
+    autoCommitThreshold: 1,
+    partitionsConsumedConcurrently: o.concurrency ?? 3,
+    eachBatch: async (p) => {
+      try {
+        await eachBatch(p);
+      } catch (err) {
+        if (err instanceof BatchAbandoned) return;
+        throw err;
+      }
+    },
+  });
+  log.info({ groupId: o.groupId, topic: o.topic }, 'consumer running');
+
+  return {
+    isHealthy: () => healthy && !crashed,
+    stats: () => ({ ...stats, deadLetteredByCode: { ...stats.deadLetteredByCode } }),
+    async dispose() {
+      await consumer.disconnect();
+      await dlqProducer.disconnect();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The readings producer: every reading, simulated or pushed by a device, enters Kafka here.
+ *
+ * Idempotent kafkajs producer (one request in flight, so ordering per partition holds). Readings
+ * queue in memory and leave in batches: when nothing is in flight a reading leaves at once (no
+ * linger on the alert path), otherwise it joins the next batch. The queue is bounded: when Kafka is
+ * down and it fills, `offer` refuses (simulators skip a tick) and `send` fails with a retryable error.
+ */
+import type { Kafka, Producer } from 'kafkajs';
+import { encodeReading, type Reading } from '../domain/reading.js';
+import { DependencyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface ReadingProducer {
+  /** Sends readings and resolves once Kafka acknowledged them all (acks=all). */
+  send(readings: readonly Reading[], timeoutMs?: number): Promise<void>;
+  /** Queues one reading without waiting. Returns false when the queue is full (backpressure). */
+  offer(reading: Reading): boolean;
+  /** Readings waiting to be acknowledged. */
+  pending(): number;
+  isHealthy(): boolean;
+  stats(): { sent: number; failedAttempts: number };
+  /** Flushes what is queued (bounded by the timeout), then disconnects. */
+  dispose(timeoutMs?: number): Promise<void>;
+}
+
+interface Queued {
+  key: string;
+  value: string;
+  ack?: { resolve: () => void; reject: (err: Error) => void; remaining: number };
+}
+
+const MAX_BATCH = 2000;
+
+export async function connectReadingProducer(options: {
+  kafka: Kafka;
+  topic: string;
+  bufferLimit: number;
+  logger: Logger;
+}): Promise<ReadingProducer> {
+  const log = options.logger.child({ module: 'stream.producer' });
+  const producer: Producer = options.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // Our loop retries forever with backoff; kafkajs retries a little inside each attempt.
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+  await producer.connect();
+
+  const queue: Queued[] = [];
+  let flushing = false;
+  let healthy = true;
+  let closed = false;
+  let sent = 0;
+  let failedAttempts = 0;
+  let backoffMs = 0;
+  let idleWaiters: (() => void)[] = [];
+
+  const flush = async (): Promise<void> => {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, MAX_BATCH);
+        try {
+          await producer.send({
+            topic: options.topic,
+            acks: -1,
+            messages: batch.map((q) => ({ key: q.key, value: q.value })),
+          });
+          queue.splice(0, batch.length);
+          sent += batch.length;
+          healthy = true;
+          backoffMs = 0;
+          for (const q of batch) {
+            if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
+          }
+        } catch (err) {
+          failedAttempts++;
+          healthy = false;
+          backoffMs = Math.min(Math.max(backoffMs * 2, 100), 5000);
+          log.warn({ err: (err as Error).message, queued: queue.length, retryInMs: backoffMs }, 'kafka send failed; will retry');
+          if (closed) break;
+          await new Promise((r) => setTimeout(r, backoffMs));
+        }
+      }
+    } finally {
+      flushing = false;
+      if (queue.length === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  };
+
+  return {
+    send(readings, timeoutMs = 5000) {
+      if (readings.length === 0) return Promise.resolve();
+      if (closed) return Promise.reject(new DependencyError('kafka', 'producer is shut down'));
+      if (queue.length + readings.length > options.bufferLimit) {
+        return Promise.reject(new DependencyError('kafka', `Kafka is not keeping up: ${queue.length} readings already queued`));
+      }
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          // The readings stay queued and may still land; a retry by the caller is deduplicated downstream.
+          reject(new DependencyError('kafka', `Kafka did not acknowledge within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const ack = {
+          remaining: readings.length,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject,
+        };
+        for (const r of readings) queue.push({ key: r.sensorId, value: encodeReading(r), ack });
+        void flush();
+      });
+    },
+    offer(reading) {
+      if (closed || queue.length >= options.bufferLimit) return false;
+      queue.push({ key: reading.sensorId, value: encodeReading(reading) });
+      void flush();
+      return true;
+    },
+    pending: () => queue.length,
+    isHealthy: () => healthy,
+    stats: () => ({ sent, failedAttempts }),
+    async dispose(timeoutMs = 5000) {
+      if (queue.length > 0) {
+        await Promise.race([
+          new Promise<void>((r) => idleWaiters.push(r)),
+          new Promise<void>((r) => setTimeout(r, timeoutMs)),
+        ]);
+      }
+      closed = true;
+      if (queue.length > 0) log.warn({ dropped: queue.length }, 'producer closed with unsent readings');
+      await producer.disconnect();
+    },
+  };
+}

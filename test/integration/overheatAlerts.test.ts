@@ -1,0 +1,92 @@
+/**
+ * (a) Overheat alerts, end to end on the real services: a simulated OVERHEAT sensor spawned through
+ * the API raises alerts that reach a graphql-ws subscriber; a subscriber filtered on another sensor gets none.
+ * (d) The threshold is strict: 79.9 and 80.0 °C raise nothing, 80.1 °C raises exactly one alert.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AlertHistoryDocument,
+  AlertsCursorDocument,
+  IngestReadingsDocument,
+  ReadingHistoryDocument,
+  SpawnSensorsDocument,
+  StopSensorsDocument,
+} from '../../client/index.js';
+import { collectAlerts } from '../support/alertCollector.js';
+import { isolatedEnv, uniqueName } from '../support/env.js';
+import { startReplica, type InProcessReplica } from '../support/pipeline.js';
+import { eventually, sleep } from '../support/wait.js';
+
+let replica: InProcessReplica;
+
+beforeAll(async () => {
+  replica = await startReplica(isolatedEnv('alerts'));
+});
+afterAll(async () => {
+  await replica?.stop();
+});
+
+describe('overheatAlerts subscription', () => {
+  it('delivers alerts from a spawned OVERHEAT sensor, and nothing to a subscriber filtered on another sensor', async () => {
+    const everything = collectAlerts(replica.client);
+    const otherSensorOnly = collectAlerts(replica.client, { sensorIds: ['some-other-sensor'] });
+    await sleep(300);
+
+    const { spawnSensors } = await replica.client.request(SpawnSensorsDocument, {
+      input: { count: 1, scenario: 'OVERHEAT', intervalMs: 100, seed: 7 },
+    });
+    const sensorId = spawnSensors.sensors[0]!.id;
+
+    await eventually(() => everything.alerts.filter((a) => a.sensorId === sensorId).length, (n) => n >= 5, { what: 'five alerts' });
+    await replica.client.request(StopSensorsDocument, { ids: [sensorId] });
+
+    const received = everything.alerts.filter((a) => a.sensorId === sensorId);
+    for (const alert of received) {
+      expect(alert.temperature).toBeGreaterThan(80);
+      expect(alert.threshold).toBe(80);
+      expect(alert.cursor).toEqual(expect.any(String));
+    }
+    expect(new Set(received.map((a) => a.id)).size).toBe(received.length);
+    expect(everything.errors).toEqual([]);
+
+    // Every delivered alert is also stored.
+    const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 1000 });
+    const storedIds = new Set(stored.alerts.nodes.map((a) => a.id));
+    for (const alert of received) expect(storedIds.has(alert.id)).toBe(true);
+
+    await sleep(500);
+    expect(otherSensorOnly.alerts).toEqual([]);
+    expect(otherSensorOnly.errors).toEqual([]);
+    everything.stop();
+    otherSensorOnly.stop();
+  });
+
+  it('raises exactly one alert for 79.9, 80.0 and 80.1 °C: the threshold is strictly above 80', async () => {
+    const sensorId = uniqueName('boundary');
+    const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
+    const subscriber = collectAlerts(replica.client, { sensorIds: [sensorId], after: alertsCursor });
+    const base = Date.now() - 10_000;
+    const readings = [79.9, 80.0, 80.1].map((temperature, i) => ({
+      sensorId,
+      ts: new Date(base + i * 1000).toISOString(),
+      temperature,
+      humidity: 40,
+      location: { lat: 52.5, lon: 13.4 },
+    }));
+    const { ingestReadings } = await replica.client.request(IngestReadingsDocument, { readings });
+    expect(ingestReadings.accepted).toBe(3);
+
+    await eventually(
+      async () => (await replica.client.request(ReadingHistoryDocument, { sensorId, first: 10 })).readings.edges.length,
+      (n) => n === 3,
+      { what: 'three stored readings' },
+    );
+    await eventually(() => subscriber.alerts.length, (n) => n >= 1, { what: 'the alert' });
+    await sleep(500);
+
+    expect(subscriber.alerts.map((a) => a.temperature)).toEqual([80.1]);
+    const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 10 });
+    expect(stored.alerts.nodes.map((a) => a.temperature)).toEqual([80.1]);
+    subscriber.stop();
+  });
+});

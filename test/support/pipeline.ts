@@ -1,0 +1,78 @@
+/** Starts real API replicas (in-process or as child processes) against the real local services. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { startApp, type App } from '../../src/app.js';
+import { createLogger } from '../../src/logger.js';
+import { createPipelineClient, type PipelineClient } from '../../client/index.js';
+import { configFrom } from './env.js';
+
+export interface InProcessReplica {
+  app: App;
+  client: PipelineClient;
+  stop(): Promise<void>;
+}
+
+export async function startReplica(env: Record<string, string>): Promise<InProcessReplica> {
+  const config = configFrom(env);
+  const app = await startApp(config, createLogger(config.logLevel));
+  const client = createPipelineClient(app.url(), { retryAttempts: 0 });
+  return {
+    app,
+    client,
+    async stop() {
+      await client.dispose();
+      await app.stop('test finished');
+    },
+  };
+}
+
+export interface ReplicaProcess {
+  url: string;
+  child: ChildProcess;
+  client: PipelineClient;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. */
+export async function spawnReplica(env: Record<string, string>, port: number): Promise<ReplicaProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: `replica-${port}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`replica on ${port} exited with ${child.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`replica on ${port} not ready in time:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const client = createPipelineClient(url, { retryAttempts: 0 });
+  return {
+    url,
+    child,
+    client,
+    async stop(signal = 'SIGTERM') {
+      await client.dispose();
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
