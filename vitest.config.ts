@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module) builds. Node loads the CJS one for type-graphql,
+    // Apollo and graphql-ws; Vite would give our sources the ESM one. Two copies break `instanceof`
+    // checks on scalars, so our sources get the same copy Node gives everyone else.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Integration files share one Kafka broker on 2 cores: one file at a time keeps rebalances quick.
