@@ -8,7 +8,7 @@
  * nothing past what is stored is ever committed. A store outage pauses the partition (retry with
  * backoff, heartbeating) instead of crashing.
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer, IHeaders } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -63,7 +63,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     maxWaitTimeInMs: 100,
     retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
   });
-  const dlqProducer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const dlqProducer: Producer = o.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
   await Promise.all([consumer.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 

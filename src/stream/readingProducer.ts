@@ -6,7 +6,7 @@
  * linger on the alert path), otherwise it joins the next batch. The queue is bounded: when Kafka is
  * down and it fills, `offer` refuses (simulators skip a tick) and `send` fails with a retryable error.
  */
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { encodeReading, type Reading } from '../domain/reading.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -43,8 +43,10 @@ export async function connectReadingProducer(options: {
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    // Our loop retries forever with backoff; kafkajs retries a little inside each attempt.
-    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+    // Java-compatible murmur2 partitioning: third-party producers keyed by sensor land on the same partition.
+    createPartitioner: Partitioners.DefaultPartitioner,
+    // Idempotence needs unbounded retries inside kafkajs; our loop below only handles what still escapes.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
   });
   await producer.connect();
 
