@@ -11,9 +11,12 @@ export PORT
 [ -d node_modules ] || npm ci
 bash scripts/services.sh start
 
-node --import tsx src/main.ts &
+# Own session: a terminal Ctrl-C (SIGINT to the whole foreground group) must not reach the API
+# directly, or it would also get the TERM below and treat it as a second signal (exit at once).
+setsid node --import tsx src/main.ts &
 API_PID=$!
-trap 'kill -TERM $API_PID 2>/dev/null; wait $API_PID 2>/dev/null' INT TERM EXIT
+stop_api() { trap - INT TERM EXIT; kill -TERM $API_PID 2>/dev/null; wait $API_PID 2>/dev/null; }
+trap stop_api INT TERM EXIT
 
 for _ in $(seq 1 120); do
   if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi

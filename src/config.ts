@@ -24,6 +24,8 @@ export interface Config {
     readonly replicationFactor: number;
     /** Whether this replica runs the consumer (API-only replicas are allowed). */
     readonly consumerEnabled: boolean;
+    /** How long the group waits for a silent replica before giving its partitions to others. */
+    readonly sessionTimeoutMs: number;
     /** Readings buffered in memory while Kafka is slow or down; beyond it producers get backpressure. */
     readonly producerBufferLimit: number;
   };
@@ -153,7 +155,7 @@ const HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
 export const KNOWN_VARIABLES = [
   'NODE_ENV', 'REPLICA_ID', 'HOST', 'PORT', 'HTTP_MAX_BODY_BYTES',
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
-  'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_PRODUCER_BUFFER_LIMIT',
+  'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_PRODUCER_BUFFER_LIMIT',
   'MONGODB_URL', 'MONGODB_DATABASE',
   'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
   'ALERT_THRESHOLD_C',
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
       partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1000),
       replicationFactor: r.int('KAFKA_REPLICATION_FACTOR', 1, 1, 10),
       consumerEnabled: r.boolean('KAFKA_CONSUMER_ENABLED', true),
+      sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
       producerBufferLimit: r.int('KAFKA_PRODUCER_BUFFER_LIMIT', 50_000, 100, 10_000_000),
     },
     mongo: {

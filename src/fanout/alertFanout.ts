@@ -128,8 +128,18 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   sub.on('ready', () => {
     if (wasReady) return;
     wasReady = true;
-    log.info('subscriber connection restored; asking subscriptions to resync');
-    for (const l of resyncListeners) l();
+    // ioredis re-subscribes by itself; subscribing again (idempotent in Redis) gives an ack that
+    // arrives after those, so subscriptions replay only once Redis delivers to us again.
+    const channels = [...bySensor.keys()].map((id) => channelPrefix + id);
+    void Promise.all([
+      channels.length > 0 ? sub.subscribe(...channels) : undefined,
+      everything.size > 0 ? sub.psubscribe(pattern) : undefined,
+    ])
+      .catch((err: Error) => log.warn({ err: err.message }, 're-subscribe after reconnect failed'))
+      .finally(() => {
+        log.info({ channels: channels.length, pattern: everything.size > 0 }, 'subscriber connection restored; subscriptions resync from the store');
+        for (const l of resyncListeners) l();
+      });
   });
 
   // In-flight or settled SUBSCRIBE per channel (pattern included), so later listeners wait for the same ack.

@@ -81,20 +81,52 @@ export function createAlertFeed(deps: {
     }
 
     private onLive(alert: OverheatAlert): void {
-      if (this.held) this.held.push(alert);
-      else this.deliver(alert);
+      if (!this.held) return this.deliver(alert);
+      if (this.held.length >= deps.maxPending) return this.overflow();
+      this.held.push(alert);
     }
 
-    /** Replays stored alerts after the cursor, then releases what arrived live meanwhile. */
+    private overflow(): void {
+      this.fail(
+        new GraphQLError(`Subscriber fell more than ${deps.maxPending} alerts behind; resubscribe with "after" set to the last cursor received`, {
+          extensions: { code: SUBSCRIBER_TOO_SLOW, maxPending: deps.maxPending },
+        }),
+      );
+    }
+
+    private replaying = false;
+    private replayAgain = false;
+
+    /**
+     * Replays stored alerts after the cursor, then releases what arrived live meanwhile.
+     * Replays never overlap (a second request makes the running one loop once more), and a failed
+     * store read is retried: releasing live alerts past a gap would move the cursor over it.
+     */
     private async replay(): Promise<void> {
       if (this.done || !this.cursor) return;
       this.held ??= [];
+      if (this.replaying) {
+        this.replayAgain = true;
+        return;
+      }
+      this.replaying = true;
+      let delay = 100;
       try {
-        const watermarks = await deps.store.progress.watermarks(deps.topic);
-        const missed = await deps.store.alerts.between(this.cursor, watermarks, this.filter);
-        for (const a of missed) this.deliver(a);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'replay from store failed; live alerts continue');
+        do {
+          this.replayAgain = false;
+          try {
+            const watermarks = await deps.store.progress.watermarks(deps.topic);
+            const missed = await deps.store.alerts.between(this.cursor, watermarks, this.filter);
+            for (const a of missed) this.deliver(a);
+          } catch (err) {
+            log.warn({ err: (err as Error).message, retryInMs: delay }, 'replay from store failed; retrying');
+            await new Promise((r) => setTimeout(r, delay));
+            delay = Math.min(delay * 2, 2000);
+            this.replayAgain = true;
+          }
+        } while (this.replayAgain && !this.done);
+      } finally {
+        this.replaying = false;
       }
       const held = this.held;
       this.held = undefined;
@@ -113,20 +145,14 @@ export function createAlertFeed(deps: {
         w({ value: delivered, done: false });
         return;
       }
-      if (this.queue.length >= deps.maxPending) {
-        this.fail(
-          new GraphQLError(`Subscriber fell more than ${deps.maxPending} alerts behind; resubscribe with "after" set to the last cursor received`, {
-            extensions: { code: SUBSCRIBER_TOO_SLOW, maxPending: deps.maxPending },
-          }),
-        );
-        return;
-      }
+      if (this.queue.length >= deps.maxPending) return this.overflow();
       this.queue.push(delivered);
     }
 
     private fail(err: unknown): void {
-      if (this.done) return;
+      if (this.done || this.failure !== undefined) return;
       this.failure = err;
+      this.held = undefined;
       this.queue.length = 0;
       if (this.failWaiter) {
         const f = this.failWaiter;

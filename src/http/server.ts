@@ -15,6 +15,7 @@ import { WebSocketServer } from 'ws';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
+import { isMongoUnavailable } from '../store/mongoStore.js';
 import { createGraphiQLHandler } from './graphiql.js';
 
 export interface ReadinessReport {
@@ -30,6 +31,8 @@ export interface HttpServerOptions {
   maxBodyBytes: number;
   production: boolean;
   logger: Logger;
+  /** Bytes a WebSocket may have waiting to be sent before it is closed as too slow. */
+  maxSocketBufferBytes: number;
   readiness: () => ReadinessReport;
   metrics: () => string;
 }
@@ -42,6 +45,9 @@ export interface HttpFrontDoor {
   /** Stops accepting, closes WebSockets with 1001, drains in-flight HTTP requests. */
   drain(graceMs: number): Promise<void>;
 }
+
+/** WebSocket close code for a client that stopped reading (4000-4999: application codes). */
+export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 
 const DEFAULT_QUERY = `# Live overheat alerts (start some sensors first, in another tab):
 #   mutation { spawnSensors(input: { count: 3, scenario: OVERHEAT, intervalMs: 500 }) { sensors { id } } }
@@ -61,6 +67,10 @@ subscription LiveAlerts {
 /** Internal errors are masked in production; user-facing codes pass through. */
 function formatError(production: boolean, log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = (error as { originalError?: unknown }).originalError ?? error;
+    if (isMongoUnavailable(original)) {
+      return { message: 'The history store is unreachable; retry shortly', path: formatted.path, extensions: { code: ErrorCode.STORE_UNAVAILABLE, retryable: true } };
+    }
     const code = formatted.extensions?.code;
     if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
       log.error({ err: error }, 'unexpected error in GraphQL operation');
@@ -178,6 +188,19 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     wss,
   );
 
+  // A client that stops reading lets the socket's send buffer grow; past the bound it is closed
+  // with SLOW_CONSUMER_CLOSE_CODE and resumes elsewhere with its last cursor.
+  const bufferGuard = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (socket.bufferedAmount > o.maxSocketBufferBytes) {
+        log.warn({ bufferedAmount: socket.bufferedAmount }, 'closing a WebSocket that stopped reading');
+        socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Subscriber too slow: resubscribe with your last cursor');
+        setTimeout(() => socket.terminate(), 1000).unref();
+      }
+    }
+  }, 250);
+  bufferGuard.unref();
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {
@@ -195,6 +218,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     connections: () => wss.clients.size,
     async drain(graceMs) {
       draining = true;
+      clearInterval(bufferGuard);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await wsServer.dispose();

@@ -25,6 +25,7 @@ export interface ReadingConsumerOptions {
   store: MongoStore;
   fanout: AlertFanout;
   logger: Logger;
+  sessionTimeoutMs: number;
   /** Partitions processed in parallel by this replica. */
   concurrency?: number;
 }
@@ -56,8 +57,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
     allowAutoTopicCreation: false,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
+    sessionTimeout: o.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(o.sessionTimeoutMs / 5)),
     rebalanceTimeout: 60_000,
     maxBytesPerPartition: 1_048_576,
     maxWaitTimeInMs: 100,
@@ -117,6 +118,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
           acks: -1,
           messages: rejected.map(({ message, rejection }) => {
             const headers: IHeaders = {
+              // The producer's own headers travel with the message, so it can be traced and replayed.
+              ...message.headers,
               'dlq.code': rejection.code,
               'dlq.reason': rejection.message,
               'dlq.field': rejection.field,

@@ -60,3 +60,16 @@ describe('reading validation at the boundary', () => {
     expect(readingKey('a', new Date(5))).not.toBe(readingKey('a', new Date(6)));
   });
 });
+
+describe('reading validation, property-based', () => {
+  it('never throws, whatever the bytes: it returns a reading or a rejection with a code', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.json().map((s) => Buffer.from(s))), (value) => {
+        const r = decodeReading(value, null, limits, now);
+        return r.ok ? typeof r.reading.sensorId === 'string' : typeof r.rejection.code === 'string' && r.rejection.message.length > 0;
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});

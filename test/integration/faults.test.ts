@@ -1,0 +1,139 @@
+/**
+ * Fault injection on the real services: nothing lost, nothing doubled.
+ *
+ * While a known set of N readings (M critical) flows through Kafka, the suite kills a replica with
+ * SIGKILL, restarts Redis, stops and restarts the MongoDB-protocol server, and forces consumer
+ * rebalances (a replica joins, another leaves). At the end MongoDB holds exactly N readings and M
+ * alerts, and each subscriber that resumed with its cursor received exactly the alerts of its
+ * filter, in order, once each.
+ */
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertsCursorDocument } from '../../client/index.js';
+import { createLogger } from '../../src/logger.js';
+import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
+import { isolatedEnv, uniqueName } from '../support/env.js';
+import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
+import { resumableSubscriber, type ResumableSubscriber } from '../support/resumableSubscriber.js';
+import { services } from '../support/services.js';
+import { eventually, sleep } from '../support/wait.js';
+
+const env = isolatedEnv('faults', { KAFKA_PARTITIONS: '6', KAFKA_SESSION_TIMEOUT_MS: '6000' });
+const ports = { a: 4201, b: 4202, c: 4203 };
+const replicas = new Map<string, ReplicaProcess>();
+const kafka = new Kafka({ clientId: 'fault-test', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+let store: MongoStore | undefined;
+
+const SENSORS = Array.from({ length: 20 }, (_, i) => `${uniqueName('machine')}-${i}`);
+const STEPS = 200;
+const base = Date.now() - 600_000;
+const readings = Array.from({ length: STEPS }, (_, step) =>
+  SENSORS.map((sensorId, s) => ({
+    sensorId,
+    ts: new Date(base + step * 1000 + s).toISOString(),
+    temperature: (step * 7 + s) % 10 === 0 ? 85 + (step % 10) : 30 + (s % 5),
+    humidity: 40,
+    location: { lat: 45, lon: 7 },
+  })),
+);
+const all = readings.flat();
+const critical = all.filter((r) => r.temperature > 80);
+const evenSensors = SENSORS.filter((_, i) => i % 2 === 0);
+
+const alive = (): string[] => [...replicas.values()].filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.url);
+let rr = 0;
+const pickUrl = (preferred: string) => (): string => {
+  const urls = alive();
+  if (urls.includes(preferred)) return preferred;
+  return urls[rr++ % urls.length] ?? preferred;
+};
+
+async function start(name: keyof typeof ports): Promise<void> {
+  replicas.set(name, await spawnReplica(env, ports[name]));
+}
+
+beforeAll(async () => {
+  await Promise.all([start('a'), start('b')]);
+  await producer.connect();
+});
+
+afterAll(async () => {
+  // Whatever happened, leave the services running for the next suite.
+  await services('start', 'redis').catch(() => undefined);
+  await services('start', 'ferretdb').catch(() => undefined);
+  await producer.disconnect().catch(() => undefined);
+  await Promise.all([...replicas.values()].map((r) => r.stop('SIGKILL').catch(() => undefined)));
+  await store?.dispose();
+});
+
+describe('under faults', () => {
+  it('stores exactly N readings and M alerts, and resumed subscribers get each of their alerts once, in order', async () => {
+    const { alertsCursor } = await replicas.get('a')!.client.request(AlertsCursorDocument, {});
+    const subscribers: { name: string; sub: ResumableSubscriber; expected: typeof critical }[] = [
+      { name: 'all sensors, on A', sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor }), expected: critical },
+      {
+        name: 'even sensors, on B',
+        sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: evenSensors }),
+        expected: critical.filter((r) => evenSensors.includes(r.sensorId)),
+      },
+    ];
+    await sleep(500);
+
+    const faults: Record<number, () => Promise<void>> = {
+      30: async () => {
+        replicas.get('a')!.child.kill('SIGKILL'); // mid-batch, no goodbye
+      },
+      60: async () => start('a'), // rejoins: rebalance
+      90: async () => services('restart', 'redis'),
+      120: async () => {
+        await services('stop', 'ferretdb');
+        await sleep(4000);
+        await services('start', 'ferretdb');
+      },
+      150: async () => start('c'), // joins: rebalance
+      180: async () => {
+        await replicas.get('c')!.stop('SIGTERM'); // leaves gracefully: rebalance
+      },
+    };
+
+    const pendingFaults: Promise<void>[] = [];
+    for (let step = 0; step < STEPS; step++) {
+      await producer.send({
+        topic: env.KAFKA_READINGS_TOPIC!,
+        acks: -1,
+        messages: readings[step]!.map((r) => ({ key: r.sensorId, value: JSON.stringify(r) })),
+      });
+      const fault = faults[step];
+      if (fault) pendingFaults.push(fault());
+      await sleep(100);
+    }
+    await Promise.all(pendingFaults);
+
+    store = await connectMongoStore({ url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, logger: createLogger('silent') });
+    const inStore = { readings: { sensorId: { $in: SENSORS } }, alerts: { sensorId: { $in: SENSORS } } };
+    await eventually(() => store!.readings.count(inStore.readings), (n) => n >= all.length, { timeoutMs: 120_000, what: `${all.length} readings stored` });
+    await eventually(() => store!.alerts.count(inStore.alerts), (n) => n >= critical.length, { timeoutMs: 60_000, what: `${critical.length} alerts stored` });
+    for (const { sub, expected, name } of subscribers) {
+      await eventually(() => sub.alerts.length, (n) => n >= expected.length, { timeoutMs: 60_000, what: `alerts for subscriber "${name}"` });
+    }
+    await sleep(2000); // anything extra (a duplicate) would arrive now
+
+    expect(await store.readings.count(inStore.readings)).toBe(all.length);
+    expect(await store.alerts.count(inStore.alerts)).toBe(critical.length);
+
+    for (const { sub, expected, name } of subscribers) {
+      const got = sub.alerts.map((a) => a.id);
+      expect.soft(got.length, `${name}: count`).toBe(expected.length);
+      expect.soft(new Set(got).size, `${name}: no duplicates`).toBe(got.length);
+      expect.soft(new Set(got), `${name}: exactly its alerts`).toEqual(new Set(expected.map((r) => `${r.sensorId}|${Date.parse(r.ts)}`)));
+      for (const sensorId of SENSORS) {
+        const times = sub.alerts.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
+        expect.soft(times, `${name}: ${sensorId} in order`).toEqual([...times].sort((x, y) => x - y));
+      }
+      await sub.stop();
+    }
+    // The subscriber on the killed replica had to resume elsewhere.
+    expect(subscribers[0]!.sub.resumes()).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+});
