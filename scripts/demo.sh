@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job in one command: local services, one API replica, a few simulated sensors.
 # Open the printed GraphiQL URL and run the prefilled subscription to watch overheat alerts.
-# Ctrl-C stops the API (gracefully); `npm run services:stop` stops the services.
+# Ctrl-C stops the sensors and the API (gracefully); `npm run services:stop` stops the services.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -15,7 +15,14 @@ bash scripts/services.sh start
 # directly, or it would also get the TERM below and treat it as a second signal (exit at once).
 setsid node --import tsx src/main.ts &
 API_PID=$!
-stop_api() { trap - INT TERM EXIT; kill -TERM $API_PID 2>/dev/null; wait $API_PID 2>/dev/null; }
+stop_api() {
+  trap - INT TERM EXIT
+  # The demo's sensors end with it (a replica stopped on its own hands its sensors to the others instead).
+  curl -sf -m 3 "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
+    --data '{"query":"mutation { stopSensors }"}' >/dev/null 2>&1 || true
+  kill -TERM $API_PID 2>/dev/null
+  wait $API_PID 2>/dev/null
+}
 trap stop_api INT TERM EXIT
 
 for _ in $(seq 1 120); do

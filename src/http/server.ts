@@ -105,6 +105,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     includeStacktraceInErrorResponses: !o.production,
     formatError: formatError(o.production, log),
     plugins: [ApolloServerPluginLandingPageDisabled()],
+    // main.ts owns signals and the shutdown order; Apollo must not re-raise them.
+    stopOnTerminationSignals: false,
     logger: {
       debug: (m) => log.debug(m),
       info: (m) => log.debug(m),

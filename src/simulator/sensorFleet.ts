@@ -1,9 +1,10 @@
 /**
  * The simulated sensors run by this replica.
  *
- * A sensor is recorded in MongoDB and runs on the replica that spawned it. `stop` works from any
- * replica: it flips the sensor's status in MongoDB, and the owning replica notices within one
- * reconcile period. Readings go through the producer's bounded queue; when Kafka cannot keep up
+ * A sensor is recorded in MongoDB and runs on the replica that spawned it, under a lease the
+ * replica renews. `stop` works from any replica: it flips the sensor's status in MongoDB, and the
+ * owning replica notices within one reconcile period. When a replica dies, its leases expire and
+ * the surviving replicas adopt its sensors, which carry on from the same seed. Readings go through the producer's bounded queue; when Kafka cannot keep up
  * a tick is skipped (counted) rather than buffered without limit.
  */
 import { randomBytes } from 'node:crypto';
@@ -30,7 +31,7 @@ export interface SensorFleet {
   /** Readings per second produced by this replica's sensors. */
   localRate(): number;
   stats(): { produced: number; skippedTicks: number };
-  /** Stops every local sensor, marking them stopped in the store. */
+  /** Stops simulating locally and releases the leases, so other replicas take the sensors over. */
   dispose(): Promise<void>;
 }
 
@@ -45,6 +46,7 @@ export function createSensorFleet(deps: {
   replicaId: string;
   logger: Logger;
   reconcileEveryMs?: number;
+  leaseMs?: number;
 }): SensorFleet {
   const log = deps.logger.child({ module: 'simulator' });
   const running = new Map<string, RunningSensor>();
@@ -52,8 +54,10 @@ export function createSensorFleet(deps: {
   let skippedTicks = 0;
   let disposed = false;
 
-  const startLocal = (doc: SensorDoc, index: number): void => {
-    const sensor = new VirtualSensor(doc.scenario, deriveSeed(doc.seed, index));
+  const leaseMs = deps.leaseMs ?? 10_000;
+  const startLocal = (doc: SensorDoc): void => {
+    if (running.has(doc._id)) return;
+    const sensor = new VirtualSensor(doc.scenario, deriveSeed(doc.seed, doc.index));
     let tick = 0;
     const timer = setInterval(() => {
       // Nominal elapsed time, not wall-clock: the values depend only on the seed and the tick.
@@ -74,18 +78,30 @@ export function createSensorFleet(deps: {
     return true;
   };
 
-  // Picks up stops made on other replicas.
+  // Renews our leases, picks up stops made on other replicas, adopts orphaned sensors.
+  let reconciling = false;
+  let rounds = 0;
   const reconcile = setInterval(() => {
-    if (running.size === 0) return;
-    deps.store.sensors
-      .runningOn(deps.replicaId)
-      .then((docs) => {
-        const stillRunning = new Set(docs.map((d) => d._id));
+    if (reconciling || disposed) return;
+    reconciling = true;
+    const now = Date.now();
+    const until = new Date(now + leaseMs);
+    void (async () => {
+      if (running.size > 0) {
+        await deps.store.sensors.renewLeases(deps.replicaId, until);
+        const stillRunning = new Set((await deps.store.sensors.runningOn(deps.replicaId)).map((d) => d._id));
         for (const id of [...running.keys()]) {
           if (!stillRunning.has(id)) stopLocal(id);
         }
-      })
-      .catch((err: Error) => log.warn({ err: err.message }, 'sensor reconcile failed'));
+      }
+      if (rounds++ % 3 === 0) {
+        const adopted = await deps.store.sensors.adoptExpired(deps.replicaId, new Date(now), until, 100);
+        for (const doc of adopted) startLocal(doc);
+        if (adopted.length > 0) log.info({ count: adopted.length }, 'adopted sensors of a replica that stopped renewing');
+      }
+    })()
+      .catch((err: Error) => log.warn({ err: err.message }, 'sensor reconcile failed'))
+      .finally(() => (reconciling = false));
   }, deps.reconcileEveryMs ?? 1000);
   reconcile.unref();
 
@@ -98,13 +114,15 @@ export function createSensorFleet(deps: {
         scenario: req.scenario,
         intervalMs: req.intervalMs,
         seed: req.seed,
+        index: i,
         status: 'RUNNING',
         replicaId: deps.replicaId,
+        leaseUntil: new Date(now.getTime() + leaseMs),
         createdAt: now,
         stoppedAt: null,
       }));
       await deps.store.sensors.insert(docs);
-      docs.forEach((doc, i) => startLocal(doc, i));
+      for (const doc of docs) startLocal(doc);
       log.info({ count: req.count, scenario: req.scenario, intervalMs: req.intervalMs, seed: req.seed }, 'sensors spawned');
       return docs;
     },
@@ -128,7 +146,11 @@ export function createSensorFleet(deps: {
       const ids = [...running.keys()];
       for (const id of ids) stopLocal(id);
       if (ids.length > 0) {
-        await deps.store.sensors.stop(ids).catch((err: Error) => log.warn({ err: err.message }, 'could not record sensors as stopped'));
+        // Hand over rather than stop: another replica adopts them at once (rolling restarts keep the load).
+        await deps.store.sensors
+          .renewLeases(deps.replicaId, new Date(0))
+          .catch((err: Error) => log.warn({ err: err.message }, 'could not release sensor leases; they expire on their own'));
+        log.info({ count: ids.length }, 'released sensors for adoption by other replicas');
       }
     },
   };

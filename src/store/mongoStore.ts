@@ -38,9 +38,13 @@ export interface SensorDoc {
   scenario: Scenario;
   intervalMs: number;
   seed: number;
+  /** Position in its spawn request: with the seed, it fixes the sensor's readings. */
+  index: number;
   status: SensorStatus;
   /** Replica that runs the simulation. */
   replicaId: string;
+  /** The owner renews this while it runs; past it, another replica adopts the sensor. */
+  leaseUntil: Date;
   createdAt: Date;
   stoppedAt: Date | null;
 }
@@ -98,6 +102,10 @@ export interface MongoStore {
     /** Marks running sensors stopped (all when ids is undefined); returns the ids that changed. */
     stop(ids: readonly string[] | undefined): Promise<string[]>;
     runningOn(replicaId: string): Promise<SensorDoc[]>;
+    /** Extends the lease of every sensor this replica runs. */
+    renewLeases(replicaId: string, until: Date): Promise<void>;
+    /** Takes over running sensors whose lease expired (their replica died). Returns those taken. */
+    adoptExpired(replicaId: string, now: Date, until: Date, max: number): Promise<SensorDoc[]>;
   };
   readonly progress: {
     /** Records that everything up to `offset` in this partition is stored. Never moves backwards. */
@@ -279,6 +287,22 @@ export async function connectMongoStore(options: { url: string; database: string
         return stopped;
       },
       runningOn: (replicaId) => sensors.find({ replicaId, status: 'RUNNING' }).toArray(),
+      async renewLeases(replicaId, until) {
+        await sensors.updateMany({ replicaId, status: 'RUNNING' }, { $set: { leaseUntil: until } });
+      },
+      async adoptExpired(replicaId, now, until, max) {
+        const expired = await sensors.find({ status: 'RUNNING', leaseUntil: { $lt: now } }).limit(max).toArray();
+        const adopted: SensorDoc[] = [];
+        for (const doc of expired) {
+          // Conditional on the old owner and lease: two replicas cannot both adopt a sensor.
+          const res = await sensors.updateOne(
+            { _id: doc._id, status: 'RUNNING', replicaId: doc.replicaId, leaseUntil: doc.leaseUntil },
+            { $set: { replicaId, leaseUntil: until } },
+          );
+          if (res.modifiedCount === 1) adopted.push({ ...doc, replicaId, leaseUntil: until });
+        }
+        return adopted;
+      },
     },
     progress: {
       async advance(topic, position) {

@@ -82,4 +82,20 @@ describe('two API replicas', () => {
     const later = await Promise.all(ids.map((sensorId) => store.readings.count({ sensorId })));
     expect(later).toEqual(counts);
   });
+
+  it('hands the sensors of a killed replica over to the survivor, which keeps them producing', async () => {
+    const { spawnSensors } = await a.client.request(SpawnSensorsDocument, { input: { count: 3, intervalMs: 200 } });
+    const ids = spawnSensors.sensors.map((s) => s.id);
+    a.child.kill('SIGKILL');
+
+    const adopted = await eventually(
+      async () => (await b.client.request(SensorsDocument, {})).sensors.filter((s) => ids.includes(s.id)),
+      (sensors) => sensors.length === 3 && sensors.every((s) => s.replicaId === 'replica-4102' && s.status === 'RUNNING'),
+      { timeoutMs: 30_000, intervalMs: 500, what: 'sensors adopted by replica B' },
+    );
+    expect(adopted).toHaveLength(3);
+    const before = await store.readings.count({ sensorId: { $in: ids } });
+    await eventually(() => store.readings.count({ sensorId: { $in: ids } }), (n) => n > before + 10, { what: 'readings from adopted sensors' });
+    await b.client.request(StopSensorsDocument, { ids });
+  });
 });

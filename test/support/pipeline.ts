@@ -69,9 +69,10 @@ export async function spawnReplica(env: Record<string, string>, port: number): P
     client,
     async stop(signal = 'SIGTERM') {
       await client.dispose();
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit') as Promise<[number | null]>;
       child.kill(signal);
-      const [code] = (await once(child, 'exit')) as [number | null];
+      const [code] = await exited;
       return code;
     },
   };
