@@ -80,6 +80,14 @@ describe('under faults', () => {
     ];
     await sleep(500);
 
+    const faultNames: Record<number, string> = {
+      30: 'SIGKILL replica A',
+      60: 'restart replica A (rebalance)',
+      90: 'restart Redis',
+      120: 'stop FerretDB 4 s, start it',
+      150: 'replica C joins (rebalance)',
+      180: 'replica C leaves on SIGTERM (rebalance)',
+    };
     const faults: Record<number, () => Promise<void>> = {
       30: async () => {
         replicas.get('a')!.child.kill('SIGKILL'); // mid-batch, no goodbye
@@ -97,7 +105,26 @@ describe('under faults', () => {
       },
     };
 
-    const pendingFaults: Promise<void>[] = [];
+    // Faults run one after another, alongside production. After each, the suite times how long
+    // until everything produced so far is stored (recovery), for the report printed at the end.
+    store = await connectMongoStore({ url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, logger: createLogger('silent') });
+    const report: { fault: string; tookMs: number; caughtUpMs: number }[] = [];
+    let produced = 0;
+    const timed = (name: string, fault: () => Promise<void>) => async () => {
+      const t0 = Date.now();
+      await fault();
+      const t1 = Date.now();
+      // Include readings sent after the fault, e.g. to the partitions a killed replica held.
+      await sleep(500);
+      const target = produced;
+      await eventually(() => store!.readings.count({ sensorId: { $in: SENSORS } }).catch(() => 0), (n) => n >= target, {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+        what: `catch-up after ${name}`,
+      });
+      report.push({ fault: name, tookMs: t1 - t0, caughtUpMs: Date.now() - t1 });
+    };
+    let faultChain: Promise<void> = Promise.resolve();
     for (let step = 0; step < STEPS; step++) {
       await producer.send({
         topic: env.KAFKA_READINGS_TOPIC!,
@@ -105,12 +132,12 @@ describe('under faults', () => {
         messages: readings[step]!.map((r) => ({ key: r.sensorId, value: JSON.stringify(r) })),
       });
       const fault = faults[step];
-      if (fault) pendingFaults.push(fault());
+      produced += readings[step]!.length;
+      if (fault) faultChain = faultChain.then(timed(faultNames[step]!, fault));
       await sleep(100);
     }
-    await Promise.all(pendingFaults);
+    await faultChain;
 
-    store = await connectMongoStore({ url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, logger: createLogger('silent') });
     const inStore = { readings: { sensorId: { $in: SENSORS } }, alerts: { sensorId: { $in: SENSORS } } };
     await eventually(() => store!.readings.count(inStore.readings), (n) => n >= all.length, { timeoutMs: 120_000, what: `${all.length} readings stored` });
     await eventually(() => store!.alerts.count(inStore.alerts), (n) => n >= critical.length, { timeoutMs: 60_000, what: `${critical.length} alerts stored` });
@@ -133,6 +160,14 @@ describe('under faults', () => {
       }
       await sub.stop();
     }
+    console.info(
+      JSON.stringify({
+        readings: all.length,
+        alerts: critical.length,
+        subscribers: subscribers.map(({ name, sub }) => ({ name, received: sub.alerts.length, resumes: sub.resumes() })),
+        faults: report,
+      }),
+    );
     // The subscriber on the killed replica had to resume elsewhere.
     expect(subscribers[0]!.sub.resumes()).toBeGreaterThanOrEqual(1);
   }, 300_000);
