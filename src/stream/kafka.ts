@@ -9,8 +9,8 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
   const log = options.logger.child({ module: 'stream.kafkajs' });
   const toPino: logCreator = () => ({ level, log: entry }) => {
     const { message, ...rest } = entry;
-    if (level === KafkaLogLevel.ERROR) log.error(rest, message);
-    else if (level === KafkaLogLevel.WARN) log.warn(rest, message);
+    // kafkajs reports every failed connection attempt as an error; the adapters above decide what is one.
+    if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) log.warn(rest, message);
     else if (level === KafkaLogLevel.INFO) log.debug(rest, message);
     else log.trace(rest, message);
   };

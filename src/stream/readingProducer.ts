@@ -31,6 +31,8 @@ interface Queued {
 }
 
 const MAX_BATCH = 2000;
+/** A send unacknowledged for this long means Kafka is unreachable (kafkajs keeps retrying inside). */
+const STALLED_SEND_MS = 3000;
 
 export async function connectReadingProducer(options: {
   kafka: Kafka;
@@ -57,6 +59,8 @@ export async function connectReadingProducer(options: {
   let sent = 0;
   let failedAttempts = 0;
   let backoffMs = 0;
+  /** When the batch now in flight was sent; kafkajs retries inside a send while Kafka is down. */
+  let inFlightSince: number | undefined;
   let idleWaiters: (() => void)[] = [];
 
   const flush = async (): Promise<void> => {
@@ -66,11 +70,13 @@ export async function connectReadingProducer(options: {
       while (queue.length > 0) {
         const batch = queue.slice(0, MAX_BATCH);
         try {
+          inFlightSince = Date.now();
           await producer.send({
             topic: options.topic,
             acks: -1,
             messages: batch.map((q) => ({ key: q.key, value: q.value })),
           });
+          inFlightSince = undefined;
           queue.splice(0, batch.length);
           sent += batch.length;
           healthy = true;
@@ -79,6 +85,7 @@ export async function connectReadingProducer(options: {
             if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
           }
         } catch (err) {
+          inFlightSince = undefined;
           failedAttempts++;
           healthy = false;
           backoffMs = Math.min(Math.max(backoffMs * 2, 100), 5000);
@@ -128,7 +135,7 @@ export async function connectReadingProducer(options: {
       return true;
     },
     pending: () => queue.length,
-    isHealthy: () => healthy,
+    isHealthy: () => healthy && (inFlightSince === undefined || Date.now() - inFlightSince < STALLED_SEND_MS),
     stats: () => ({ sent, failedAttempts }),
     async dispose(timeoutMs = 5000) {
       if (queue.length > 0) {
