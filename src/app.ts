@@ -78,6 +78,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     gauge('simulated_sensors', 'Sensors simulated by this replica.', fleet?.localCount(), 'gauge');
     gauge('subscriptions', 'Open overheatAlerts subscriptions.', feed?.size(), 'gauge');
     gauge('websocket_connections', 'Open WebSocket connections.', http?.connections(), 'gauge');
+    const memory = process.memoryUsage();
+    gauge('process_resident_memory_bytes', 'Resident set size of this replica.', memory.rss, 'gauge');
+    gauge('process_heap_used_bytes', 'V8 heap in use.', memory.heapUsed, 'gauge');
+    gauge('alert_deliveries_total', 'Alerts handed to subscribers on this replica.', feed?.delivered(), 'counter');
     return `${lines.join('\n')}\n`;
   };
 

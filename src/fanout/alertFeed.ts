@@ -34,6 +34,8 @@ export interface AlertFeed {
   currentCursor(): Promise<string>;
   /** Open subscriptions on this replica. */
   size(): number;
+  /** Alerts handed to subscribers so far. */
+  delivered(): number;
   /** Ends every open subscription (shutdown). */
   closeAll(): void;
 }
@@ -49,6 +51,7 @@ export function createAlertFeed(deps: {
 }): AlertFeed {
   const log = deps.logger.child({ module: 'fanout.feed' });
   const open = new Set<FeedSubscription>();
+  let delivered = 0;
 
   class FeedSubscription implements AsyncIterableIterator<DeliveredAlert> {
     private readonly queue: DeliveredAlert[] = [];
@@ -137,16 +140,17 @@ export function createAlertFeed(deps: {
       if (this.done || !this.cursor) return;
       if (this.filter && !this.filter.has(alert.sensorId)) return;
       if (!this.cursor.advance(alert.position)) return;
-      const delivered: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
+      const item: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
+      delivered++;
       if (this.waiter) {
         const w = this.waiter;
         this.waiter = undefined;
         this.failWaiter = undefined;
-        w({ value: delivered, done: false });
+        w({ value: item, done: false });
         return;
       }
       if (this.queue.length >= deps.maxPending) return this.overflow();
-      this.queue.push(delivered);
+      this.queue.push(item);
     }
 
     private fail(err: unknown): void {
@@ -216,6 +220,7 @@ export function createAlertFeed(deps: {
       return AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic)).encode();
     },
     size: () => open.size,
+    delivered: () => delivered,
     closeAll() {
       for (const s of [...open]) void s.return();
     },

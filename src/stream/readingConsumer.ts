@@ -1,12 +1,13 @@
 /**
  * The readings consumer: one consumer group shared by all API replicas.
  *
- * Per batch (one partition): decode and validate every message; dead-letter the bad ones with
- * their original bytes and a reason; store the readings; store an alert for each critical one;
- * advance the partition watermark; publish the alerts on Redis; only then commit the offsets.
- * Storage is idempotent, so a batch replayed after a crash or a rebalance changes nothing, and
- * nothing past what is stored is ever committed. A store outage pauses the partition (retry with
- * backoff, heartbeating) instead of crashing.
+ * Per batch (one partition), the alert path comes first: decode and validate every message;
+ * dead-letter the bad ones with their original bytes and a reason; store an alert for each
+ * critical reading, advance the partition watermark, publish the alerts on Redis. The readings
+ * then go to the ReadingWriter, which stores them in bulk off the alert path; offsets are committed
+ * only once the readings before them are durable. Storage is idempotent, so a batch replayed after a
+ * crash or a rebalance changes nothing. A store outage pauses the partition (retry with backoff,
+ * heartbeating) instead of crashing.
  */
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
@@ -14,6 +15,7 @@ import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection 
 import type { Logger } from '../logger.js';
 import type { AlertFanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
+import { createReadingWriter } from './readingWriter.js';
 
 export interface ReadingConsumerOptions {
   kafka: Kafka;
@@ -28,6 +30,8 @@ export interface ReadingConsumerOptions {
   sessionTimeoutMs: number;
   /** Partitions processed in parallel by this replica. */
   concurrency?: number;
+  /** Valid readings held for storage before the consumer stops fetching. */
+  maxPendingReadings?: number;
 }
 
 export interface ConsumerStats {
@@ -37,6 +41,7 @@ export interface ConsumerStats {
   deadLettered: number;
   deadLetteredByCode: Record<string, number>;
   storeRetries: number;
+  readingsPending: number;
 }
 
 export interface ReadingConsumer {
@@ -74,7 +79,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   await Promise.all([consumer.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
-  const stats: ConsumerStats = { batches: 0, readingsStored: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0 };
+  const stats: ConsumerStats = { batches: 0, readingsStored: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0, readingsPending: 0 };
   let healthy = true;
   let crashed = false;
 
@@ -137,10 +142,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       log.info({ partition: batch.partition, count: rejected.length, first: rejected[0]?.rejection }, 'dead-lettered invalid readings');
     }
 
-    const readings = valid.map((v) => v.reading);
-    const stored = await durably('store readings', p, () => o.store.readings.insert(readings));
-    stats.readingsStored += stored;
-
     const detectedAt = new Date();
     const alerts: OverheatAlert[] = [];
     for (const v of valid) {
@@ -148,19 +149,35 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         alerts.push(toAlert(v.reading, o.thresholdC, { partition: batch.partition, offset: v.offset }, detectedAt));
       }
     }
-    const owned = await durably('store alerts', p, () => o.store.alerts.insert(alerts));
     const lastOffset = batch.lastOffset();
-    await durably('advance watermark', p, () =>
-      o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
-    );
-    stats.alertsRaised += owned.length;
-    // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
-    await o.fanout.publish(owned);
+    if (alerts.length > 0) {
+      const owned = await durably('store alerts', p, () => o.store.alerts.insert(alerts));
+      await durably('advance watermark', p, () =>
+        o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
+      );
+      stats.alertsRaised += owned.length;
+      // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
+      await o.fanout.publish(owned);
+    }
 
+    // Readings are stored off the alert path; their offsets are committed once durable.
+    await writer.enqueue(batch.partition, Number(lastOffset), valid.map((v) => v.reading));
     p.resolveOffset(lastOffset);
-    await p.commitOffsetsIfNecessary();
+    await p.heartbeat().catch(() => undefined);
     stats.batches++;
   };
+
+  const writer = createReadingWriter({
+    store: o.store,
+    maxPending: o.maxPendingReadings ?? 50_000,
+    logger: o.logger,
+    onDurable: async ({ offsets }) => {
+      await consumer.commitOffsets(
+        [...offsets].map(([partition, offset]) => ({ topic: o.topic, partition, offset: String(offset + 1) })),
+      );
+    },
+  });
+  let inFlight = 0;
 
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
@@ -169,24 +186,36 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    autoCommit: true,
-    autoCommitThreshold: 1,
+    // Offsets are committed by the writer, once the readings before them are durable.
+    autoCommit: false,
     partitionsConsumedConcurrently: o.concurrency ?? 3,
     eachBatch: async (p) => {
+      inFlight++;
       try {
         await eachBatch(p);
       } catch (err) {
         if (err instanceof BatchAbandoned) return;
         throw err;
+      } finally {
+        inFlight--;
       }
     },
   });
   log.info({ groupId: o.groupId, topic: o.topic }, 'consumer running');
 
   return {
-    isHealthy: () => healthy && !crashed,
-    stats: () => ({ ...stats, deadLetteredByCode: { ...stats.deadLetteredByCode } }),
+    isHealthy: () => healthy && writer.isHealthy() && !crashed,
+    stats: () => ({
+      ...stats,
+      readingsStored: writer.stored(),
+      readingsPending: writer.pending(),
+      deadLetteredByCode: { ...stats.deadLetteredByCode },
+    }),
     async dispose() {
+      // Stop fetching, let in-flight batches finish, store and commit what they handed over, then leave.
+      consumer.pause([{ topic: o.topic }]);
+      while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+      await writer.flush();
       await consumer.disconnect();
       await dlqProducer.disconnect();
     },

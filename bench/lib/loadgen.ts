@@ -1,0 +1,64 @@
+/**
+ * The reading load: an idempotent kafkajs producer, configured like the API's, writing readings of
+ * many sensors straight to the readings topic at a fixed arrival rate. `ts` is the send time, so a
+ * subscriber's arrival time minus `ts` is the end-to-end alert latency.
+ */
+import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
+import { openLoop } from './openLoop.js';
+
+export interface ReadingLoad {
+  /** Sends `rate` readings/s for `durationMs`; one reading in `criticalEvery` is above 80 °C. */
+  run(rate: number, durationMs: number): Promise<{ issued: number; achievedRate: number; sent: number; critical: number }>;
+  close(): Promise<void>;
+}
+
+export async function createReadingLoad(topic: string, sensors = 1000, criticalEvery = 100): Promise<ReadingLoad> {
+  const kafka = new Kafka({ clientId: 'bench-load', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const ids = Array.from({ length: sensors }, (_, i) => `bench-${i}`);
+  let seq = 0;
+  let critical = 0;
+  let sent = 0;
+  let queue: { key: string; value: string }[] = [];
+  let inFlight: Promise<void> | undefined;
+
+  const flush = (): void => {
+    if (inFlight || queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    inFlight = producer
+      .send({ topic, acks: -1, messages: batch })
+      .then(() => void (sent += batch.length))
+      .finally(() => {
+        inFlight = undefined;
+        flush();
+      });
+  };
+
+  return {
+    async run(rate, durationMs) {
+      critical = 0;
+      sent = 0;
+      const result = await openLoop(rate, durationMs, (n) => {
+        const ts = new Date().toISOString();
+        for (let i = 0; i < n; i++) {
+          const k = seq++;
+          const hot = k % criticalEvery === 0;
+          if (hot) critical++;
+          const sensorId = ids[k % ids.length]!;
+          queue.push({
+            key: sensorId,
+            value: `{"sensorId":"${sensorId}","ts":"${ts}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
+          });
+        }
+        flush();
+      }, 2);
+      while (inFlight || queue.length > 0) await (inFlight ?? Promise.resolve());
+      return { ...result, sent, critical };
+    },
+    async close() {
+      await producer.disconnect();
+    },
+  };
+}

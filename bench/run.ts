@@ -1,0 +1,155 @@
+/**
+ * npm run bench — the pipeline against the real local services and 2 API replicas, next to the
+ * raw limits of each part measured in the same run. Prints a table; writes bench-results/*.json.
+ *
+ *   npm run bench                      default profile (under 10 minutes on 2 cores)
+ *   npm run bench -- --quick           a smoke run (about 2 minutes)
+ *   npm run bench -- --full            60 s windows, 50k readings/s, 10M history
+ *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { startCluster } from './lib/replicas.js';
+import { machine, type Figure } from './lib/stats.js';
+import { alertLatency } from './scenarios/alertLatency.js';
+import { fanout, idleSubscriptionMemory } from './scenarios/fanout.js';
+import { history } from './scenarios/history.js';
+import { sustainedIngest } from './scenarios/sustainedIngest.js';
+
+const args = new Set(process.argv.slice(2));
+const flag = (name: string): string | undefined => [...args].find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const profile = args.has('--full') ? 'full' : args.has('--quick') ? 'quick' : 'default';
+const only = flag('only')?.split(',');
+const wants = (part: string): boolean => !only || only.includes(part);
+
+const P = {
+  quick: { windowMs: 5000, rates: [1000], subs: [1, 100], ingestRates: [2000, 5000], ingestWindowMs: 10_000, fanoutSubs: 200, alertRates: [50, 200], idle: 2000, historyStored: 100_000 },
+  default: { windowMs: 10_000, rates: [1000, 10_000], subs: [1, 100, 1000], ingestRates: [2000, 5000, 10_000, 20_000, 50_000], ingestWindowMs: 20_000, fanoutSubs: 1000, alertRates: [50, 100, 200, 400], idle: 10_000, historyStored: 1_000_000 },
+  full: { windowMs: 30_000, rates: [1000, 10_000, 50_000], subs: [1, 100, 1000], ingestRates: [5000, 10_000, 20_000, 30_000, 50_000, 75_000], ingestWindowMs: 60_000, fanoutSubs: 1000, alertRates: [50, 100, 200, 400, 800], idle: 10_000, historyStored: 10_000_000 },
+}[profile];
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+function versions(): Record<string, string> {
+  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const v = (name: string) => lock.packages[`node_modules/${name}`]?.version ?? '?';
+  const cmd = (file: string, a: string[]) => {
+    try {
+      return execFileSync(file, a, { encoding: 'utf8' }).trim().split('\n')[0]!;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    kafkajs: v('kafkajs'), mongodb: v('mongodb'), ioredis: v('ioredis'), 'graphql-ws': v('graphql-ws'), ws: v('ws'), graphql: v('graphql'),
+    '@apollo/server': v('@apollo/server'), 'type-graphql': v('type-graphql'),
+    kafka: /kafka_2\.13<\/artifactId>\s*<version>([^<]+)/.exec(readFileSync(new URL('../services/kafka/pom.xml', import.meta.url), 'utf8'))?.[1] ?? '?',
+    ferretdb: cmd('.cache/bin/ferretdb', ['--version']).replace(/^version:\s*/, ''),
+    redis: cmd('redis-server', ['--version']),
+  };
+}
+
+async function rawLimits(): Promise<Figure[]> {
+  const out: Figure[] = [];
+  for (const part of ['kafka', 'redis', 'ws', 'store']) {
+    try {
+      const mod = (await import(`./raw/${part}.js`)) as { run: (o: { durationMs: number }) => Promise<Figure[]> };
+      console.error(`raw limit: ${part}`);
+      out.push(...(await mod.run({ durationMs: P.windowMs })));
+    } catch (err) {
+      console.error(`  raw ${part} failed: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function fmt(x: number | undefined, digits = 1): string {
+  if (x === undefined || Number.isNaN(x)) return '';
+  return x >= 1000 ? Math.round(x).toLocaleString('en-US') : x.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  for (const [name, port] of [['Kafka', 9092], ['MongoDB/FerretDB', 27017], ['Redis', 6379]] as const) {
+    if (!(await portOpen(port))) {
+      console.error(`${name} is not listening on 127.0.0.1:${port}. Start the services first: npm run services`);
+      process.exit(2);
+    }
+  }
+  const started = Date.now();
+  console.error(`bench profile "${profile}"`);
+  const figures: Figure[] = [];
+  if (wants('raw')) figures.push(...(await rawLimits()));
+
+  if (wants('latency') || wants('fanout') || wants('memory') || wants('history')) {
+    const cluster = await startCluster('bench', 2);
+    try {
+      if (wants('latency')) {
+        console.error('alert latency');
+        figures.push(...(await alertLatency(cluster, { rates: P.rates, subscriberCounts: P.subs, durationMs: P.windowMs, criticalEvery: 100 })));
+      }
+      if (wants('fanout')) {
+        console.error('fan-out');
+        figures.push(...(await fanout(cluster, { subscribers: P.fanoutSubs, alertRates: P.alertRates, durationMs: P.windowMs })));
+      }
+      if (wants('memory')) {
+        console.error('idle subscription memory');
+        figures.push(...(await idleSubscriptionMemory(cluster, { subscriptions: P.idle })));
+      }
+      if (wants('history')) {
+        console.error('history');
+        figures.push(...(await history(cluster, { stored: P.historyStored, sensors: 100, queries: 200, pageSize: 100 })));
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }
+  if (wants('ingest')) {
+    console.error('sustained ingest');
+    const cluster = await startCluster('bench-ingest', 2, {}, 4511);
+    try {
+      figures.push(...(await sustainedIngest(cluster, { rates: P.ingestRates, windowMs: P.ingestWindowMs })));
+    } finally {
+      await cluster.stop();
+    }
+  }
+
+  // Each figure next to its raw limit: latency as a multiple of the limit's p50, rates as a fraction.
+  const byName = new Map(figures.map((f) => [f.name, f]));
+  for (const f of figures) {
+    const limit = f.limit ? byName.get(f.limit) : undefined;
+    if (!limit) continue;
+    if (f.latency && limit.latency) f.ratio = f.latency.p50 / limit.latency.p50;
+    else if (f.rate !== undefined && limit.rate) f.ratio = f.rate / limit.rate;
+  }
+
+  const rows = figures.map((f) => [
+    f.name,
+    fmt(f.latency?.p50, 2), fmt(f.latency?.p90, 2), fmt(f.latency?.p99, 2), fmt(f.latency?.p999, 2), fmt(f.latency?.max, 2),
+    f.rate !== undefined ? fmt(f.rate, 0) : f.value !== undefined ? fmt(f.value, 2) : '',
+    f.unit ?? '',
+    f.ratio !== undefined ? `${f.ratio.toFixed(2)} × ${f.limit}` : '',
+  ]);
+  const header = ['figure', 'p50 ms', 'p90', 'p99', 'p99.9', 'max', 'rate/value', 'unit', 'vs raw limit'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const table = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  console.log(table);
+
+  const report = { profile, startedAt: new Date(started).toISOString(), durationS: Math.round((Date.now() - started) / 1000), machine: machine(), versions: versions(), figures };
+  mkdirSync('bench-results', { recursive: true });
+  const file = `bench-results/bench-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify(report, null, 2));
+  writeFileSync('bench-results/latest.json', JSON.stringify(report, null, 2));
+  writeFileSync('bench-results/latest.md', `${table}\n`);
+  console.error(`\nwritten ${file} (and bench-results/latest.json, latest.md) in ${report.durationS} s`);
+  process.exit(0);
+}
+
+await main();

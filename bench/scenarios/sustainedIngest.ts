@@ -1,0 +1,58 @@
+/**
+ * Sustained ingest: the highest reading rate at which consumer lag stays under 1 s for the whole
+ * window, with everything stored. Lag is read from Kafka (end offsets minus committed offsets of
+ * the group) once a second and converted to seconds at the offered rate.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import type { Cluster } from '../lib/replicas.js';
+import { createReadingLoad } from '../lib/loadgen.js';
+import { sleep, type Figure } from '../lib/stats.js';
+
+async function lagMessages(admin: ReturnType<Kafka['admin']>, topic: string, groupId: string): Promise<number> {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
+  return ends.reduce((lag, p) => lag + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)), 0);
+}
+
+export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; windowMs: number }): Promise<Figure[]> {
+  const topic = cluster.env.KAFKA_READINGS_TOPIC!;
+  const groupId = cluster.env.KAFKA_GROUP_ID!;
+  const kafka = new Kafka({ clientId: 'bench-lag', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const load = await createReadingLoad(topic, 1000, 1000);
+  const figures: Figure[] = [];
+  let best = 0;
+  try {
+    for (const rate of o.rates) {
+      let worstLagS = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          await sleep(1000);
+          const lag = await lagMessages(admin, topic, groupId);
+          worstLagS = Math.max(worstLagS, lag / rate);
+        }
+      })();
+      const before = (await cluster.metrics()).reduce((s, m) => s + (m.readings_stored_total ?? 0), 0);
+      const sent = await load.run(rate, o.windowMs);
+      sampling = false;
+      await sampler;
+      // Drain, then check everything sent was stored.
+      const drainStart = Date.now();
+      while ((await lagMessages(admin, topic, groupId)) > 0 && Date.now() - drainStart < 120_000) await sleep(500);
+      await sleep(1500);
+      const stored = (await cluster.metrics()).reduce((s, m) => s + (m.readings_stored_total ?? 0), 0) - before;
+      const ok = worstLagS < 1 && stored >= sent.sent && sent.achievedRate >= rate * 0.95;
+      console.error(`  ingest @ ${rate}/s: achieved ${Math.round(sent.achievedRate)}/s, worst lag ${worstLagS.toFixed(2)} s, stored ${stored}/${sent.sent} ${ok ? 'OK' : 'FAIL'}`);
+      figures.push({ name: `ingest.${rate}_rps`, rate: sent.achievedRate, unit: 'readings/s', value: worstLagS, notes: `worst lag ${worstLagS.toFixed(2)} s; stored ${stored}/${sent.sent}; ${ok ? 'sustained' : 'not sustained'}` });
+      if (!ok) break;
+      best = rate;
+    }
+  } finally {
+    await load.close();
+    await admin.disconnect();
+  }
+  figures.push({ name: 'ingest.sustained', limit: 'raw.kafka.consumeRate', rate: best, unit: 'readings/s', notes: `highest rate with lag < 1 s for ${o.windowMs / 1000} s, everything stored` });
+  return figures;
+}
