@@ -2,6 +2,8 @@
  * The composition root of one API replica: connects each outside system, wires the pipeline,
  * and owns the lifecycle (starting -> started -> stopping -> stopped) with an ordered shutdown.
  */
+// type-graphql decorators need the metadata polyfill before any schema class loads.
+import 'reflect-metadata';
 import type { Config } from './config.js';
 import { createAlertFeed, type AlertFeed } from './fanout/alertFeed.js';
 import { connectAlertFanout, type AlertFanout } from './fanout/alertFanout.js';

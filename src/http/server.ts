@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 import { isMongoUnavailable } from '../store/mongoStore.js';
 import { createGraphiQLHandler } from './graphiql.js';
+import { subscribeWithFastPath } from './overheatAlertsFastPath.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -182,6 +183,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     {
       schema: o.schema,
       context: () => o.context as unknown as Record<string, unknown>,
+      subscribe: subscribeWithFastPath,
       isProd: o.production,
       onError: (_ctx, _id, _payload, errors) => {
         for (const e of errors) if (!e.extensions?.code) log.error({ err: e }, 'subscription error');

@@ -29,7 +29,7 @@ interface OverheatAlertsArgs {
 }
 
 /** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
-function overheatAlertsSubscribe(services: Services) {
+export function overheatAlertsSubscribe(services: Services) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
     const sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
     let after: AlertCursor | undefined;

@@ -3,11 +3,14 @@
  * the API raises alerts that reach a graphql-ws subscriber; a subscriber filtered on another sensor gets none.
  * (d) The threshold is strict: 79.9 and 80.0 °C raise nothing, 80.1 °C raises exactly one alert.
  */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AlertHistoryDocument,
   AlertsCursorDocument,
   IngestReadingsDocument,
+  PipelineRequestError,
   ReadingHistoryDocument,
   SpawnSensorsDocument,
   StopSensorsDocument,
@@ -87,6 +90,36 @@ describe('overheatAlerts subscription', () => {
     expect(subscriber.alerts.map((a) => a.temperature)).toEqual([80.1]);
     const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 10 });
     expect(stored.alerts.nodes.map((a) => a.temperature)).toEqual([80.1]);
+    subscriber.stop();
+  });
+
+  it('delivers the same alert whether the fast path or graphql-js executes the selection', async () => {
+    const sensorId = uniqueName('paths');
+    const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
+    const selection = '__typename id sensorId temperature threshold ts detectedAt cursor where: location { lat lon }';
+    const fast = parse(`subscription ($ids: [ID!], $after: String) { hot: overheatAlerts(sensorIds: $ids, after: $after) { ${selection} } }`);
+    const regular = parse(
+      `subscription ($ids: [ID!], $after: String) { hot: overheatAlerts(sensorIds: $ids, after: $after) { ...A } } fragment A on OverheatAlert { ${selection} }`,
+    );
+    const got: Record<string, unknown[]> = { fast: [], regular: [] };
+    const stops = Object.entries({ fast, regular }).map(([name, doc]) =>
+      replica.client.subscribe(doc as TypedDocumentNode<Record<string, unknown>, Record<string, unknown>>, { ids: [sensorId], after: alertsCursor }, {
+        next: (data) => got[name]!.push(data),
+      }),
+    );
+    await replica.client.request(IngestReadingsDocument, {
+      readings: [{ sensorId, ts: new Date(Date.now() - 100).toISOString(), temperature: 95.25, humidity: 12.5, location: { lat: -33.9, lon: 151.2 } }],
+    });
+    await eventually(() => got.fast!.length + got.regular!.length, (n) => n === 2, { what: 'one alert on each path' });
+    expect(got.fast).toEqual(got.regular);
+    expect(got.fast![0]).toMatchObject({ hot: { __typename: 'OverheatAlert', sensorId, temperature: 95.25, where: { lat: -33.9, lon: 151.2 } } });
+    for (const stop of stops) stop();
+  });
+
+  it('refuses a subscription cursor it did not issue, with BAD_USER_INPUT', async () => {
+    const subscriber = collectAlerts(replica.client, { after: 'not-a-cursor' });
+    await eventually(() => subscriber.errors.length, (n) => n === 1, { what: 'the error' });
+    expect((subscriber.errors[0] as PipelineRequestError).code).toBe('BAD_USER_INPUT');
     subscriber.stop();
   });
 });
