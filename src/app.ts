@@ -113,7 +113,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 
   try {
-    store = await connectMongoStore({ url: config.mongo.url, database: config.mongo.database, logger });
+    store = await connectMongoStore({ url: config.mongo.url, database: config.mongo.database, alertsDatabase: config.mongo.alertsDatabase, logger });
     await ensureTopics(kafka, [
       { topic: config.kafka.readingsTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },
       { topic: config.kafka.deadLetterTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },

@@ -32,6 +32,8 @@ export interface Config {
   readonly mongo: {
     readonly url: string;
     readonly database: string;
+    /** Alerts and stream progress (the alert path); default `<database>_alerts`. */
+    readonly alertsDatabase: string;
   };
   readonly redis: {
     readonly url: string;
@@ -156,7 +158,7 @@ export const KNOWN_VARIABLES = [
   'NODE_ENV', 'REPLICA_ID', 'HOST', 'PORT', 'HTTP_MAX_BODY_BYTES',
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
   'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_PRODUCER_BUFFER_LIMIT',
-  'MONGODB_URL', 'MONGODB_DATABASE',
+  'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE',
   'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
   'ALERT_THRESHOLD_C',
   'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
@@ -208,7 +210,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     mongo: {
       url: r.url('MONGODB_URL', 'mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']),
-      database: r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,63}$/),
+      database: r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,56}$/),
+      alertsDatabase: r.string('MONGODB_ALERTS_DATABASE', `${env.MONGODB_DATABASE || 'iot'}_alerts`, /^[a-zA-Z0-9_-]{1,63}$/),
     },
     redis: {
       url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),

@@ -157,7 +157,13 @@ export function fromAlertDoc(d: AlertDoc): OverheatAlert {
   };
 }
 
-export async function connectMongoStore(options: { url: string; database: string; logger: Logger }): Promise<MongoStore> {
+/**
+ * Readings and sensors live in `database`; alerts and stream progress, the alert path, in
+ * `alertsDatabase` (default `<database>_alerts`). On MongoDB that is only tidy; on FerretDB/SQLite
+ * each database is its own file with its own write lock, so bulk reading inserts never queue the
+ * small alert writes behind them.
+ */
+export async function connectMongoStore(options: { url: string; database: string; alertsDatabase?: string; logger: Logger }): Promise<MongoStore> {
   const log = options.logger.child({ module: 'store.mongo' });
   const client = new MongoClient(options.url, {
     serverSelectionTimeoutMS: 5000,
@@ -168,10 +174,11 @@ export async function connectMongoStore(options: { url: string; database: string
   });
   await client.connect();
   const db = client.db(options.database);
+  const alertsDb = client.db(options.alertsDatabase ?? `${options.database}_alerts`);
   const readings: Collection<ReadingDoc> = db.collection('readings');
-  const alerts: Collection<AlertDoc> = db.collection('alerts');
+  const alerts: Collection<AlertDoc> = alertsDb.collection('alerts');
   const sensors: Collection<SensorDoc> = db.collection('sensors');
-  const progress: Collection<ProgressDoc> = db.collection('stream_progress');
+  const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
 
   await Promise.all([
     readings.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
