@@ -29,8 +29,8 @@ const only = flag('only')?.split(',');
 const wants = (part: string): boolean => !only || only.includes(part);
 
 const P = {
-  quick: { windowMs: 5000, rates: [1000], subs: [1, 100], ingestRates: [2000, 5000], ingestWindowMs: 10_000, fanoutSubs: 200, alertRates: [50, 200], idle: 2000, historyStored: 20_000, historyQueries: 5 },
-  default: { windowMs: 10_000, rates: [1000, 10_000], subs: [1, 100, 1000], ingestRates: [2000, 5000, 10_000, 20_000, 50_000], ingestWindowMs: 20_000, fanoutSubs: 1000, alertRates: [50, 100, 200, 400], idle: 10_000, historyStored: 100_000, historyQueries: 10 },
+  quick: { windowMs: 5000, rates: [1000], subs: [1, 100], ingestRates: [2000, 5000], ingestWindowMs: 10_000, fanoutSubs: 200, alertRates: [20, 80], idle: 2000, historyStored: 20_000, historyQueries: 5 },
+  default: { windowMs: 10_000, rates: [1000, 10_000], subs: [1, 100, 1000], ingestRates: [2000, 5000, 10_000, 20_000, 50_000], ingestWindowMs: 20_000, fanoutSubs: 1000, alertRates: [10, 20, 40, 80], idle: 10_000, historyStored: 100_000, historyQueries: 10 },
   full: { windowMs: 30_000, rates: [1000, 10_000, 50_000], subs: [1, 100, 1000], ingestRates: [5000, 10_000, 20_000, 30_000, 50_000, 75_000], ingestWindowMs: 60_000, fanoutSubs: 1000, alertRates: [50, 100, 200, 400, 800], idle: 10_000, historyStored: 1_000_000, historyQueries: 20 },
 }[profile];
 
@@ -99,6 +99,7 @@ async function main(): Promise<void> {
         console.error('alert latency');
         figures.push(...(await alertLatency(cluster, { rates: P.rates, subscriberCounts: P.subs, durationMs: P.windowMs, criticalEvery: 100 })));
       }
+      await cluster.waitIdle();
       if (wants('fanout')) {
         console.error('fan-out');
         figures.push(...(await fanout(cluster, { subscribers: P.fanoutSubs, alertRates: P.alertRates, durationMs: P.windowMs })));
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
         console.error('idle subscription memory');
         figures.push(...(await idleSubscriptionMemory(cluster, { subscriptions: P.idle })));
       }
+      await cluster.waitIdle();
       if (wants('history')) {
         console.error('history');
         figures.push(

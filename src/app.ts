@@ -71,6 +71,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     gauge('readings_stored_total', 'Readings newly stored by this replica.', c?.readingsStored);
     gauge('alerts_raised_total', 'Overheat alerts stored by this replica.', c?.alertsRaised);
     gauge('dead_lettered_total', 'Messages sent to the dead-letter topic.', c?.deadLettered);
+    gauge('readings_pending', 'Valid readings consumed but not yet stored.', c?.readingsPending, 'gauge');
     gauge('store_retries_total', 'Durable steps retried because the store failed.', c?.storeRetries);
     gauge('alerts_published_total', 'Alerts published on Redis.', f?.published);
     gauge('alert_publish_failures_total', 'Alerts not published on Redis (recovered through cursors).', f?.publishFailures);

@@ -1,4 +1,5 @@
 /** API replicas for the benchmark: real processes, isolated topics/group/database per run. */
+import { Kafka, logLevel } from 'kafkajs';
 import { isolatedEnv } from '../../test/support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../../test/support/pipeline.js';
 
@@ -7,13 +8,15 @@ export interface Cluster {
   replicas: ReplicaProcess[];
   urls: string[];
   metrics(): Promise<Record<string, number>[]>;
+  /** Waits until the replicas have stored everything produced so far (scenarios must not overlap). */
+  waitIdle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startCluster(label: string, count: number, overrides: Record<string, string> = {}, firstPort = 4501): Promise<Cluster> {
   const env = isolatedEnv(label, { LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
   const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i)));
-  return {
+  const cluster: Cluster = {
     env,
     replicas,
     urls: replicas.map((r) => r.url),
@@ -30,8 +33,33 @@ export async function startCluster(label: string, count: number, overrides: Reco
         }),
       );
     },
+    async waitIdle(timeoutMs = 180_000) {
+      const kafka = new Kafka({ clientId: 'bench-idle', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      const topic = env.KAFKA_READINGS_TOPIC!;
+      try {
+        const deadline = Date.now() + timeoutMs;
+        let quiet = 0;
+        while (Date.now() < deadline && quiet < 2) {
+          const [ends, committed, metrics] = await Promise.all([
+            admin.fetchTopicOffsets(topic),
+            admin.fetchOffsets({ groupId: env.KAFKA_GROUP_ID!, topics: [topic] }),
+            cluster.metrics(),
+          ]);
+          const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
+          const lag = ends.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)), 0);
+          const pending = metrics.reduce((sum, m) => sum + (m.readings_pending ?? 0), 0);
+          quiet = lag === 0 && pending === 0 ? quiet + 1 : 0;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
     async stop() {
       await Promise.all(replicas.map((r) => r.stop('SIGTERM')));
     },
   };
+  return cluster;
 }

@@ -18,6 +18,7 @@ export async function alertLatency(cluster: Cluster, o: { rates: number[]; subsc
       const group = await openSubscribers(cluster.urls, subscribers);
       await sleep(1000);
       for (const rate of o.rates) {
+        await cluster.waitIdle();
         await group.reset();
         const before = await cluster.metrics();
         const sent = await load.run(rate, o.durationMs);

@@ -16,6 +16,7 @@ export async function fanout(cluster: Cluster, o: { subscribers: number; alertRa
   try {
     await sleep(1000);
     for (const rate of o.alertRates) {
+      await cluster.waitIdle();
       await group.reset();
       const before = await cluster.metrics();
       const t0 = performance.now();

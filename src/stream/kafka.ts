@@ -2,7 +2,7 @@
  * The Kafka client: one kafkajs instance per replica, its logs routed into our structured logger,
  * and the topics the project owns (created here; the broker never auto-creates them).
  */
-import { Kafka, logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Producer, type logCreator } from 'kafkajs';
 import type { Logger } from '../logger.js';
 
 export function createKafka(options: { brokers: readonly string[]; clientId: string; logger: Logger }): Kafka {
@@ -48,4 +48,20 @@ export async function ensureTopics(
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * The project's producer settings, shared by the readings and dead-letter producers: idempotent
+ * (one request in flight keeps per-partition order), Java-compatible murmur2 partitioning so
+ * third-party producers keyed by sensor land on the same partition, and the unbounded retries
+ * idempotence requires (callers bound their own waiting).
+ */
+export function idempotentProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
 }

@@ -9,12 +9,13 @@
  * crash or a rebalance changes nothing. A store outage pauses the partition (retry with backoff,
  * heartbeating) instead of crashing.
  */
-import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import type { AlertFanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
+import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
 
 export interface ReadingConsumerOptions {
@@ -69,13 +70,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     maxWaitTimeInMs: 100,
     retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
   });
-  const dlqProducer: Producer = o.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-  });
+  const dlqProducer: Producer = idempotentProducer(o.kafka);
   await Promise.all([consumer.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 

@@ -6,7 +6,8 @@
  * linger on the alert path), otherwise it joins the next batch. The queue is bounded: when Kafka is
  * down and it fills, `offer` refuses (simulators skip a tick) and `send` fails with a retryable error.
  */
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
+import { idempotentProducer } from './kafka.js';
 import { encodeReading, type Reading } from '../domain/reading.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -41,15 +42,8 @@ export async function connectReadingProducer(options: {
   logger: Logger;
 }): Promise<ReadingProducer> {
   const log = options.logger.child({ module: 'stream.producer' });
-  const producer: Producer = options.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Java-compatible murmur2 partitioning: third-party producers keyed by sensor land on the same partition.
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence needs unbounded retries inside kafkajs; our loop below only handles what still escapes.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-  });
+  // kafkajs retries inside each send; the loop below only handles what still escapes.
+  const producer: Producer = idempotentProducer(options.kafka);
   await producer.connect();
 
   const queue: Queued[] = [];
