@@ -53,6 +53,8 @@ export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; wi
     await load.close();
     await admin.disconnect();
   }
-  figures.push({ name: 'ingest.sustained', limit: 'raw.kafka.consumeRate', rate: best, unit: 'readings/s', notes: `highest rate with lag < 1 s for ${o.windowMs / 1000} s, everything stored` });
+  // The binding limit is the store (raw.store.insertRate), far below Kafka's raw consume rate.
+  figures.push({ name: 'ingest.sustained', limit: 'raw.store.insertRate', rate: best, unit: 'readings/s', notes: `highest rate tried with lag < 1 s for ${o.windowMs / 1000} s, everything stored` });
+  figures.push({ name: 'ingest.sustained.vsKafka', limit: 'raw.kafka.consumeRate', rate: best, unit: 'readings/s', notes: 'the same figure against the raw Kafka consume limit' });
   return figures;
 }
