@@ -1,0 +1,92 @@
+/**
+ * The reading writer stores readings off the alert path: bounded, never dropping, and reporting
+ * only offsets whose readings (and everything before them) are durable.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Reading } from '../../src/domain/reading.js';
+import { createLogger } from '../../src/logger.js';
+import type { MongoStore } from '../../src/store/mongoStore.js';
+import { createReadingWriter } from '../../src/stream/readingWriter.js';
+
+const reading = (i: number): Reading => ({ sensorId: 's', ts: new Date(i), temperature: 20, humidity: 50, location: { lat: 0, lon: 0 } });
+
+function fakeStore(opts: { failFirst?: number } = {}) {
+  const stored: Reading[] = [];
+  let failures = opts.failFirst ?? 0;
+  let release: (() => void) | undefined;
+  let gate: Promise<void> | undefined;
+  const store = {
+    readings: {
+      insert: async (batch: readonly Reading[]) => {
+        if (gate) await gate;
+        if (failures > 0) {
+          failures--;
+          throw new Error('store down');
+        }
+        stored.push(...batch);
+        return batch.length;
+      },
+    },
+  } as unknown as MongoStore;
+  return {
+    store,
+    stored,
+    hold: () => (gate = new Promise<void>((r) => (release = r))),
+    release: () => {
+      gate = undefined;
+      release?.();
+    },
+  };
+}
+
+describe('reading writer', () => {
+  it('reports an offset as durable only after its readings are stored', async () => {
+    const f = fakeStore();
+    const durable: Map<number, number>[] = [];
+    const writer = createReadingWriter({ store: f.store, maxPending: 100, logger: createLogger('silent'), onDurable: async (p) => void durable.push(new Map(p.offsets)) });
+    f.hold();
+    await writer.enqueue(0, 9, [reading(1), reading(2)]);
+    await writer.enqueue(1, 4, [reading(3)]);
+    expect(durable).toEqual([]);
+    f.release();
+    await writer.flush();
+    expect(f.stored).toHaveLength(3);
+    expect(new Map(durable.flatMap((d) => [...d]))).toEqual(new Map([[0, 9], [1, 4]]));
+  });
+
+  it('retries a failed insert until it succeeds, losing nothing', async () => {
+    const f = fakeStore({ failFirst: 2 });
+    const writer = createReadingWriter({ store: f.store, maxPending: 100, logger: createLogger('silent'), onDurable: async () => undefined });
+    await writer.enqueue(0, 1, [reading(1), reading(2)]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(writer.isHealthy()).toBe(false); // readiness reports the store trouble meanwhile
+    await writer.flush();
+    expect(writer.isHealthy()).toBe(true);
+    expect(f.stored).toHaveLength(2);
+    expect(writer.stored()).toBe(2);
+  });
+
+  it('makes the consumer wait when the queue is full (backpressure), then lets it go on', async () => {
+    const f = fakeStore();
+    const writer = createReadingWriter({ store: f.store, maxPending: 3, logger: createLogger('silent'), onDurable: async () => undefined });
+    f.hold();
+    await writer.enqueue(0, 0, [reading(1), reading(2), reading(3)]);
+    let admitted = false;
+    const next = writer.enqueue(0, 1, [reading(4)]).then(() => (admitted = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(admitted).toBe(false);
+    f.release();
+    await next;
+    await writer.flush();
+    expect(f.stored).toHaveLength(4);
+  });
+
+  it('carries offsets of batches that had no valid readings, so they are committed too', async () => {
+    const f = fakeStore();
+    const durable: number[] = [];
+    const writer = createReadingWriter({ store: f.store, maxPending: 10, logger: createLogger('silent'), onDurable: async (p) => void durable.push(p.offsets.get(2)!) });
+    await writer.enqueue(2, 41, []);
+    await writer.flush();
+    expect(durable).toEqual([41]);
+  });
+});
