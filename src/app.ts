@@ -32,7 +32,7 @@ export interface App {
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
-  const log = logger.child({ module: 'app', replicaId: config.replicaId });
+  const log = logger.child({ module: 'app' });
   let state: AppState = 'starting';
   let store: MongoStore | undefined;
   let producer: ReadingProducer | undefined;
