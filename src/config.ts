@@ -182,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const nodeEnv = r.string('NODE_ENV', 'development', /^(production|development|test)$/) as Config['nodeEnv'];
   const port = r.int('PORT', 4000, 0, 65535);
+  const database = r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,56}$/);
   const temperatureMinC = r.number('READING_TEMPERATURE_MIN_C', -60);
   const temperatureMaxC = r.number('READING_TEMPERATURE_MAX_C', 200);
   if (temperatureMinC >= temperatureMaxC) {
@@ -210,8 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     mongo: {
       url: r.url('MONGODB_URL', 'mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']),
-      database: r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,56}$/),
-      alertsDatabase: r.string('MONGODB_ALERTS_DATABASE', `${env.MONGODB_DATABASE || 'iot'}_alerts`, /^[a-zA-Z0-9_-]{1,63}$/),
+      database,
+      alertsDatabase: r.string('MONGODB_ALERTS_DATABASE', `${database}_alerts`, /^[a-zA-Z0-9_-]{1,63}$/),
     },
     redis: {
       url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),

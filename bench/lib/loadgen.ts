@@ -3,7 +3,8 @@
  * many sensors straight to the readings topic at a fixed arrival rate. `ts` is the send time, so a
  * subscriber's arrival time minus `ts` is the end-to-end alert latency.
  */
-import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { idempotentProducer } from '../../src/stream/kafka.js';
 import { openLoop } from './openLoop.js';
 
 export interface ReadingLoad {
@@ -14,7 +15,7 @@ export interface ReadingLoad {
 
 export async function createReadingLoad(topic: string, sensors = 1000, criticalEvery = 100): Promise<ReadingLoad> {
   const kafka = new Kafka({ clientId: 'bench-load', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer: Producer = idempotentProducer(kafka);
   await producer.connect();
   const ids = Array.from({ length: sensors }, (_, i) => `bench-${i}`);
   let seq = 0;

@@ -11,7 +11,8 @@
  *
  * Run alone: npx tsx bench/raw/kafka.ts [--durationMs=10000] [--rate=1000] [--messages=300000] [--autoCommitVariant=1]
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type logCreator } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type Producer, type logCreator } from 'kafkajs';
+import { idempotentProducer } from '../../src/stream/kafka.js';
 import { openLoop } from '../lib/openLoop.js';
 import { Samples, nowMs, sleep, type Figure } from '../lib/stats.js';
 import { isMain, runCli, runId, waitFor } from './common.js';
@@ -61,15 +62,8 @@ function readingValue(i: number, sentAt: number): string {
   });
 }
 
-function appProducer(kafka: Kafka): Producer {
-  return kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-  });
-}
+/** The API's own producer settings, so the raw limit is measured with what the app uses. */
+const appProducer = (kafka: Kafka): Producer => idempotentProducer(kafka);
 
 function appConsumer(kafka: Kafka, groupId: string, maxWaitTimeInMs: number): Consumer {
   return kafka.consumer({

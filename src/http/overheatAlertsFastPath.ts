@@ -31,13 +31,24 @@ const LOCATION_FIELDS: Record<string, (l: { lat: number; lon: number }) => unkno
   __typename: () => 'Location',
 };
 
+/** An alert's dates are shared by every subscriber's copy: format each once, not once per delivery. */
+const isoCache = new WeakMap<Date, string>();
+function iso(date: Date): string {
+  let text = isoCache.get(date);
+  if (text === undefined) {
+    text = date.toISOString();
+    isoCache.set(date, text);
+  }
+  return text;
+}
+
 const ALERT_FIELDS: Record<string, (a: DeliveredAlert) => unknown> = {
   id: (a) => a.id,
   sensorId: (a) => a.sensorId,
   temperature: (a) => a.temperature,
   threshold: (a) => a.threshold,
-  ts: (a) => a.ts.toISOString(),
-  detectedAt: (a) => a.detectedAt.toISOString(),
+  ts: (a) => iso(a.ts),
+  detectedAt: (a) => iso(a.detectedAt),
   cursor: (a) => a.cursor,
   __typename: () => 'OverheatAlert',
 };

@@ -74,7 +74,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   await Promise.all([consumer.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
-  const stats: ConsumerStats = { batches: 0, readingsStored: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0, readingsPending: 0 };
+  // Reading counts come from the writer; only the consumer's own counters live here.
+  const stats: Omit<ConsumerStats, 'readingsStored' | 'readingsPending'> = { batches: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0 };
   let healthy = true;
   let crashed = false;
 
