@@ -10,6 +10,8 @@ export PORT
 
 [ -d node_modules ] || npm ci
 bash scripts/services.sh start
+# Connection variables of the local services, incl. FerretDB's SQLite directory for the history indexes.
+eval "$(bash scripts/services.sh env)"
 
 # Own session: a terminal Ctrl-C (SIGINT to the whole foreground group) must not reach the API
 # directly, or it would also get the TERM below and treat it as a second signal (exit at once).

@@ -7,7 +7,7 @@
 # Usage: scripts/services.sh start|stop|restart|status [redis|kafka|ferretdb ...]
 #        scripts/services.sh provision [service ...]   download/build only
 #        scripts/services.sh reset                     stop all and wipe runtime data (.services/)
-#        scripts/services.sh env                       print connection env vars (eval-able)
+#        scripts/services.sh env                       print the API's connection variables (eval-able)
 #        scripts/services.sh logs [service]            tail the service logs
 #
 # Everything binds 127.0.0.1 only. Downloads/builds are cached in .cache/ (SERVICES_CACHE_DIR),
@@ -182,6 +182,8 @@ ferretdb_version_ok() { # no "| grep -q" here: with pipefail, SIGPIPE on the wri
 }
 
 provision_ferretdb() {
+  # The API keeps an extra SQLite index on FerretDB's tables (src/store/ferretSqlite.ts) with this CLI.
+  command -v sqlite3 >/dev/null || { log "installing sqlite3 (apt)"; apt_install sqlite3; }
   ferretdb_version_ok && return 0
   command -v go >/dev/null || die "Go (>= 1.21) is required to build FerretDB"
   log "building FerretDB $FERRETDB_VERSION from its Go module (one-time, ~2 min)"
@@ -392,14 +394,12 @@ cmd_status() {
   return $rc
 }
 
-cmd_env() {
+cmd_env() { # only variables the API reads (src/config.ts refuses unknown KAFKA_/MONGODB_/REDIS_ ones)
   cat <<EOF
-export REDIS_PORT=$REDIS_PORT
 export REDIS_URL=redis://$HOST:$REDIS_PORT
-export KAFKA_PORT=$KAFKA_PORT
 export KAFKA_BROKERS=$HOST:$KAFKA_PORT
-export MONGO_PORT=$MONGO_PORT
-export MONGO_URL=mongodb://$HOST:$MONGO_PORT/
+export MONGODB_URL=mongodb://$HOST:$MONGO_PORT/
+export MONGODB_FERRETDB_SQLITE_DIR=$RUN/ferretdb/data
 EOF
 }
 

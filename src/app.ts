@@ -11,6 +11,7 @@ import { startHttpServer, type HttpFrontDoor, type ReadinessReport } from './htt
 import type { Logger } from './logger.js';
 import type { Services } from './resolvers/services.js';
 import { buildAppSchema } from './schema/buildSchema.js';
+import { startReadingRetention, type ReadingRetention } from './jobs/readingRetention.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
@@ -41,6 +42,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   let fleet: SensorFleet | undefined;
   let feed: AlertFeed | undefined;
   let http: HttpFrontDoor | undefined;
+  let retention: ReadingRetention | undefined;
   let stopping: Promise<void> | undefined;
   let mongoUp = true;
 
@@ -104,6 +106,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await step('http', () => http?.drain(Math.min(5000, config.shutdownTimeoutMs / 3)));
       await step('subscriptions', () => feed?.closeAll());
       await step('consumer', () => consumer?.dispose());
+      await step('retention', () => retention?.dispose());
       await step('producer', () => producer?.dispose(2000));
       await step('redis', () => fanout?.dispose());
       await step('mongodb', () => store?.dispose());
@@ -114,7 +117,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 
   try {
-    store = await connectMongoStore({ url: config.mongo.url, database: config.mongo.database, alertsDatabase: config.mongo.alertsDatabase, logger });
+    store = await connectMongoStore({
+      url: config.mongo.url,
+      database: config.mongo.database,
+      alertsDatabase: config.mongo.alertsDatabase,
+      ferretSqliteDir: config.mongo.ferretSqliteDir,
+      logger,
+    });
+    retention = startReadingRetention({ history: store.readings, retentionMs: config.history.retentionMs, checkEveryMs: config.history.retentionCheckMs, logger });
     await ensureTopics(kafka, [
       { topic: config.kafka.readingsTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },
       { topic: config.kafka.deadLetterTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },

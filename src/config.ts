@@ -34,6 +34,14 @@ export interface Config {
     readonly database: string;
     /** Alerts and stream progress (the alert path); default `<database>_alerts`. */
     readonly alertsDatabase: string;
+    /** FerretDB's SQLite directory, when the store is FerretDB on SQLite: the `_id` indexes are kept there. */
+    readonly ferretSqliteDir: string | undefined;
+  };
+  readonly history: {
+    /** Readings older than this are removed, whole days at a time. */
+    readonly retentionMs: number;
+    /** How often each replica looks for expired days. */
+    readonly retentionCheckMs: number;
   };
   readonly redis: {
     readonly url: string;
@@ -62,6 +70,8 @@ export interface Config {
     readonly maxSimulatedRate: number;
     readonly maxIngestBatch: number;
     readonly historyMaxPage: number;
+    /** Points one readingStats call may return. */
+    readonly statsMaxPoints: number;
     /** Alerts queued for one subscriber before its connection is closed (it resumes with its cursor). */
     readonly subscriberMaxPending: number;
   };
@@ -137,6 +147,24 @@ class EnvReader {
     return raw;
   }
 
+  /** A duration such as `30d`, `12h`, `90m`, `45s` or `500ms`. */
+  duration(name: string, fallback: number, min: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(raw.trim());
+    if (!m) {
+      this.problems.push(`${name}: "${raw}" is not a duration (e.g. 30d, 12h, 90m)`);
+      return fallback;
+    }
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    const value = Number(m[1]) * unit;
+    if (value < min) {
+      this.problems.push(`${name}: ${raw} is shorter than the minimum of ${min} ms`);
+      return fallback;
+    }
+    return value;
+  }
+
   list(name: string, fallback: readonly string[], itemPattern: RegExp): string[] {
     const raw = this.env[name];
     if (raw === undefined || raw === '') return [...fallback];
@@ -158,18 +186,19 @@ export const KNOWN_VARIABLES = [
   'NODE_ENV', 'REPLICA_ID', 'HOST', 'PORT', 'HTTP_MAX_BODY_BYTES',
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
   'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_PRODUCER_BUFFER_LIMIT',
-  'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE',
+  'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE', 'MONGODB_FERRETDB_SQLITE_DIR',
+  'READINGS_RETENTION', 'READINGS_RETENTION_CHECK_MS',
   'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
   'ALERT_THRESHOLD_C',
   'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
   'READING_MAX_MESSAGE_BYTES',
   'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
-  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_SUBSCRIBER_MAX_PENDING',
+  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_STATS_MAX_POINTS', 'LIMIT_SUBSCRIBER_MAX_PENDING',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
-const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'LIMIT_', 'SHUTDOWN_'];
+const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'LIMIT_', 'SHUTDOWN_'];
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
@@ -187,6 +216,14 @@ export function loadConfig(env: Env = process.env): Config {
   const temperatureMaxC = r.number('READING_TEMPERATURE_MAX_C', 200);
   if (temperatureMinC >= temperatureMaxC) {
     r.problems.push(`READING_TEMPERATURE_MIN_C (${temperatureMinC}) must be below READING_TEMPERATURE_MAX_C (${temperatureMaxC})`);
+  }
+
+  const maxAgeMs = r.int('READING_MAX_AGE_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000);
+  const retentionMs = r.duration('READINGS_RETENTION', 30 * 86_400_000, 3600_000);
+  // Retention deletes whole days that no valid reading can reach any more: a reading may arrive up to
+  // READING_MAX_AGE_MS late, and must never land in a day that is being deleted.
+  if (retentionMs < maxAgeMs + 86_400_000) {
+    r.problems.push(`READINGS_RETENTION (${retentionMs} ms) must be at least READING_MAX_AGE_MS + 1 day (${maxAgeMs + 86_400_000} ms)`);
   }
 
   const config: Config = {
@@ -213,6 +250,11 @@ export function loadConfig(env: Env = process.env): Config {
       url: r.url('MONGODB_URL', 'mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']),
       database,
       alertsDatabase: r.string('MONGODB_ALERTS_DATABASE', `${database}_alerts`, /^[a-zA-Z0-9_-]{1,63}$/),
+      ferretSqliteDir: r.string('MONGODB_FERRETDB_SQLITE_DIR', '') || undefined,
+    },
+    history: {
+      retentionMs,
+      retentionCheckMs: r.int('READINGS_RETENTION_CHECK_MS', 10 * 60_000, 1000, 24 * 3600_000),
     },
     redis: {
       url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
@@ -224,7 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
     readings: {
       temperatureMinC,
       temperatureMaxC,
-      maxAgeMs: r.int('READING_MAX_AGE_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000),
+      maxAgeMs,
       maxFutureMs: r.int('READING_MAX_FUTURE_MS', 5 * 60_000, 0, 24 * 3600_000),
       maxMessageBytes: r.int('READING_MAX_MESSAGE_BYTES', 4096, 256, 1_048_576),
     },
@@ -235,6 +277,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxSimulatedRate: r.int('LIMIT_MAX_SIMULATED_RATE', 50_000, 1, 10_000_000),
       maxIngestBatch: r.int('LIMIT_MAX_INGEST_BATCH', 1000, 1, 100_000),
       historyMaxPage: r.int('LIMIT_HISTORY_MAX_PAGE', 1000, 1, 100_000),
+      statsMaxPoints: r.int('LIMIT_STATS_MAX_POINTS', 1500, 1, 100_000),
       subscriberMaxPending: r.int('LIMIT_SUBSCRIBER_MAX_PENDING', 1000, 1, 1_000_000),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),

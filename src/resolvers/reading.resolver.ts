@@ -4,6 +4,8 @@ import { DependencyError, ErrorCode, badUserInput, limitExceeded, retryable } fr
 import { DateTimeScalar } from '../schema/dateTime.scalar.js';
 import { ReadingConnection } from '../schema/connection.type.js';
 import { IngestResult, Reading, ReadingInput } from '../schema/reading.type.js';
+import { ReadingStats, StatsInterval } from '../schema/readingStats.type.js';
+import { INTERVAL_MS, floorTo } from '../domain/readingBuckets.js';
 import { parseReadingCursor, readingCursor } from './pageCursor.js';
 import type { Services } from './services.js';
 import { checkPageSize, checkSensorId } from './validate.js';
@@ -30,15 +32,36 @@ export class ReadingResolver {
       first: pageSize,
       beforeTs: after ? parseReadingCursor(after) : undefined,
     });
-    const edges = page.items.map((d) => ({
-      cursor: readingCursor(d.ts),
-      node: { sensorId: d.sensorId, ts: d.ts, temperature: d.temperature, humidity: d.humidity, location: d.location },
-    }));
+    const edges = page.items.map((node) => ({ cursor: readingCursor(node.ts), node }));
     return {
       edges,
       nodes: edges.map((e) => e.node),
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },
     };
+  }
+
+  @Query(() => [ReadingStats], {
+    description:
+      'Count, min, max and mean per interval for one sensor, oldest first; empty intervals are left out. `from` is rounded down to the interval. Answered from stored summaries. At most LIMIT_STATS_MAX_POINTS intervals per call (LIMIT_EXCEEDED).',
+  })
+  async readingStats(
+    @Arg('sensorId', () => ID) sensorId: string,
+    @Arg('from', () => DateTimeScalar) from: Date,
+    @Arg('to', () => DateTimeScalar) to: Date,
+    @Arg('every', () => StatsInterval) every: StatsInterval,
+  ): Promise<ReadingStats[]> {
+    checkSensorId(sensorId, 'sensorId');
+    if (from.getTime() > to.getTime()) throw badUserInput('from', 'from must not be after to');
+    const max = this.services.config.limits.statsMaxPoints;
+    const points = Math.floor((to.getTime() - floorTo(from.getTime(), every)) / INTERVAL_MS[every]) + 1;
+    if (points > max) throw limitExceeded('to', `at most ${max} points per call; this window has ${points} at ${every}`, max);
+    const stats = await this.services.store.readings.stats({ sensorId, from, to, every });
+    return stats.map(({ start, summary: s }) => ({
+      start,
+      count: s.n,
+      temperature: { min: s.tMin, max: s.tMax, avg: s.tSum / s.n },
+      humidity: { min: s.hMin, max: s.hMax, avg: s.hSum / s.n },
+    }));
   }
 
   @Mutation(() => IngestResult, {

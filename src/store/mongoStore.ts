@@ -6,17 +6,10 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
-import { readingKey, type Location, type Reading } from '../domain/reading.js';
+import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-
-export interface ReadingDoc {
-  _id: string;
-  sensorId: string;
-  ts: Date;
-  temperature: number;
-  humidity: number;
-  location: Location;
-}
+import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
+import { BUCKETS, DAYS, SENSORS, createReadingHistory, type ReadingHistory } from './readingHistory.js';
 
 export interface AlertDoc {
   _id: string;
@@ -62,15 +55,6 @@ export interface Page<T> {
   hasNextPage: boolean;
 }
 
-export interface ReadingQuery {
-  sensorId: string;
-  from?: Date | undefined;
-  to?: Date | undefined;
-  first: number;
-  /** Exclusive upper bound from a previous page (newest first). */
-  beforeTs?: Date | undefined;
-}
-
 export interface AlertQuery {
   sensorId?: string | undefined;
   first: number;
@@ -78,12 +62,8 @@ export interface AlertQuery {
 }
 
 export interface MongoStore {
-  readonly readings: {
-    /** Stores readings; duplicates (same sensor and timestamp) are absorbed. Returns how many were new. */
-    insert(readings: readonly Reading[]): Promise<number>;
-    page(query: ReadingQuery): Promise<Page<ReadingDoc>>;
-    count(filter?: Filter<ReadingDoc>): Promise<number>;
-  };
+  /** Reading history in the bucket layout (store/readingHistory.ts). */
+  readonly readings: ReadingHistory;
   readonly alerts: {
     /**
      * Stores alerts. Returns those this call owns: newly stored, or stored earlier from the very same
@@ -163,7 +143,14 @@ export function fromAlertDoc(d: AlertDoc): OverheatAlert {
  * each database is its own file with its own write lock, so bulk reading inserts never queue the
  * small alert writes behind them.
  */
-export async function connectMongoStore(options: { url: string; database: string; alertsDatabase?: string; logger: Logger }): Promise<MongoStore> {
+export async function connectMongoStore(options: {
+  url: string;
+  database: string;
+  alertsDatabase?: string;
+  /** FerretDB's SQLite directory: when set, the `_id` expression indexes are ensured (see ferretSqlite.ts). */
+  ferretSqliteDir?: string;
+  logger: Logger;
+}): Promise<MongoStore> {
   const log = options.logger.child({ module: 'store.mongo' });
   const client = new MongoClient(options.url, {
     serverSelectionTimeoutMS: 5000,
@@ -175,56 +162,27 @@ export async function connectMongoStore(options: { url: string; database: string
   await client.connect();
   const db = client.db(options.database);
   const alertsDb = client.db(options.alertsDatabase ?? `${options.database}_alerts`);
-  const readings: Collection<ReadingDoc> = db.collection('readings');
   const alerts: Collection<AlertDoc> = alertsDb.collection('alerts');
   const sensors: Collection<SensorDoc> = db.collection('sensors');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
 
   await Promise.all([
-    readings.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
     alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
     alerts.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
     alerts.createIndex({ partition: 1, offset: 1 }, { name: 'position' }),
     sensors.createIndex({ replicaId: 1, status: 1 }, { name: 'replica_status' }),
   ]);
+  if (options.ferretSqliteDir) {
+    const indexes = await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]);
+    log.debug({ indexes }, 'FerretDB SQLite _id indexes ensured');
+  } else if (await isFerretDb(db).catch(() => false)) {
+    log.warn('FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB\'s SQLite directory');
+  }
   log.debug({ database: options.database }, 'connected');
 
   return {
     db,
-    readings: {
-      async insert(batch) {
-        if (batch.length === 0) return 0;
-        const docs: ReadingDoc[] = batch.map((r) => ({
-          _id: readingKey(r.sensorId, r.ts),
-          sensorId: r.sensorId,
-          ts: r.ts,
-          temperature: r.temperature,
-          humidity: r.humidity,
-          location: { lat: r.location.lat, lon: r.location.lon },
-        }));
-        try {
-          const res = await readings.insertMany(docs, { ordered: false });
-          return res.insertedCount;
-        } catch (err) {
-          if (isOnlyDuplicates(err)) return err.insertedCount;
-          throw err;
-        }
-      },
-      async page(q) {
-        const ts: Record<string, Date> = {};
-        if (q.from) ts.$gte = q.from;
-        if (q.to) ts.$lte = q.to;
-        if (q.beforeTs && (!q.to || q.beforeTs.getTime() <= q.to.getTime())) {
-          delete ts.$lte;
-          ts.$lt = q.beforeTs;
-        }
-        const filter: Filter<ReadingDoc> = { sensorId: q.sensorId };
-        if (Object.keys(ts).length > 0) filter.ts = ts;
-        const docs = await readings.find(filter).sort({ ts: -1 }).limit(q.first + 1).toArray();
-        return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
-      },
-      count: (filter = {}) => readings.countDocuments(filter),
-    },
+    readings: createReadingHistory(db),
     alerts: {
       async insert(batch) {
         if (batch.length === 0) return [];

@@ -58,13 +58,16 @@ class BatchAbandoned extends Error {
   }
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: 'stream.consumer' });
+  const heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 5));
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
     allowAutoTopicCreation: false,
     sessionTimeout: o.sessionTimeoutMs,
-    heartbeatInterval: Math.max(500, Math.floor(o.sessionTimeoutMs / 5)),
+    heartbeatInterval: heartbeatMs,
     rebalanceTimeout: 60_000,
     maxBytesPerPartition: 1_048_576,
     maxWaitTimeInMs: 100,
@@ -156,8 +159,24 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       await o.fanout.publish(owned);
     }
 
-    // Readings are stored off the alert path; their offsets are committed once durable.
-    await writer.enqueue(batch.partition, Number(lastOffset), valid.map((v) => v.reading));
+    // Readings are stored off the alert path; their offsets are committed once durable. The batch is
+    // held until then (heartbeating), so a rebalance cannot give the partition to another replica
+    // while this one still writes its sensors' buckets.
+    const { durable } = await writer.enqueue(batch.partition, Number(lastOffset), valid.map((v) => v.reading));
+    let stored = false;
+    void durable.then(() => (stored = true), () => undefined);
+    while (!stored) {
+      const outcome = await Promise.race([durable.then(() => 'stored' as const), sleep(heartbeatMs).then(() => 'waiting' as const)]).catch(() => 'dropped' as const);
+      if (outcome === 'dropped') throw new BatchAbandoned();
+      if (outcome === 'stored') break;
+      await p.heartbeat().catch(() => undefined);
+      if (!p.isRunning() || p.isStale()) {
+        writer.drop(batch.partition);
+        // A write already under way finishes (or fails) before the partition is let go.
+        await durable.catch(() => undefined);
+        throw new BatchAbandoned();
+      }
+    }
     p.resolveOffset(lastOffset);
     await p.heartbeat().catch(() => undefined);
     stats.batches++;

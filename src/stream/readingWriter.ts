@@ -1,9 +1,13 @@
 /**
  * Stores readings off the alert path. The consumer hands over each batch's valid readings with the
- * Kafka position they end at; the writer merges what has queued into one unordered bulk insert,
- * retries it until it is durable (a store outage pauses, it never drops), then reports the offsets
- * now safe to commit. The queue is bounded: `enqueue` waits while it is full, which stops the
- * consumer from fetching further (backpressure instead of unbounded memory).
+ * Kafka position they end at; the writer merges what has queued into one write (more readings per
+ * bucket document when the store is slower: the batch grows with the load), retries it until it is
+ * durable (a store outage pauses, it never drops), then reports the offsets now safe to commit.
+ *
+ * `enqueue` resolves once the chunk is durable. The consumer waits for that before it lets go of a
+ * batch, so a partition is never handed to another replica while this one still has its readings to
+ * write: the bucket layout has one writer per sensor, and this is what keeps it so across rebalances.
+ * A chunk of a partition that moved away can be dropped before its write starts (`drop`).
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -15,8 +19,13 @@ export interface StoredPositions {
 }
 
 export interface ReadingWriter {
-  /** Queues readings that end at `offset` of `partition`. Resolves once they fit under the bound. */
-  enqueue(partition: number, offset: number, readings: readonly Reading[]): Promise<void>;
+  /**
+   * Queues readings that end at `offset` of `partition`. `queued` resolves once they fit under the
+   * bound; `durable` once they are stored (or rejects with ChunkDropped).
+   */
+  enqueue(partition: number, offset: number, readings: readonly Reading[]): Promise<{ durable: Promise<void> }>;
+  /** Drops the queued, not yet started chunks of a partition; their `durable` rejects. */
+  drop(partition: number): void;
   /** Resolves when everything queued so far is durable. */
   flush(): Promise<void>;
   pending(): number;
@@ -30,9 +39,19 @@ interface Chunk {
   partition: number;
   offset: number;
   readings: readonly Reading[];
+  done: () => void;
+  dropped: (err: Error) => void;
 }
 
-const MAX_INSERT = 5000;
+export class ChunkDropped extends Error {
+  constructor(partition: number) {
+    super(`readings of partition ${partition} dropped before storage (partition moved or writer stopped)`);
+    this.name = 'ChunkDropped';
+  }
+}
+
+/** Readings merged into one store write at most. */
+const MAX_WRITE = 20_000;
 
 export function createReadingWriter(deps: {
   store: MongoStore;
@@ -61,7 +80,7 @@ export function createReadingWriter(deps: {
       while (queue.length > 0 && !abandoned) {
         const chunks: Chunk[] = [];
         let size = 0;
-        while (queue.length > 0 && (chunks.length === 0 || size + queue[0]!.readings.length <= MAX_INSERT)) {
+        while (queue.length > 0 && (chunks.length === 0 || size + queue[0]!.readings.length <= MAX_WRITE)) {
           const c = queue.shift()!;
           chunks.push(c);
           size += c.readings.length;
@@ -78,11 +97,15 @@ export function createReadingWriter(deps: {
             log.warn({ err: (err as Error).message, readings: readings.length, retryInMs: delay }, 'storing readings failed; retrying');
             await new Promise((r) => setTimeout(r, delay));
             delay = Math.min(delay * 2, 5000);
-            if (abandoned) return;
+            if (abandoned) {
+              for (const c of chunks) c.dropped(new ChunkDropped(c.partition));
+              return;
+            }
           }
         }
         queued -= size;
         wakeRoom();
+        for (const c of chunks) c.done();
         const offsets = new Map<number, number>();
         for (const c of chunks) offsets.set(c.partition, Math.max(offsets.get(c.partition) ?? -1, c.offset));
         await deps.onDurable({ offsets }).catch((err: Error) => log.debug({ err: err.message }, 'offset commit failed (partition moved?)'));
@@ -100,9 +123,28 @@ export function createReadingWriter(deps: {
   return {
     async enqueue(partition, offset, readings) {
       while (queued >= deps.maxPending && !abandoned) await new Promise<void>((r) => roomWaiters.push(r));
-      queue.push({ partition, offset, readings });
+      if (abandoned) return { durable: Promise.reject(new ChunkDropped(partition)) };
+      let done!: () => void;
+      let dropped!: (err: Error) => void;
+      const durable = new Promise<void>((resolve, reject) => {
+        done = resolve;
+        dropped = reject;
+      });
+      durable.catch(() => undefined); // observed by the caller if it cares
+      queue.push({ partition, offset, readings, done, dropped });
       queued += readings.length;
       void write();
+      return { durable };
+    },
+    drop(partition) {
+      for (let i = queue.length - 1; i >= 0; i--) {
+        const c = queue[i]!;
+        if (c.partition !== partition) continue;
+        queue.splice(i, 1);
+        queued -= c.readings.length;
+        c.dropped(new ChunkDropped(partition));
+      }
+      wakeRoom();
     },
     flush() {
       if (queue.length === 0 && !writing) return Promise.resolve();
@@ -113,6 +155,8 @@ export function createReadingWriter(deps: {
     isHealthy: () => healthy,
     abandon() {
       abandoned = true;
+      for (const c of queue.splice(0)) c.dropped(new ChunkDropped(c.partition));
+      queued = 0;
       for (const w of [...roomWaiters, ...idleWaiters]) w();
       roomWaiters = [];
       idleWaiters = [];

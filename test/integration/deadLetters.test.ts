@@ -50,7 +50,7 @@ describe('dead-letter topic', () => {
     expect(letter!.key?.toString()).toBe(sensorId);
 
     const store = replica.app.parts().store;
-    await eventually(() => store.readings.count({ sensorId }), (n) => n === 5, { what: 'valid readings stored' });
+    await eventually(() => store.readings.count([sensorId]), (n) => n === 5, { what: 'valid readings stored' });
     await eventually(() => store.alerts.count({ sensorId }), (n) => n === 5, { what: 'alerts for the valid critical readings' });
   });
 
@@ -66,6 +66,6 @@ describe('dead-letter topic', () => {
     await producer.send({ topic: env.KAFKA_READINGS_TOPIC!, messages: [{ key: sensorId, value }] });
     const letter = await eventually(() => deadLetters.find((m) => m.value?.toString() === value), Boolean, { what: `dead letter (${code})` });
     expect(header(letter!, 'dlq.code')).toBe(code);
-    expect(await replica.app.parts().store.readings.count({ sensorId })).toBe(0);
+    expect(await replica.app.parts().store.readings.count([sensorId])).toBe(0);
   });
 });

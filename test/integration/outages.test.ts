@@ -55,9 +55,9 @@ describe('when Kafka is down', () => {
       { timeoutMs: 60_000, intervalMs: 1000, what: 'ingest to succeed again' },
     );
     const store = replica.app.parts().store;
-    await eventually(() => store.readings.count({ sensorId }), (n) => n >= 1, { timeoutMs: 60_000, what: 'the reading stored' });
+    await eventually(() => store.readings.count([sensorId]), (n) => n >= 1, { timeoutMs: 60_000, what: 'the reading stored' });
     await eventually(async () => (await readyz()).status, (s) => s === 200, { timeoutMs: 30_000, what: 'ready again' });
-    expect(await store.readings.count({ sensorId })).toBe(1);
+    expect(await store.readings.count([sensorId])).toBe(1);
     expect(await store.alerts.count({ sensorId })).toBe(1);
   }, 180_000);
 });

@@ -36,7 +36,7 @@ beforeAll(async () => {
   // Sent in two requests, the second overlapping the first: duplicates must be absorbed.
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(0, 100) });
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(80) });
-  await eventually(() => replica.app.parts().store.readings.count({ sensorId }), (n) => n >= count, { what: 'all readings stored' });
+  await eventually(() => replica.app.parts().store.readings.count([sensorId]), (n) => n >= count, { what: 'all readings stored' });
 });
 afterAll(async () => {
   await replica?.stop();
@@ -46,7 +46,7 @@ describe('readings history', () => {
   const newestFirst = produced.map((r) => r.ts).reverse();
 
   it('stores each produced reading exactly once, even when re-sent', async () => {
-    expect(await replica.app.parts().store.readings.count({ sensorId })).toBe(count);
+    expect(await replica.app.parts().store.readings.count([sensorId])).toBe(count);
   });
 
   it.each([1, 7, 50, 200])('pages through everything with first=%i, newest first, without gaps or duplicates', async (pageSize) => {

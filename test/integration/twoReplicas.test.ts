@@ -7,7 +7,7 @@ import { AlertsCursorDocument, IngestReadingsDocument, SensorsDocument, SpawnSen
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { createLogger } from '../../src/logger.js';
 import { collectAlerts } from '../support/alertCollector.js';
-import { isolatedEnv, uniqueName } from '../support/env.js';
+import { isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { eventually, sleep } from '../support/wait.js';
 
@@ -18,7 +18,7 @@ let store: MongoStore;
 
 beforeAll(async () => {
   [a, b] = await Promise.all([spawnReplica(env, 4101), spawnReplica(env, 4102)]);
-  store = await connectMongoStore({ url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, logger: createLogger('silent') });
+  store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -58,7 +58,7 @@ describe('two API replicas', () => {
       expect(subscriber.alerts).toHaveLength(critical);
       expect(new Set(subscriber.alerts.map((x) => x.id)).size).toBe(critical);
     }
-    expect(await store.readings.count({ sensorId: { $in: sensors } })).toBe(readings.length);
+    expect(await store.readings.count(sensors)).toBe(readings.length);
     expect(await store.alerts.count({ sensorId: { $in: sensors } })).toBe(critical);
     onA.stop();
     onB.stop();
@@ -77,9 +77,9 @@ describe('two API replicas', () => {
 
     // The owning replica notices and stops producing.
     await sleep(1500);
-    const counts = await Promise.all(ids.map((sensorId) => store.readings.count({ sensorId })));
+    const counts = await Promise.all(ids.map((sensorId) => store.readings.count([sensorId])));
     await sleep(1000);
-    const later = await Promise.all(ids.map((sensorId) => store.readings.count({ sensorId })));
+    const later = await Promise.all(ids.map((sensorId) => store.readings.count([sensorId])));
     expect(later).toEqual(counts);
   });
 
@@ -94,8 +94,8 @@ describe('two API replicas', () => {
       { timeoutMs: 30_000, intervalMs: 500, what: 'sensors adopted by replica B' },
     );
     expect(adopted).toHaveLength(3);
-    const before = await store.readings.count({ sensorId: { $in: ids } });
-    await eventually(() => store.readings.count({ sensorId: { $in: ids } }), (n) => n > before + 10, { what: 'readings from adopted sensors' });
+    const before = await store.readings.count(ids);
+    await eventually(() => store.readings.count(ids), (n) => n > before + 10, { what: 'readings from adopted sensors' });
     await b.client.request(StopSensorsDocument, { ids });
   });
 });

@@ -1,9 +1,22 @@
 /** Test environment: unique names per test file, so files never see each other's data. */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../src/config.js';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** FerretDB's SQLite directory as scripts/services.sh lays it out (the store keeps its `_id` indexes there). */
+export function ferretSqliteDir(): string {
+  const run = process.env.SERVICES_RUN_DIR ?? fileURLToPath(new URL('../../.services', import.meta.url));
+  return join(run, 'ferretdb', 'data');
+}
+
+/** Options for connecting the store straight from a test, like a replica with `env` would. */
+export function storeOptionsFrom(env: Record<string, string>): { url: string; database: string; ferretSqliteDir: string } {
+  return { url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, ferretSqliteDir: env.MONGODB_FERRETDB_SQLITE_DIR ?? ferretSqliteDir() };
 }
 
 /** Environment for an isolated pipeline: its own topics, group, database and Redis channels. */
@@ -18,6 +31,7 @@ export function isolatedEnv(label: string, overrides: Record<string, string> = {
     KAFKA_GROUP_ID: `${id}-group`,
     KAFKA_PARTITIONS: '3',
     MONGODB_DATABASE: id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 60),
+    MONGODB_FERRETDB_SQLITE_DIR: ferretSqliteDir(),
     REDIS_CHANNEL_PREFIX: id,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,

@@ -1,0 +1,51 @@
+/**
+ * Retention of reading history: every replica periodically removes the days that ended more than
+ * READINGS_RETENTION ago. Purging is idempotent and addressed by `_id` only (buckets, then the day
+ * document, then the sensor's range), so several replicas running it at once only repeat each other's
+ * deletes, and a purge cut short by a crash is finished by the next one. A random start offset
+ * spreads the replicas' runs apart.
+ */
+import type { Logger } from '../logger.js';
+import type { PurgeResult, ReadingHistory } from '../store/readingHistory.js';
+
+export interface ReadingRetention {
+  /** Runs one purge now (also what the timer runs). */
+  runOnce(now?: Date): Promise<PurgeResult>;
+  dispose(): Promise<void>;
+}
+
+export function startReadingRetention(deps: { history: ReadingHistory; retentionMs: number; checkEveryMs: number; logger: Logger }): ReadingRetention {
+  const log = deps.logger.child({ module: 'jobs.retention' });
+  let running: Promise<PurgeResult> | undefined;
+  let disposed = false;
+
+  const runOnce = (now = new Date()): Promise<PurgeResult> => {
+    running ??= deps.history
+      .purgeBefore(new Date(now.getTime() - deps.retentionMs))
+      .then((result) => {
+        if (result.days > 0) log.info({ ...result, retentionMs: deps.retentionMs }, 'expired reading history removed');
+        return result;
+      })
+      .finally(() => (running = undefined));
+    return running;
+  };
+
+  const tick = (): void => {
+    if (disposed) return;
+    runOnce().catch((err: Error) => log.warn({ err: err.message }, 'retention run failed; next run retries'));
+  };
+  const first = setTimeout(tick, Math.floor(Math.random() * Math.min(deps.checkEveryMs, 60_000)));
+  const timer = setInterval(tick, deps.checkEveryMs);
+  first.unref();
+  timer.unref();
+
+  return {
+    runOnce,
+    async dispose() {
+      disposed = true;
+      clearTimeout(first);
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
