@@ -248,7 +248,7 @@ async function withCpu<T>(pids: CpuWatch, fn: () => Promise<T>): Promise<{ resul
   const share = (now: number | undefined, then: number | undefined): string =>
     now === undefined || then === undefined ? 'n/a' : `${(((now - then) / CLK_TCK / wallS) * 100).toFixed(0)}%`;
   const cpu =
-    `CPU over ${wallS.toFixed(1)} s: store (FerretDB) ${share(cpuTicks(pids.store), before.store)} of one core, ` +
+    `CPU over ${wallS.toFixed(2)} s: store (FerretDB) ${share(cpuTicks(pids.store), before.store)} of one core, ` +
     `API replica ${share(cpuTicks(pids.api), before.api)}`;
   return { result, cpu, wallS };
 }
