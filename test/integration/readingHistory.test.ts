@@ -3,7 +3,7 @@
  * no duplicates; from/to bound the window; bad arguments get BAD_USER_INPUT naming the field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestReadingsDocument, PipelineRequestError, ReadingHistoryDocument, type ReadingHistoryQuery } from '../../client/index.js';
+import { IngestReadingsDocument, PipelineRequestError, ReadingHistoryDocument, ReadingStatsDocument, type ReadingHistoryQuery } from '../../client/index.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
@@ -78,5 +78,27 @@ describe('readings history', () => {
     expect(badFirst?.errors[0]?.extensions?.field).toBe('first');
     const badWindow = await attempt({ from: produced[10]!.ts, to: produced[0]!.ts });
     expect(badWindow?.errors[0]?.extensions?.field).toBe('from');
+  });
+
+  it('summarises the readings per hour with readingStats, oldest first, from stored summaries', async () => {
+    const { readingStats } = await replica.client.request(ReadingStatsDocument, { sensorId, from: new Date(start - 3600_000).toISOString(), to: new Date().toISOString(), every: 'HOUR' });
+    expect(readingStats.reduce((n, p) => n + p.count, 0)).toBe(count);
+    const starts = readingStats.map((p) => Date.parse(p.start));
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    for (const p of readingStats) {
+      const inHour = produced.filter((r) => Math.floor(Date.parse(r.ts) / 3600_000) * 3600_000 === Date.parse(p.start));
+      expect(p.count).toBe(inHour.length);
+      expect(p.temperature.min).toBe(Math.min(...inHour.map((r) => r.temperature)));
+      expect(p.temperature.max).toBe(Math.max(...inHour.map((r) => r.temperature)));
+      expect(p.temperature.avg).toBeCloseTo(inHour.reduce((t, r) => t + r.temperature, 0) / inHour.length, 9);
+    }
+  });
+
+  it('refuses a readingStats window of more points than the limit with LIMIT_EXCEEDED', async () => {
+    const error = await replica.client
+      .request(ReadingStatsDocument, { sensorId, from: '2026-01-01T00:00:00Z', to: '2026-03-01T00:00:00Z', every: 'MINUTE' })
+      .then(() => undefined, (e: unknown) => e as PipelineRequestError);
+    expect(error?.code).toBe('LIMIT_EXCEEDED');
+    expect(error?.errors[0]?.extensions?.limit).toBe(1500);
   });
 });
