@@ -41,3 +41,20 @@ describe('configuration', () => {
     expect(() => loadConfig({ READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(/must be below/);
   });
 });
+
+describe('history configuration', () => {
+  it('reads READINGS_RETENTION as a duration, 30 days by default', () => {
+    expect(loadConfig({}).history.retentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig({ READINGS_RETENTION: '12d' }).history.retentionMs).toBe(12 * 86_400_000);
+    expect(() => loadConfig({ READINGS_RETENTION: 'a month' })).toThrow(/READINGS_RETENTION: "a month" is not a duration/);
+  });
+
+  it('refuses a retention that could delete a day a valid late reading may still reach', () => {
+    expect(() => loadConfig({ READINGS_RETENTION: '7d' })).toThrow(/READINGS_RETENTION .* must be at least READING_MAX_AGE_MS \+ 1 day/);
+    expect(loadConfig({ READINGS_RETENTION: '2d', READING_MAX_AGE_MS: '3600000' }).history.retentionMs).toBe(2 * 86_400_000);
+  });
+
+  it('refuses misspelt READINGS_ variables', () => {
+    expect(() => loadConfig({ READINGS_RETENTON: '30d' })).toThrow(/READINGS_RETENTON: unknown variable/);
+  });
+});
