@@ -100,16 +100,33 @@ function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined
   return args.operationName ? ops.find((o) => o.name?.value === args.operationName) : ops.length === 1 ? ops[0] : undefined;
 }
 
-async function* project(source: AsyncIterableIterator<DeliveredAlert>, key: string, projector: Projector): AsyncGenerator<ExecutionResult> {
-  try {
-    for await (const alert of source) yield { data: { [key]: projector(alert) } };
-  } finally {
-    await source.return?.();
-  }
+/**
+ * Maps the feed to execution results. Written by hand rather than as an async generator: a
+ * generator's `return()` waits behind a pending `next()`, and a quiet feed's `next()` may never
+ * settle, so closing the socket would never reach the feed (its Redis interest, queue and timers
+ * would outlive the socket). Here `return()` goes straight to the source.
+ */
+function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, projector: Projector): AsyncIterableIterator<ExecutionResult> {
+  const results: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      const r = await source.next();
+      return r.done ? { value: undefined, done: true } : { value: { data: { [key]: projector(r.value) } }, done: false };
+    },
+    async return() {
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(err?: unknown) {
+      await source.return?.();
+      throw err;
+    },
+    [Symbol.asyncIterator]: () => results,
+  };
+  return results;
 }
 
 /** graphql-ws `subscribe`: the fast path when it applies, graphql-js otherwise. */
-export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe> | AsyncGenerator<ExecutionResult> | ExecutionResult {
+export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe> | AsyncIterableIterator<ExecutionResult> | ExecutionResult {
   const operation = findOperation(args);
   const root = operation?.operation === 'subscription' ? plainFields(operation.selectionSet) : undefined;
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
