@@ -83,6 +83,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     gauge('simulated_sensors', 'Sensors simulated by this replica.', fleet?.localCount(), 'gauge');
     gauge('subscriptions', 'Open overheatAlerts subscriptions.', feed?.size(), 'gauge');
     gauge('websocket_connections', 'Open WebSocket connections.', http?.connections(), 'gauge');
+    gauge('websockets_closed_over_budget_total', 'WebSockets closed (4008) because alerts queued for them exceeded LIMIT_SOCKET_BUDGET_BYTES.', http?.socketsOverBudget());
     const memory = process.memoryUsage();
     gauge('process_resident_memory_bytes', 'Resident set size of this replica.', memory.rss, 'gauge');
     gauge('process_heap_used_bytes', 'V8 heap in use.', memory.heapUsed, 'gauge');
@@ -156,6 +157,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       port: config.http.port,
       maxBodyBytes: config.http.maxBodyBytes,
       maxSocketBufferBytes: 8 * 1_048_576,
+      socketBudgetBytes: config.limits.socketBudgetBytes,
+      maxSubscriptionsPerSocket: config.limits.subscriptionsPerSocket,
       production: config.nodeEnv === 'production',
       logger,
       readiness,

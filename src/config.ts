@@ -74,6 +74,10 @@ export interface Config {
     readonly statsMaxPoints: number;
     /** Alerts queued for one subscriber before its connection is closed (it resumes with its cursor). */
     readonly subscriberMaxPending: number;
+    /** Bytes of queued alerts one WebSocket may hold across its subscriptions before it is closed (4008). */
+    readonly socketBudgetBytes: number;
+    /** Subscriptions one WebSocket may hold at once. */
+    readonly subscriptionsPerSocket: number;
   };
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
@@ -193,7 +197,8 @@ export const KNOWN_VARIABLES = [
   'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
   'READING_MAX_MESSAGE_BYTES',
   'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
-  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_STATS_MAX_POINTS', 'LIMIT_SUBSCRIBER_MAX_PENDING',
+  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_STATS_MAX_POINTS', 'LIMIT_SUBSCRIBER_MAX_PENDING', 'LIMIT_SOCKET_BUDGET_BYTES',
+  'LIMIT_SUBSCRIPTIONS_PER_SOCKET',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
 ] as const;
 
@@ -279,6 +284,8 @@ export function loadConfig(env: Env = process.env): Config {
       historyMaxPage: r.int('LIMIT_HISTORY_MAX_PAGE', 1000, 1, 100_000),
       statsMaxPoints: r.int('LIMIT_STATS_MAX_POINTS', 1500, 1, 100_000),
       subscriberMaxPending: r.int('LIMIT_SUBSCRIBER_MAX_PENDING', 1000, 1, 1_000_000),
+      socketBudgetBytes: r.int('LIMIT_SOCKET_BUDGET_BYTES', 2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
+      subscriptionsPerSocket: r.int('LIMIT_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     logLevel: r.string('LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info', /^(fatal|error|warn|info|debug|trace|silent)$/),

@@ -15,6 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Reading } from '../../src/domain/reading.js';
@@ -234,6 +235,17 @@ function cpuTicks(pid: number | undefined): number | undefined {
   }
 }
 
+/** Busy and total jiffies of the whole host (/proc/stat `cpu` line; idle and iowait are not busy). */
+function hostTicks(): { busy: number; total: number } | undefined {
+  try {
+    const values = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = values.reduce((a, b) => a + b, 0);
+    return { busy: total - values[3]! - values[4]!, total };
+  } catch {
+    return undefined;
+  }
+}
+
 interface CpuWatch {
   store?: number | undefined;
   api?: number | undefined;
@@ -241,15 +253,18 @@ interface CpuWatch {
 
 /** Runs `fn` and says how busy FerretDB and the queried replica were, in % of one core over its wall time. */
 async function withCpu<T>(pids: CpuWatch, fn: () => Promise<T>): Promise<{ result: T; cpu: string; wallS: number }> {
-  const before = { store: cpuTicks(pids.store), api: cpuTicks(pids.api) };
+  const before = { store: cpuTicks(pids.store), api: cpuTicks(pids.api), host: hostTicks() };
   const t0 = performance.now();
   const result = await fn();
   const wallS = (performance.now() - t0) / 1000;
   const share = (now: number | undefined, then: number | undefined): string =>
     now === undefined || then === undefined ? 'n/a' : `${(((now - then) / CLK_TCK / wallS) * 100).toFixed(0)}%`;
+  // The whole host too: on a shared machine, other work there explains a noisy figure.
+  const host = hostTicks();
+  const hostBusy = host && before.host ? `${(((host.busy - before.host.busy) / (host.total - before.host.total)) * 100).toFixed(0)}%` : 'n/a';
   const cpu =
     `CPU over ${wallS.toFixed(2)} s: store (FerretDB) ${share(cpuTicks(pids.store), before.store)} of one core, ` +
-    `API replica ${share(cpuTicks(pids.api), before.api)}`;
+    `API replica ${share(cpuTicks(pids.api), before.api)}, host ${hostBusy} busy (${availableParallelism()} cores)`;
   return { result, cpu, wallS };
 }
 

@@ -17,6 +17,7 @@ import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import type { AlertFanout } from './alertFanout.js';
+import { queuedAlertBytes, type SocketBudget } from './socketBudget.js';
 
 /** An alert as delivered to one subscriber, with the cursor to resume after it. */
 export interface DeliveredAlert extends OverheatAlert {
@@ -26,6 +27,8 @@ export interface DeliveredAlert extends OverheatAlert {
 export interface FeedRequest {
   sensorIds?: readonly string[] | undefined;
   after?: AlertCursor | undefined;
+  /** The memory budget of the subscriber's socket, charged for every alert queued here. */
+  budget?: SocketBudget | undefined;
 }
 
 export interface AlertFeed {
@@ -55,6 +58,8 @@ export function createAlertFeed(deps: {
 
   class FeedSubscription implements AsyncIterableIterator<DeliveredAlert> {
     private readonly queue: DeliveredAlert[] = [];
+    /** Bytes this subscription has charged to its socket's budget (queued alerts). */
+    private charged = 0;
     private waiter: ((r: IteratorResult<DeliveredAlert>) => void) | undefined;
     private failWaiter: ((e: unknown) => void) | undefined;
     private failure: unknown;
@@ -151,6 +156,17 @@ export function createAlertFeed(deps: {
       }
       if (this.queue.length >= deps.maxPending) return this.overflow();
       this.queue.push(item);
+      if (this.request.budget) {
+        const bytes = queuedAlertBytes(item);
+        this.charged += bytes;
+        // Over budget: the socket's owner closes it, which ends this subscription too.
+        this.request.budget.charge(bytes);
+      }
+    }
+
+    private releaseAll(): void {
+      this.request.budget?.release(this.charged);
+      this.charged = 0;
     }
 
     private fail(err: unknown): void {
@@ -158,6 +174,7 @@ export function createAlertFeed(deps: {
       this.failure = err;
       this.held = undefined;
       this.queue.length = 0;
+      this.releaseAll();
       if (this.failWaiter) {
         const f = this.failWaiter;
         this.waiter = undefined;
@@ -174,6 +191,7 @@ export function createAlertFeed(deps: {
       this.stopResync();
       open.delete(this);
       this.queue.length = 0;
+      this.releaseAll();
     }
 
     next(): Promise<IteratorResult<DeliveredAlert>> {
@@ -183,7 +201,14 @@ export function createAlertFeed(deps: {
         return Promise.reject(err);
       }
       const value = this.queue.shift();
-      if (value) return Promise.resolve({ value, done: false });
+      if (value) {
+        if (this.request.budget) {
+          const bytes = queuedAlertBytes(value);
+          this.charged -= bytes;
+          this.request.budget.release(bytes);
+        }
+        return Promise.resolve({ value, done: false });
+      }
       if (this.done) return Promise.resolve({ value: undefined, done: true });
       return new Promise((resolve, reject) => {
         this.waiter = resolve;

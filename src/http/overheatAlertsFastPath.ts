@@ -138,7 +138,8 @@ export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof gr
   if (variables.errors) return { errors: variables.errors };
   try {
     const argValues = getArgumentValues(fieldDef, field, variables.coerced) as { sensorIds?: string[] | null; after?: string | null };
-    const source = overheatAlertsSubscribe((args.contextValue as GraphQLContext).services)(argValues);
+    const context = args.contextValue as GraphQLContext;
+    const source = overheatAlertsSubscribe(context.services, context.budget)(argValues);
     return project(source as AsyncIterableIterator<DeliveredAlert>, field.alias?.value ?? field.name.value, projector);
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };

@@ -11,7 +11,9 @@ import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { GraphQLError } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
@@ -34,6 +36,10 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Bytes a WebSocket may have waiting to be sent before it is closed as too slow. */
   maxSocketBufferBytes: number;
+  /** Bytes of alerts queued for one socket's subscriptions before it is closed with SLOW_CONSUMER_CLOSE_CODE. */
+  socketBudgetBytes: number;
+  /** Subscriptions one socket may hold at once; more are refused with LIMIT_EXCEEDED. */
+  maxSubscriptionsPerSocket: number;
   readiness: () => ReadinessReport;
   metrics: () => string;
 }
@@ -43,6 +49,8 @@ export interface HttpFrontDoor {
   readonly port: number;
   /** Open WebSocket connections. */
   connections(): number;
+  /** Sockets closed because their subscriptions' queues went over the socket budget. */
+  socketsOverBudget(): number;
   /** Stops accepting, closes WebSockets with 1001, drains in-flight HTTP requests. */
   drain(graceMs: number): Promise<void>;
 }
@@ -179,10 +187,42 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   server.keepAliveTimeout = 5000;
 
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: o.maxBodyBytes });
-  const wsServer = useServer<Record<string, unknown>, Record<string, never>>(
+
+  // One memory budget per socket, across its subscriptions (see fanout/socketBudget.ts).
+  const closeSlowSocket = (socket: WebSocket, why: string): void => {
+    socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Subscriber too slow: resubscribe with your last cursor');
+    setTimeout(() => socket.terminate(), 1000).unref();
+    log.warn({ why }, 'closing a WebSocket that stopped reading');
+  };
+  const budgets = new WeakMap<WebSocket, SocketBudget>();
+  let overBudget = 0;
+  const budgetOf = (socket: WebSocket): SocketBudget => {
+    let budget = budgets.get(socket);
+    if (!budget) {
+      budget = createSocketBudget(o.socketBudgetBytes, (used) => {
+        overBudget++;
+        closeSlowSocket(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`);
+      });
+      budgets.set(socket, budget);
+    }
+    return budget;
+  };
+
+  const wsServer = useServer<Record<string, unknown>, { socket: WebSocket }>(
     {
       schema: o.schema,
-      context: () => o.context as unknown as Record<string, unknown>,
+      context: (ctx) => ({ ...o.context, budget: budgetOf(ctx.extra.socket) }) as unknown as Record<string, unknown>,
+      onSubscribe: (ctx) => {
+        // graphql-ws has already reserved this subscription's id in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > o.maxSubscriptionsPerSocket) {
+          return [
+            new GraphQLError(`At most ${o.maxSubscriptionsPerSocket} subscriptions per connection; open another connection or narrow them with sensorIds`, {
+              extensions: { code: ErrorCode.LIMIT_EXCEEDED, limit: o.maxSubscriptionsPerSocket },
+            }),
+          ];
+        }
+        return undefined;
+      },
       subscribe: subscribeWithFastPath,
       isProd: o.production,
       onError: (_ctx, _id, _payload, errors) => {
@@ -196,11 +236,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   // with SLOW_CONSUMER_CLOSE_CODE and resumes elsewhere with its last cursor.
   const bufferGuard = setInterval(() => {
     for (const socket of wss.clients) {
-      if (socket.bufferedAmount > o.maxSocketBufferBytes) {
-        log.warn({ bufferedAmount: socket.bufferedAmount }, 'closing a WebSocket that stopped reading');
-        socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Subscriber too slow: resubscribe with your last cursor');
-        setTimeout(() => socket.terminate(), 1000).unref();
-      }
+      if (socket.bufferedAmount > o.maxSocketBufferBytes) closeSlowSocket(socket, `unsent bytes: ${socket.bufferedAmount}`);
     }
   }, 250);
   bufferGuard.unref();
@@ -220,6 +256,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     url,
     port,
     connections: () => wss.clients.size,
+    socketsOverBudget: () => overBudget,
     async drain(graceMs) {
       draining = true;
       clearInterval(bufferGuard);

@@ -8,6 +8,7 @@ import { AlertConnection } from '../schema/connection.type.js';
 import { fromAlertDoc } from '../store/mongoStore.js';
 import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
 import type { GraphQLContext, Services } from './services.js';
+import type { SocketBudget } from '../fanout/socketBudget.js';
 import { checkPageSize, checkSensorId, checkSensorIds } from './validate.js';
 
 function toGraphQL(a: DomainAlert, cursor: string | null): OverheatAlert {
@@ -29,7 +30,7 @@ interface OverheatAlertsArgs {
 }
 
 /** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
-export function overheatAlertsSubscribe(services: Services) {
+export function overheatAlertsSubscribe(services: Services, budget?: SocketBudget) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
     const sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
     let after: AlertCursor | undefined;
@@ -37,7 +38,7 @@ export function overheatAlertsSubscribe(services: Services) {
       after = AlertCursor.decode(args.after);
       if (!after) throw badUserInput('after', 'after is not a cursor received from overheatAlerts');
     }
-    return services.feed.open({ sensorIds, after });
+    return services.feed.open({ sensorIds, after, budget });
   };
 }
 
@@ -71,7 +72,7 @@ export class AlertResolver {
   @Subscription(() => OverheatAlert, {
     description:
       'Overheat alerts as they are detected, over graphql-ws. With `after`, first replays every stored alert after that cursor, then continues live, without gap or duplicate.',
-    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services)(args as OverheatAlertsArgs),
+    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services, (context as GraphQLContext).budget)(args as OverheatAlertsArgs),
   })
   overheatAlerts(
     @Root() alert: DeliveredAlert,

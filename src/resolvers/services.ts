@@ -1,6 +1,7 @@
 /** What resolvers depend on: a few small interfaces, handed to each resolver's constructor. */
 import type { Config } from '../config.js';
 import type { AlertFeed } from '../fanout/alertFeed.js';
+import type { SocketBudget } from '../fanout/socketBudget.js';
 import type { SensorFleet } from '../simulator/sensorFleet.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
@@ -16,4 +17,6 @@ export interface Services {
 /** The GraphQL context of every operation, over HTTP and WebSocket alike. */
 export interface GraphQLContext {
   readonly services: Services;
+  /** WebSocket operations only: the memory budget of the socket the operation runs on. */
+  readonly budget?: SocketBudget;
 }
