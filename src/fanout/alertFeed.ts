@@ -8,8 +8,15 @@
  * arrives live; anything at or before the cursor is dropped, so replays and re-publishes never
  * reach the client twice.
  *
- * Slow subscribers: at most `maxPending` alerts wait for one subscriber. Past that the feed ends
- * with SUBSCRIBER_TOO_SLOW and the client resumes with the cursor of the last alert it got.
+ * Resuming from an old cursor: the replay reads REPLAY_PAGE alerts at a time and reads the next page
+ * only once the subscriber has taken most of the previous one, so a subscriber 100k alerts behind
+ * holds one page in memory, not its whole backlog. Live alerts that arrive meanwhile are held (up to
+ * `maxPending`); past that they are let go and the replay goes round once more, since every live
+ * alert was stored (and its watermark moved) before it was published.
+ *
+ * Slow subscribers: at most `maxPending` alerts wait for one subscriber, and the alerts queued for
+ * all subscriptions of one socket are charged to its budget. Past either, the feed ends with
+ * SUBSCRIBER_TOO_SLOW (or the socket is closed) and the client resumes with its last cursor.
  */
 import { GraphQLError } from 'graphql';
 import type { OverheatAlert } from '../domain/alert.js';
@@ -44,6 +51,8 @@ export interface AlertFeed {
 }
 
 export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
+/** Stored alerts read per replay query. */
+export const REPLAY_PAGE = 500;
 
 export function createAlertFeed(deps: {
   fanout: AlertFanout;
@@ -53,6 +62,8 @@ export function createAlertFeed(deps: {
   logger: Logger;
 }): AlertFeed {
   const log = deps.logger.child({ module: 'fanout.feed' });
+  // A page plus what may still be queued must fit under maxPending.
+  const pageSize = Math.max(1, Math.min(REPLAY_PAGE, Math.floor(deps.maxPending / 2)));
   const open = new Set<FeedSubscription>();
   let delivered = 0;
 
@@ -90,8 +101,27 @@ export function createAlertFeed(deps: {
 
     private onLive(alert: OverheatAlert): void {
       if (!this.held) return this.deliver(alert);
-      if (this.held.length >= deps.maxPending) return this.overflow();
+      if (this.held.length >= deps.maxPending) {
+        // Stored before it was published: the replay will read it. Go round once more.
+        this.held = [];
+        this.replayAgain = true;
+        return;
+      }
       this.held.push(alert);
+    }
+
+    /** Resolves once the subscriber has taken most of what is queued (or the feed ended). */
+    private drained: (() => void) | undefined;
+    private waitForRoom(): Promise<void> {
+      if (this.done || this.queue.length <= pageSize / 2) return Promise.resolve();
+      return new Promise((resolve) => (this.drained = resolve));
+    }
+    private wakeDrained(): void {
+      if (this.drained && (this.done || this.queue.length <= pageSize / 2)) {
+        const d = this.drained;
+        this.drained = undefined;
+        d();
+      }
     }
 
     private overflow(): void {
@@ -124,8 +154,12 @@ export function createAlertFeed(deps: {
           this.replayAgain = false;
           try {
             const watermarks = await deps.store.progress.watermarks(deps.topic);
-            const missed = await deps.store.alerts.between(this.cursor, watermarks, this.filter);
-            for (const a of missed) this.deliver(a);
+            for (;;) {
+              const page = await deps.store.alerts.between(this.cursor, watermarks, this.filter, pageSize);
+              for (const a of page) this.deliver(a);
+              if (page.length < pageSize || this.done) break;
+              await this.waitForRoom();
+            }
           } catch (err) {
             log.warn({ err: (err as Error).message, retryInMs: delay }, 'replay from store failed; retrying');
             await new Promise((r) => setTimeout(r, delay));
@@ -187,6 +221,7 @@ export function createAlertFeed(deps: {
     private dispose(): void {
       if (this.done) return;
       this.done = true;
+      this.wakeDrained();
       this.unlisten?.();
       this.stopResync();
       open.delete(this);
@@ -207,6 +242,7 @@ export function createAlertFeed(deps: {
           this.charged -= bytes;
           this.request.budget.release(bytes);
         }
+        this.wakeDrained();
         return Promise.resolve({ value, done: false });
       }
       if (this.done) return Promise.resolve({ value: undefined, done: true });

@@ -71,8 +71,8 @@ export interface MongoStore {
      */
     insert(alerts: readonly OverheatAlert[]): Promise<OverheatAlert[]>;
     page(query: AlertQuery): Promise<Page<AlertDoc>>;
-    /** Alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
-    between(cursor: AlertCursor, watermarks: ReadonlyMap<number, number>, sensorIds?: ReadonlySet<string>): Promise<OverheatAlert[]>;
+    /** The first `limit` alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
+    between(cursor: AlertCursor, watermarks: ReadonlyMap<number, number>, sensorIds: ReadonlySet<string> | undefined, limit: number): Promise<OverheatAlert[]>;
     count(filter?: Filter<AlertDoc>): Promise<number>;
   };
   readonly sensors: {
@@ -212,7 +212,7 @@ export async function connectMongoStore(options: {
         const docs = await alerts.find(filter).sort({ ts: -1, _id: -1 }).limit(q.first + 1).toArray();
         return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
       },
-      async between(cursor, watermarks, sensorIds) {
+      async between(cursor, watermarks, sensorIds, limit) {
         const seen = cursor.entries();
         const ranges: Filter<AlertDoc>[] = [];
         for (const [partition, upTo] of watermarks) {
@@ -223,7 +223,7 @@ export async function connectMongoStore(options: {
         if (ranges.length === 0) return [];
         const filter: Filter<AlertDoc> = { $or: ranges };
         if (sensorIds && sensorIds.size > 0) filter.sensorId = { $in: [...sensorIds] };
-        const docs = await alerts.find(filter).sort({ partition: 1, offset: 1 }).toArray();
+        const docs = await alerts.find(filter).sort({ partition: 1, offset: 1 }).limit(limit).toArray();
         return docs.map(fromAlertDoc);
       },
       count: (filter = {}) => alerts.countDocuments(filter),

@@ -44,11 +44,12 @@ function fakePipeline() {
       advance: async () => undefined,
     },
     alerts: {
-      between: async (cursor: AlertCursor, upTo: ReadonlyMap<number, number>, ids?: ReadonlySet<string>) =>
+      between: async (cursor: AlertCursor, upTo: ReadonlyMap<number, number>, ids: ReadonlySet<string> | undefined, limit: number) =>
         stored
           .filter((a) => cursor.isAfter(a.position) && a.position.offset <= (upTo.get(a.position.partition) ?? -1))
           .filter((a) => !ids || ids.has(a.sensorId))
-          .sort((x, y) => x.position.partition - y.position.partition || x.position.offset - y.position.offset),
+          .sort((x, y) => x.position.partition - y.position.partition || x.position.offset - y.position.offset)
+          .slice(0, limit),
     },
   } as unknown as MongoStore;
 
