@@ -125,7 +125,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ferretSqliteDir: config.mongo.ferretSqliteDir,
       logger,
     });
-    retention = startReadingRetention({ history: store.readings, retentionMs: config.history.retentionMs, checkEveryMs: config.history.retentionCheckMs, logger });
+    const sensorsStore = store.sensors;
+    retention = startReadingRetention({
+      history: store.readings,
+      retentionMs: config.history.retentionMs,
+      checkEveryMs: config.history.retentionCheckMs,
+      stoppedSensors: { retentionMs: config.history.stoppedSensorsRetentionMs, purge: (before) => sensorsStore.purgeStopped(before) },
+      logger,
+    });
     await ensureTopics(kafka, [
       { topic: config.kafka.readingsTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },
       { topic: config.kafka.deadLetterTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },

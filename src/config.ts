@@ -40,8 +40,10 @@ export interface Config {
   readonly history: {
     /** Readings older than this are removed, whole days at a time. */
     readonly retentionMs: number;
-    /** How often each replica looks for expired days. */
+    /** How often each replica looks for expired days (and stopped sensors). */
     readonly retentionCheckMs: number;
+    /** Stopped simulated sensors are removed this long after their stop. */
+    readonly stoppedSensorsRetentionMs: number;
   };
   readonly redis: {
     readonly url: string;
@@ -191,7 +193,7 @@ export const KNOWN_VARIABLES = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
   'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_PRODUCER_BUFFER_LIMIT',
   'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE', 'MONGODB_FERRETDB_SQLITE_DIR',
-  'READINGS_RETENTION', 'READINGS_RETENTION_CHECK_MS',
+  'READINGS_RETENTION', 'READINGS_RETENTION_CHECK_MS', 'SENSORS_STOPPED_RETENTION',
   'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
   'ALERT_THRESHOLD_C',
   'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
@@ -203,7 +205,7 @@ export const KNOWN_VARIABLES = [
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
-const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'LIMIT_', 'SHUTDOWN_'];
+const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_'];
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
@@ -260,6 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
     history: {
       retentionMs,
       retentionCheckMs: r.int('READINGS_RETENTION_CHECK_MS', 10 * 60_000, 1000, 24 * 3600_000),
+      stoppedSensorsRetentionMs: r.duration('SENSORS_STOPPED_RETENTION', 86_400_000, 0),
     },
     redis: {
       url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),

@@ -3,7 +3,8 @@
  * READINGS_RETENTION ago. Purging is idempotent and addressed by `_id` only (buckets, then the day
  * document, then the sensor's range), so several replicas running it at once only repeat each other's
  * deletes, and a purge cut short by a crash is finished by the next one. A random start offset
- * spreads the replicas' runs apart.
+ * spreads the replicas' runs apart. The same runs remove simulated sensors stopped longer ago than
+ * SENSORS_STOPPED_RETENTION.
  */
 import type { Logger } from '../logger.js';
 import type { PurgeResult, ReadingHistory } from '../store/readingHistory.js';
@@ -14,7 +15,13 @@ export interface ReadingRetention {
   dispose(): Promise<void>;
 }
 
-export function startReadingRetention(deps: { history: ReadingHistory; retentionMs: number; checkEveryMs: number; logger: Logger }): ReadingRetention {
+export function startReadingRetention(deps: {
+  history: ReadingHistory;
+  retentionMs: number;
+  checkEveryMs: number;
+  stoppedSensors?: { retentionMs: number; purge(before: Date): Promise<number> };
+  logger: Logger;
+}): ReadingRetention {
   const log = deps.logger.child({ module: 'jobs.retention' });
   let running: Promise<PurgeResult> | undefined;
   let disposed = false;
@@ -22,8 +29,12 @@ export function startReadingRetention(deps: { history: ReadingHistory; retention
   const runOnce = (now = new Date()): Promise<PurgeResult> => {
     running ??= deps.history
       .purgeBefore(new Date(now.getTime() - deps.retentionMs))
-      .then((result) => {
+      .then(async (result) => {
         if (result.days > 0) log.info({ ...result, retentionMs: deps.retentionMs }, 'expired reading history removed');
+        if (deps.stoppedSensors) {
+          const removed = await deps.stoppedSensors.purge(new Date(now.getTime() - deps.stoppedSensors.retentionMs));
+          if (removed > 0) log.info({ removed }, 'stopped sensors removed');
+        }
         return result;
       })
       .finally(() => (running = undefined));

@@ -23,3 +23,13 @@ export function parseAlertPageCursor(cursor: string): { ts: Date; id: string } {
   if (!m) throw badUserInput('after', 'after is not a cursor returned by alerts');
   return { ts: new Date(Number(m[1])), id: m[2]! };
 }
+
+export function sensorPageCursor(createdAt: Date, id: string): string {
+  return encode(`s1:${createdAt.getTime()}:${id}`);
+}
+
+export function parseSensorPageCursor(cursor: string): { createdAt: number; id: string } {
+  const m = /^s1:(-?\d{1,15}):(.+)$/s.exec(decode(cursor));
+  if (!m) throw badUserInput('after', 'after is not a cursor returned by sensors');
+  return { createdAt: Number(m[1]), id: m[2]! };
+}

@@ -3,7 +3,9 @@ import { badUserInput, limitExceeded } from '../errors.js';
 import { Scenario, Sensor, SensorStatus, SpawnSensorsInput, SpawnSensorsPayload } from '../schema/sensor.type.js';
 import type { SensorDoc } from '../store/mongoStore.js';
 import type { Services } from './services.js';
-import { checkSensorIds } from './validate.js';
+import { checkPageSize, checkSensorIds } from './validate.js';
+import { parseSensorPageCursor, sensorPageCursor } from './pageCursor.js';
+import { SensorConnection } from '../schema/connection.type.js';
 
 const DEFAULT_INTERVAL_MS = 1000;
 
@@ -24,9 +26,21 @@ function toSensor(doc: SensorDoc): Sensor {
 export class SensorResolver {
   constructor(private readonly services: Services) {}
 
-  @Query(() => [Sensor], { description: 'Every simulated sensor, running or stopped, across all replicas.' })
-  async sensors(): Promise<Sensor[]> {
-    return (await this.services.store.sensors.list()).map(toSensor);
+  @Query(() => SensorConnection, {
+    description: 'Simulated sensors across all replicas, oldest first, optionally only RUNNING or STOPPED ones. Stopped sensors are removed after SENSORS_STOPPED_RETENTION.',
+  })
+  async sensors(
+    @Arg('status', () => SensorStatus, { nullable: true }) status?: SensorStatus | null,
+    @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
+    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+  ): Promise<SensorConnection> {
+    const pageSize = checkPageSize(first, this.services.config.limits.historyMaxPage);
+    const from = after ? parseSensorPageCursor(after) : undefined;
+    const all = (await this.services.fleet.list())
+      .filter((d) => !status || d.status === status)
+      .filter((d) => !from || d.createdAt.getTime() > from.createdAt || (d.createdAt.getTime() === from.createdAt && d._id > from.id));
+    const edges = all.slice(0, pageSize).map((d) => ({ cursor: sensorPageCursor(d.createdAt, d._id), node: toSensor(d) }));
+    return { edges, nodes: edges.map((e) => e.node), pageInfo: { hasNextPage: all.length > pageSize, endCursor: edges.at(-1)?.cursor ?? null } };
   }
 
   @Mutation(() => SpawnSensorsPayload, { description: 'Starts simulated sensors on the replica that receives the request.' })

@@ -1,6 +1,7 @@
 import { Field, ObjectType } from 'type-graphql';
 import { OverheatAlert } from './alert.type.js';
 import { Reading } from './reading.type.js';
+import { Sensor } from './sensor.type.js';
 
 @ObjectType({ description: 'Relay-style page information.' })
 export class PageInfo {
@@ -48,6 +49,27 @@ export class AlertConnection {
 
   @Field(() => [OverheatAlert])
   nodes!: OverheatAlert[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
+
+@ObjectType()
+export class SensorEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => Sensor)
+  node!: Sensor;
+}
+
+@ObjectType({ description: 'Simulated sensors, oldest first.' })
+export class SensorConnection {
+  @Field(() => [SensorEdge])
+  edges!: SensorEdge[];
+
+  @Field(() => [Sensor])
+  nodes!: Sensor[];
 
   @Field(() => PageInfo)
   pageInfo!: PageInfo;

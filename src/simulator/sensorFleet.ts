@@ -1,16 +1,19 @@
 /**
  * The simulated sensors run by this replica.
  *
- * A sensor is recorded in MongoDB and runs on the replica that spawned it, under a lease the
- * replica renews. `stop` works from any replica: it flips the sensor's status in MongoDB, and the
- * owning replica notices within one reconcile period. When a replica dies, its leases expire and
- * the surviving replicas adopt its sensors, which carry on from the same seed. Readings go through the producer's bounded queue; when Kafka cannot keep up
- * a tick is skipped (counted) rather than buffered without limit.
+ * A sensor is recorded in MongoDB and runs on the replica that spawned it. Each replica renews one
+ * lease document of its own (not one per sensor: the work does not grow with the fleet); when it
+ * lapses, one survivor claims it and runs that replica's sensors, from the same seed. A sensor's
+ * document is written at its spawn and at its stop, and by nothing else, so a stop can never be
+ * overwritten by a renewal or an adoption: it sticks. Replicas poll a change stamp each second and
+ * re-read the running sensors only when it moved (spawn, stop, adoption) or every 30 s.
+ * Readings go through the producer's bounded queue; when Kafka cannot keep up a tick is skipped
+ * (counted) rather than buffered without limit.
  */
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-import type { MongoStore, SensorDoc } from '../store/mongoStore.js';
+import type { MongoStore, ReplicaLease, SensorDoc } from '../store/mongoStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
 import { VirtualSensor, type Scenario } from './virtualSensor.js';
@@ -22,8 +25,26 @@ export interface SpawnRequest {
   seed: number;
 }
 
+/**
+ * Which replica runs the sensors spawned by `replicaId`: itself while its lease holds, else whoever
+ * adopted it (following adoptions), else nobody yet (waiting for adoption).
+ */
+export function resolveOwner(replicaId: string, leases: ReadonlyMap<string, ReplicaLease>, now: number): string | undefined {
+  const seen = new Set<string>();
+  let current: string | undefined = replicaId;
+  while (current !== undefined && !seen.has(current)) {
+    seen.add(current);
+    const lease = leases.get(current);
+    if (lease && lease.until.getTime() > now) return current;
+    current = lease?.adoptedBy ?? undefined;
+  }
+  return undefined;
+}
+
 export interface SensorFleet {
   spawn(request: SpawnRequest): Promise<SensorDoc[]>;
+  /** Every sensor, with `replicaId` set to the replica running it now. */
+  list(): Promise<SensorDoc[]>;
   /** Stops sensors on whichever replica runs them; undefined stops all. Returns how many stopped. */
   stop(ids: readonly string[] | undefined): Promise<number>;
   /** Sensors running on this replica. */
@@ -78,32 +99,57 @@ export function createSensorFleet(deps: {
     return true;
   };
 
-  // Renews our leases, picks up stops made on other replicas, adopts orphaned sensors.
+  // Renews our lease, adopts lapsed replicas, and runs exactly the running sensors we own.
   let reconciling = false;
   let rounds = 0;
+  let seenVersion: string | undefined;
+  let renewedUntil = 0;
   const reconcile = setInterval(() => {
     if (reconciling || disposed) return;
     reconciling = true;
     const now = Date.now();
-    const until = new Date(now + leaseMs);
     void (async () => {
-      if (running.size > 0) {
-        await deps.store.sensors.renewLeases(deps.replicaId, until);
-        const stillRunning = new Set((await deps.store.sensors.runningOn(deps.replicaId)).map((d) => d._id));
-        for (const id of [...running.keys()]) {
-          if (!stillRunning.has(id)) stopLocal(id);
+      if (renewedUntil - now < (leaseMs * 2) / 3) {
+        await deps.store.fleet.renewLease(deps.replicaId, new Date(now + leaseMs));
+        renewedUntil = now + leaseMs;
+      }
+      let changed = false;
+      if (rounds % 3 === 0) {
+        for (const lease of await deps.store.fleet.leases()) {
+          if (lease._id === deps.replicaId || lease.adoptedBy || lease.until.getTime() > now) continue;
+          if (await deps.store.fleet.claimLease(lease, deps.replicaId)) {
+            log.info({ replica: lease._id }, 'adopted the sensors of a replica that stopped renewing its lease');
+            changed = true;
+          }
         }
       }
-      if (rounds++ % 3 === 0) {
-        const adopted = await deps.store.sensors.adoptExpired(deps.replicaId, new Date(now), until, 100);
-        for (const doc of adopted) startLocal(doc);
-        if (adopted.length > 0) log.info({ count: adopted.length }, 'adopted sensors of a replica that stopped renewing');
+      if (changed) await deps.store.fleet.bumpVersion();
+      const version = await deps.store.fleet.version();
+      if (changed || version !== seenVersion || rounds % 30 === 0) {
+        seenVersion = version;
+        await syncLocal(now);
       }
+      rounds++;
     })()
       .catch((err: Error) => log.warn({ err: err.message }, 'sensor reconcile failed'))
       .finally(() => (reconciling = false));
   }, deps.reconcileEveryMs ?? 1000);
   reconcile.unref();
+
+  /** Starts what we own and is running, stops the rest. */
+  const syncLocal = async (now: number): Promise<void> => {
+    const [leases, runningDocs] = await Promise.all([deps.store.fleet.leases(), deps.store.sensors.running()]);
+    const byId = new Map(leases.map((l) => [l._id, l]));
+    // Our own lease counts as held from our side: we renewed it this round.
+    byId.set(deps.replicaId, { _id: deps.replicaId, until: new Date(Math.max(renewedUntil, now + 1)) });
+    const mine = new Set<string>();
+    for (const doc of runningDocs) {
+      if (resolveOwner(doc.replicaId, byId, now) !== deps.replicaId) continue;
+      mine.add(doc._id);
+      startLocal(doc);
+    }
+    for (const id of [...running.keys()]) if (!mine.has(id)) stopLocal(id);
+  };
 
   return {
     async spawn(req) {
@@ -117,20 +163,32 @@ export function createSensorFleet(deps: {
         index: i,
         status: 'RUNNING',
         replicaId: deps.replicaId,
-        leaseUntil: new Date(now.getTime() + leaseMs),
         createdAt: now,
         stoppedAt: null,
       }));
+      if (renewedUntil < Date.now() + 1000) {
+        await deps.store.fleet.renewLease(deps.replicaId, new Date(Date.now() + leaseMs));
+        renewedUntil = Date.now() + leaseMs;
+      }
       await deps.store.sensors.insert(docs);
       for (const doc of docs) startLocal(doc);
+      await deps.store.fleet.bumpVersion();
       log.info({ count: req.count, scenario: req.scenario, intervalMs: req.intervalMs, seed: req.seed }, 'sensors spawned');
       return docs;
     },
     async stop(ids) {
       const changed = await deps.store.sensors.stop(ids);
       for (const id of changed) stopLocal(id);
+      // The owners (any replica) see the stamp move within a reconcile period and stop theirs.
+      await deps.store.fleet.bumpVersion();
       log.info({ requested: ids?.length ?? 'all', stopped: changed.length }, 'sensors stopped');
       return changed.length;
+    },
+    async list() {
+      const [docs, leases] = await Promise.all([deps.store.sensors.list(), deps.store.fleet.leases()]);
+      const byId = new Map(leases.map((l) => [l._id, l]));
+      const now = Date.now();
+      return docs.map((d) => (d.status === 'RUNNING' ? { ...d, replicaId: resolveOwner(d.replicaId, byId, now) ?? d.replicaId } : d));
     },
     localCount: () => running.size,
     localRate: () => {
@@ -147,9 +205,9 @@ export function createSensorFleet(deps: {
       for (const id of ids) stopLocal(id);
       if (ids.length > 0) {
         // Hand over rather than stop: another replica adopts them at once (rolling restarts keep the load).
-        await deps.store.sensors
-          .renewLeases(deps.replicaId, new Date(0))
-          .catch((err: Error) => log.warn({ err: err.message }, 'could not release sensor leases; they expire on their own'));
+        await deps.store.fleet
+          .renewLease(deps.replicaId, new Date(0))
+          .catch((err: Error) => log.warn({ err: err.message }, 'could not release the lease; it expires on its own'));
         log.info({ count: ids.length }, 'released sensors for adoption by other replicas');
       }
     },

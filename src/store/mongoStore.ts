@@ -34,12 +34,20 @@ export interface SensorDoc {
   /** Position in its spawn request: with the seed, it fixes the sensor's readings. */
   index: number;
   status: SensorStatus;
-  /** Replica that runs the simulation. */
+  /** Replica that spawned it; while that replica's lease lapses, its adopter runs the sensor (see ReplicaLease). */
   replicaId: string;
-  /** The owner renews this while it runs; past it, another replica adopts the sensor. */
-  leaseUntil: Date;
   createdAt: Date;
   stoppedAt: Date | null;
+}
+
+/**
+ * One per replica, renewed by it: the only document lease renewal writes, however many sensors the
+ * replica runs. When it lapses, one survivor claims it (`adoptedBy`) and runs its sensors.
+ */
+export interface ReplicaLease {
+  _id: string;
+  until: Date;
+  adoptedBy?: string | null;
 }
 
 interface ProgressDoc {
@@ -79,13 +87,24 @@ export interface MongoStore {
     insert(sensors: readonly SensorDoc[]): Promise<void>;
     list(): Promise<SensorDoc[]>;
     countRunning(): Promise<number>;
-    /** Marks running sensors stopped (all when ids is undefined); returns the ids that changed. */
+    running(): Promise<SensorDoc[]>;
+    /**
+     * Marks running sensors stopped (all when ids is undefined); returns the ids it found running.
+     * Nothing but this writes a sensor after its spawn, so a stop is never overwritten.
+     */
     stop(ids: readonly string[] | undefined): Promise<string[]>;
-    runningOn(replicaId: string): Promise<SensorDoc[]>;
-    /** Extends the lease of every sensor this replica runs. */
-    renewLeases(replicaId: string, until: Date): Promise<void>;
-    /** Takes over running sensors whose lease expired (their replica died). Returns those taken. */
-    adoptExpired(replicaId: string, now: Date, until: Date, max: number): Promise<SensorDoc[]>;
+    /** Removes sensors stopped before `before`. */
+    purgeStopped(before: Date): Promise<number>;
+  };
+  /** Replica leases and the fleet's change stamp (what replicas poll instead of every sensor). */
+  readonly fleet: {
+    leases(): Promise<ReplicaLease[]>;
+    renewLease(replicaId: string, until: Date): Promise<void>;
+    /** Claims a lapsed lease for `adopter`; true for exactly one claimant per lapse. */
+    claimLease(lease: ReplicaLease, adopter: string): Promise<boolean>;
+    /** Changes whenever sensors are spawned, stopped or adopted. */
+    version(): Promise<string | undefined>;
+    bumpVersion(): Promise<void>;
   };
   readonly progress: {
     /** Records that everything up to `offset` in this partition is stored. Never moves backwards. */
@@ -164,13 +183,16 @@ export async function connectMongoStore(options: {
   const alertsDb = client.db(options.alertsDatabase ?? `${options.database}_alerts`);
   const alerts: Collection<AlertDoc> = alertsDb.collection('alerts');
   const sensors: Collection<SensorDoc> = db.collection('sensors');
+  const leases: Collection<ReplicaLease> = db.collection('replica_leases');
+  const leaseClaims: Collection<{ _id: string; by: string; at: Date }> = db.collection('replica_lease_claims');
+  const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
 
   await Promise.all([
     alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
     alerts.createIndex({ sensorId: 1, ts: -1 }, { name: 'sensor_ts' }),
     alerts.createIndex({ partition: 1, offset: 1 }, { name: 'position' }),
-    sensors.createIndex({ replicaId: 1, status: 1 }, { name: 'replica_status' }),
+    sensors.createIndex({ status: 1 }, { name: 'status' }),
   ]);
   if (options.ferretSqliteDir) {
     const indexes = await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]);
@@ -234,39 +256,43 @@ export async function connectMongoStore(options: {
       },
       list: () => sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray(),
       countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
+      running: () => sensors.find({ status: 'RUNNING' }).toArray(),
       async stop(ids) {
         const filter: Filter<SensorDoc> = { status: 'RUNNING' };
         if (ids) filter._id = { $in: [...ids] };
-        const running = await sensors.find(filter, { projection: { _id: 1 } }).toArray();
-        if (running.length === 0) return [];
-        const runningIds = running.map((d) => d._id);
-        // Each id flips at most once, even when two replicas stop the same sensors concurrently.
-        const stopped: string[] = [];
-        const now = new Date();
-        await Promise.all(
-          runningIds.map(async (id) => {
-            const res = await sensors.updateOne({ _id: id, status: 'RUNNING' }, { $set: { status: 'STOPPED', stoppedAt: now } });
-            if (res.modifiedCount === 1) stopped.push(id);
-          }),
-        );
-        return stopped;
-      },
-      runningOn: (replicaId) => sensors.find({ replicaId, status: 'RUNNING' }).toArray(),
-      async renewLeases(replicaId, until) {
-        await sensors.updateMany({ replicaId, status: 'RUNNING' }, { $set: { leaseUntil: until } });
-      },
-      async adoptExpired(replicaId, now, until, max) {
-        const expired = await sensors.find({ status: 'RUNNING', leaseUntil: { $lt: now } }).limit(max).toArray();
-        const adopted: SensorDoc[] = [];
-        for (const doc of expired) {
-          // Conditional on the old owner and lease: two replicas cannot both adopt a sensor.
-          const res = await sensors.updateOne(
-            { _id: doc._id, status: 'RUNNING', replicaId: doc.replicaId, leaseUntil: doc.leaseUntil },
-            { $set: { replicaId, leaseUntil: until } },
-          );
-          if (res.modifiedCount === 1) adopted.push({ ...doc, replicaId, leaseUntil: until });
+        const running = (await sensors.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => d._id);
+        const stoppedAt = new Date();
+        // Filters by bare `_id` (pushed down to SQL on FerretDB), 25 statements per command.
+        for (let i = 0; i < running.length; i += 25) {
+          await sensors.bulkWrite(running.slice(i, i + 25).map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { status: 'STOPPED' as const, stoppedAt } } } })), { ordered: false });
         }
-        return adopted;
+        return running;
+      },
+      async purgeStopped(before) {
+        return (await sensors.deleteMany({ status: 'STOPPED', stoppedAt: { $lt: before } })).deletedCount;
+      },
+    },
+    fleet: {
+      leases: () => leases.find({}).toArray(),
+      async renewLease(replicaId, until) {
+        await leases.updateOne({ _id: replicaId }, { $set: { until, adoptedBy: null } }, { upsert: true });
+      },
+      async claimLease(lease, adopter) {
+        try {
+          // Insert-only claim, unique per lapse: exactly one adopter wins, on MongoDB and FerretDB alike.
+          await leaseClaims.insertOne({ _id: `${lease._id}@${lease.until.getTime()}`, by: adopter, at: new Date() });
+        } catch (err) {
+          if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return false;
+          throw err;
+        }
+        await leases.updateOne({ _id: lease._id }, { $set: { adoptedBy: adopter } });
+        return true;
+      },
+      async version() {
+        return (await fleetState.findOne({ _id: 'version' }))?.v;
+      },
+      async bumpVersion() {
+        await fleetState.updateOne({ _id: 'version' }, { $set: { v: `${Date.now()}-${Math.random().toString(36).slice(2)}` } }, { upsert: true });
       },
     },
     progress: {

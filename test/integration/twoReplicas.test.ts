@@ -67,8 +67,8 @@ describe('two API replicas', () => {
   it('lists and stops sensors from whichever replica receives the request', async () => {
     const { spawnSensors } = await a.client.request(SpawnSensorsDocument, { input: { count: 2, intervalMs: 200 } });
     const ids = spawnSensors.sensors.map((s) => s.id);
-    const listedOnB = await b.client.request(SensorsDocument, {});
-    expect(listedOnB.sensors.filter((s) => ids.includes(s.id)).map((s) => s.status)).toEqual(['RUNNING', 'RUNNING']);
+    const listedOnB = await b.client.request(SensorsDocument, { first: 1000 });
+    expect(listedOnB.sensors.nodes.filter((s) => ids.includes(s.id)).map((s) => s.status)).toEqual(['RUNNING', 'RUNNING']);
 
     const { stopSensors } = await b.client.request(StopSensorsDocument, { ids });
     expect(stopSensors).toBe(2);
@@ -89,7 +89,7 @@ describe('two API replicas', () => {
     a.child.kill('SIGKILL');
 
     const adopted = await eventually(
-      async () => (await b.client.request(SensorsDocument, {})).sensors.filter((s) => ids.includes(s.id)),
+      async () => (await b.client.request(SensorsDocument, { first: 1000 })).sensors.nodes.filter((s) => ids.includes(s.id)),
       (sensors) => sensors.length === 3 && sensors.every((s) => s.replicaId === 'replica-4102' && s.status === 'RUNNING'),
       { timeoutMs: 30_000, intervalMs: 500, what: 'sensors adopted by replica B' },
     );
