@@ -12,7 +12,7 @@
  * them): the bucket layout has one writer per sensor, and the consumer is that writer.
  */
 import { MongoClient } from 'mongodb';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfigOrExit } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { ensureSqliteIdIndexes } from '../src/store/ferretSqlite.js';
 import { LEGACY_READINGS, legacyReadings } from '../src/store/legacyReadings.js';
@@ -25,16 +25,7 @@ const arg = (name: string, fallback: number): number => {
   return n;
 };
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(78);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel === 'silent' ? 'info' : config.logLevel).child({ module: 'migrate.readings' });
 const batchSize = arg('batch', 5000);
 

@@ -126,11 +126,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       logger,
     });
     const sensorsStore = store.sensors;
+    const alertsStore = store.alerts;
     retention = startReadingRetention({
       history: store.readings,
       retentionMs: config.history.retentionMs,
       checkEveryMs: config.history.retentionCheckMs,
       stoppedSensors: { retentionMs: config.history.stoppedSensorsRetentionMs, purge: (before) => sensorsStore.purgeStopped(before) },
+      alerts: { retentionMs: config.alerts.retentionMs, purge: (before) => alertsStore.purgeBefore(config.kafka.readingsTopic, before) },
       logger,
     });
     await ensureTopics(kafka, [

@@ -53,6 +53,8 @@ export interface Config {
   readonly alerts: {
     /** A reading strictly above this temperature raises an overheat alert. */
     readonly thresholdC: number;
+    /** Alerts are kept this long (by detection time); older cursors get CURSOR_EXPIRED. */
+    readonly retentionMs: number;
   };
   readonly readings: {
     readonly temperatureMinC: number;
@@ -195,7 +197,7 @@ export const KNOWN_VARIABLES = [
   'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE', 'MONGODB_FERRETDB_SQLITE_DIR',
   'READINGS_RETENTION', 'READINGS_RETENTION_CHECK_MS', 'SENSORS_STOPPED_RETENTION',
   'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
-  'ALERT_THRESHOLD_C',
+  'ALERT_THRESHOLD_C', 'ALERTS_RETENTION',
   'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
   'READING_MAX_MESSAGE_BYTES',
   'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
@@ -205,7 +207,7 @@ export const KNOWN_VARIABLES = [
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
-const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_'];
+const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'ALERTS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_'];
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
@@ -270,6 +272,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     alerts: {
       thresholdC: r.number('ALERT_THRESHOLD_C', 80, { min: -273.15, max: 1000 }),
+      retentionMs: r.duration('ALERTS_RETENTION', 30 * 86_400_000, 60_000),
     },
     readings: {
       temperatureMinC,
@@ -296,6 +299,19 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);
+}
+
+/** For entry points: the configuration, or every problem on stderr and exit code 78 (EX_CONFIG). */
+export function loadConfigOrExit(env: Env = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -3,19 +3,10 @@
  * and stops it in order on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS; a second signal exits at once.
  */
 import { startApp, type App } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 
 const logger = createLogger(config.logLevel, { replicaId: config.replicaId });
 let app: App | undefined;

@@ -51,6 +51,8 @@ export interface AlertFeed {
 }
 
 export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
+/** The cursor points before alerts that retention removed: resuming from it would skip some. */
+export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
 /** Stored alerts read per replay query. */
 export const REPLAY_PAGE = 500;
 
@@ -92,6 +94,15 @@ export function createAlertFeed(deps: {
       try {
         this.unlisten = await deps.fanout.listen(this.request.sensorIds, (a) => this.onLive(a));
         if (this.done) return this.unlisten();
+        if (this.request.after) {
+          for (const [partition, upTo] of await deps.store.alerts.purgedUpTo(deps.topic)) {
+            if (this.request.after.isAfter({ partition, offset: upTo })) {
+              throw new GraphQLError('This cursor is older than the alerts kept (ALERTS_RETENTION): resubscribe without "after", or with a newer cursor', {
+                extensions: { code: CURSOR_EXPIRED, partition },
+              });
+            }
+          }
+        }
         this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic));
         await this.replay();
       } catch (err) {

@@ -4,7 +4,7 @@
  * document, then the sensor's range), so several replicas running it at once only repeat each other's
  * deletes, and a purge cut short by a crash is finished by the next one. A random start offset
  * spreads the replicas' runs apart. The same runs remove simulated sensors stopped longer ago than
- * SENSORS_STOPPED_RETENTION.
+ * SENSORS_STOPPED_RETENTION, and alerts detected longer ago than ALERTS_RETENTION.
  */
 import type { Logger } from '../logger.js';
 import type { PurgeResult, ReadingHistory } from '../store/readingHistory.js';
@@ -20,6 +20,7 @@ export function startReadingRetention(deps: {
   retentionMs: number;
   checkEveryMs: number;
   stoppedSensors?: { retentionMs: number; purge(before: Date): Promise<number> };
+  alerts?: { retentionMs: number; purge(before: Date): Promise<number> };
   logger: Logger;
 }): ReadingRetention {
   const log = deps.logger.child({ module: 'jobs.retention' });
@@ -31,6 +32,10 @@ export function startReadingRetention(deps: {
       .purgeBefore(new Date(now.getTime() - deps.retentionMs))
       .then(async (result) => {
         if (result.days > 0) log.info({ ...result, retentionMs: deps.retentionMs }, 'expired reading history removed');
+        if (deps.alerts) {
+          const removed = await deps.alerts.purge(new Date(now.getTime() - deps.alerts.retentionMs));
+          if (removed > 0) log.info({ removed }, 'expired alerts removed');
+        }
         if (deps.stoppedSensors) {
           const removed = await deps.stoppedSensors.purge(new Date(now.getTime() - deps.stoppedSensors.retentionMs));
           if (removed > 0) log.info({ removed }, 'stopped sensors removed');

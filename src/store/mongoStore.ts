@@ -82,6 +82,13 @@ export interface MongoStore {
     /** The first `limit` alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
     between(cursor: AlertCursor, watermarks: ReadonlyMap<number, number>, sensorIds: ReadonlySet<string> | undefined, limit: number): Promise<OverheatAlert[]>;
     count(filter?: Filter<AlertDoc>): Promise<number>;
+    /**
+     * Removes alerts detected before `cutoff`. Records first, per partition, the offset up to which
+     * alerts are gone, so a cursor from before it is refused instead of replaying a partial history.
+     */
+    purgeBefore(topic: string, cutoff: Date): Promise<number>;
+    /** partition -> highest offset whose alerts may have been removed by retention. */
+    purgedUpTo(topic: string): Promise<Map<number, number>>;
   };
   readonly sensors: {
     insert(sensors: readonly SensorDoc[]): Promise<void>;
@@ -187,6 +194,7 @@ export async function connectMongoStore(options: {
   const leaseClaims: Collection<{ _id: string; by: string; at: Date }> = db.collection('replica_lease_claims');
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
+  const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
 
   await Promise.all([
     alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
@@ -249,6 +257,21 @@ export async function connectMongoStore(options: {
         return docs.map(fromAlertDoc);
       },
       count: (filter = {}) => alerts.countDocuments(filter),
+      async purgeBefore(topic, cutoff) {
+        let removed = 0;
+        for (const { partition } of await progress.find({ topic }).toArray()) {
+          const newest = await alerts.find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } }).sort({ offset: -1 }).limit(1).next();
+          if (!newest) continue;
+          // A separate document from the watermark: FerretDB rewrites whole documents, and the
+          // consumer advances the watermark concurrently.
+          await purges.updateOne({ _id: `${topic}:${partition}` }, { $max: { offset: newest.offset }, $setOnInsert: { topic, partition } }, { upsert: true });
+          removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
+        }
+        return removed;
+      },
+      async purgedUpTo(topic) {
+        return new Map((await purges.find({ topic }).toArray()).map((d) => [d.partition, d.offset]));
+      },
     },
     sensors: {
       async insert(batch) {

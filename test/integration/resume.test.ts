@@ -2,11 +2,14 @@
  * Resuming from an old cursor: a subscriber 2,500 alerts behind (more than the 1,000 that may queue
  * for one subscriber) gets every missed alert, page by page, then live ones that arrived during its
  * replay: each exactly once, in order per sensor, with no SUBSCRIBER_TOO_SLOW. Replica in its own
- * process, with the real graphql-ws client.
+ * process, with the real graphql-ws client. A cursor from before what retention kept is refused
+ * with CURSOR_EXPIRED instead of a silent partial replay.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsCursorDocument, IngestReadingsDocument, OverheatAlertsDocument, type OverheatAlertsSubscription } from '../../client/index.js';
-import { isolatedEnv, uniqueName } from '../support/env.js';
+import { createLogger } from '../../src/logger.js';
+import { connectMongoStore } from '../../src/store/mongoStore.js';
+import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
 
@@ -65,5 +68,21 @@ describe('resuming far behind', () => {
       expect(ts).toEqual([...ts].sort((a, b) => a - b));
       expect(ts).toHaveLength(600);
     }
+  });
+
+  it('refuses a cursor older than the alerts kept with CURSOR_EXPIRED', async () => {
+    const { alertsCursor: old } = await replica.client.request(AlertsCursorDocument, {});
+    await sendCritical(50);
+    await eventually(alertsRaised, (n) => n >= sent, { timeoutMs: 60_000, what: 'alerts stored' });
+    const store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
+    try {
+      expect(await store.alerts.purgeBefore(env.KAFKA_READINGS_TOPIC!, new Date(Date.now() + 1000))).toBeGreaterThan(0);
+    } finally {
+      await store.dispose();
+    }
+    const outcome = await new Promise<unknown>((resolve) => {
+      const stop = replica.client.subscribe(OverheatAlertsDocument, { after: old }, { next: (d) => resolve(d), error: (e) => { stop(); resolve(e); } });
+    });
+    expect((outcome as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('CURSOR_EXPIRED');
   });
 });

@@ -44,6 +44,7 @@ function fakePipeline() {
       advance: async () => undefined,
     },
     alerts: {
+      purgedUpTo: async () => new Map<number, number>(),
       between: async (cursor: AlertCursor, upTo: ReadonlyMap<number, number>, ids: ReadonlySet<string> | undefined, limit: number) =>
         stored
           .filter((a) => cursor.isAfter(a.position) && a.position.offset <= (upTo.get(a.position.partition) ?? -1))
