@@ -31,11 +31,27 @@ export interface DeliveredAlert extends OverheatAlert {
   readonly cursor: string;
 }
 
+/**
+ * Push delivery: instead of queueing for an iterator, the feed hands each alert to the sink at once,
+ * with the subscriber's cursor after it. The transport keeps the backlog (its send buffer), the sink
+ * reports it, and replay waits while it is high. What the transport holds is bounded by it.
+ */
+export interface AlertSink {
+  push(alert: OverheatAlert, cursor: string): void;
+  /** Bytes handed to the transport and not yet sent. */
+  backlog(): number;
+}
+
+/** Replay pauses while a push subscriber's transport holds more than this. */
+const SINK_LOW_WATER_BYTES = 256 * 1024;
+
 export interface FeedRequest {
   sensorIds?: readonly string[] | undefined;
   after?: AlertCursor | undefined;
   /** The memory budget of the subscriber's socket, charged for every alert queued here. */
   budget?: SocketBudget | undefined;
+  /** Push delivery (see AlertSink); the iterator then only reports the end or a failure. */
+  sink?: AlertSink | undefined;
 }
 
 export interface AlertFeed {
@@ -123,8 +139,13 @@ export function createAlertFeed(deps: {
 
     /** Resolves once the subscriber has taken most of what is queued (or the feed ended). */
     private drained: (() => void) | undefined;
-    private waitForRoom(): Promise<void> {
-      if (this.done || this.queue.length <= pageSize / 2) return Promise.resolve();
+    private async waitForRoom(): Promise<void> {
+      const sink = this.request.sink;
+      if (sink) {
+        while (!this.done && sink.backlog() > SINK_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 10));
+        return;
+      }
+      if (this.done || this.queue.length <= pageSize / 2) return;
       return new Promise((resolve) => (this.drained = resolve));
     }
     private wakeDrained(): void {
@@ -190,8 +211,9 @@ export function createAlertFeed(deps: {
       if (this.done || !this.cursor) return;
       if (this.filter && !this.filter.has(alert.sensorId)) return;
       if (!this.cursor.advance(alert.position)) return;
-      const item: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
       delivered++;
+      if (this.request.sink) return this.request.sink.push(alert, this.cursor.encode());
+      const item: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
       if (this.waiter) {
         const w = this.waiter;
         this.waiter = undefined;

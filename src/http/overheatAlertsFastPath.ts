@@ -6,6 +6,14 @@
  * field selections, no fragments or directives) the selection is compiled once into a projector and
  * each delivery is a plain object build. Anything else takes the regular graphql-js path, which
  * stays the reference: tests run both and compare their output.
+ *
+ * Over a WebSocket the fast path goes further: the selection is compiled into a JSON template,
+ * each alert is serialized once per distinct selection (cached on the alert, which every local
+ * subscriber shares), and each subscriber's `next` frame is that text with its own id and cursor
+ * spliced in, written straight to the socket. No per-message promise, no graphql-ws await per send:
+ * the socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The iterator
+ * handed to graphql-ws only reports the end (`complete`) or a failure (`error`), so the protocol
+ * stays graphql-transport-ws.
  */
 import {
   GraphQLError,
@@ -19,7 +27,8 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import type { DeliveredAlert } from '../fanout/alertFeed.js';
+import type { OverheatAlert } from '../domain/alert.js';
+import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { overheatAlertsSubscribe } from '../resolvers/alert.resolver.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 
@@ -125,6 +134,117 @@ function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, pro
   return results;
 }
 
+/** Where a direct subscription writes: one WebSocket, one subscription id (provided by the HTTP layer). */
+export interface DirectTransport {
+  readonly id: string;
+  send(frame: string): void;
+  /** Bytes written and not yet sent. */
+  backlog(): number;
+  readonly budgetBytes: number;
+  /** Called when the backlog passes the budget: the socket is closed with 4008. */
+  overBudget(): void;
+}
+
+const CURSOR_HOLE = Symbol('cursor');
+type TemplatePiece = string | ((a: OverheatAlert) => string) | typeof CURSOR_HOLE;
+/** The JSON text of a selection for one alert, cut where each subscriber's cursor goes. */
+type Template = (a: OverheatAlert) => string[];
+
+function compileTemplate(selectionSet: SelectionSetNode | undefined): Template | undefined {
+  const fields = plainFields(selectionSet);
+  if (!fields) return undefined;
+  const pieces: TemplatePiece[] = [];
+  for (const [i, f] of fields.entries()) {
+    const prefix = `${i === 0 ? '{' : ','}${JSON.stringify(f.alias?.value ?? f.name.value)}:`;
+    if (f.name.value === 'cursor' && !f.selectionSet) {
+      pieces.push(prefix, CURSOR_HOLE);
+    } else if (f.name.value === 'location') {
+      const sub = plainFields(f.selectionSet);
+      if (!sub || sub.some((x) => !(x.name.value in LOCATION_FIELDS))) return undefined;
+      const parts = sub.map((x) => [JSON.stringify(x.alias?.value ?? x.name.value), LOCATION_FIELDS[x.name.value]!] as const);
+      pieces.push(prefix, (a) => `{${parts.map(([k, get]) => `${k}:${JSON.stringify(get(a.location))}`).join(',')}}`);
+    } else {
+      const get = ALERT_FIELDS[f.name.value];
+      if (!get || f.selectionSet) return undefined;
+      pieces.push(prefix, (a) => JSON.stringify(get(a as DeliveredAlert)));
+    }
+  }
+  pieces.push('}');
+  return (a) => {
+    const segments: string[] = [];
+    let current = '';
+    for (const p of pieces) {
+      if (p === CURSOR_HOLE) {
+        segments.push(current);
+        current = '';
+      } else current += typeof p === 'string' ? p : p(a);
+    }
+    segments.push(current);
+    return segments;
+  };
+}
+
+/** Templates by selection, shared by every subscription with the same one. */
+const templates = new Map<string, Template>();
+/** Serialized alerts: alert -> selection -> segments. An alert object is shared by all local subscribers. */
+const serialized = new WeakMap<OverheatAlert, Map<string, string[]>>();
+
+function templateFor(field: FieldNode): { key: string; template: Template } | undefined {
+  const key = JSON.stringify((field.selectionSet?.selections ?? []).map((s) => (s.kind === Kind.FIELD ? [s.alias?.value, s.name.value, s.selectionSet?.selections.map((x) => (x.kind === Kind.FIELD ? [x.alias?.value, x.name.value] : '?'))] : '?')));
+  let template = templates.get(key);
+  if (!template) {
+    template = compileTemplate(field.selectionSet);
+    if (!template) return undefined;
+    if (templates.size > 1000) templates.clear(); // selections are few; a flood of distinct ones must not grow this
+    templates.set(key, template);
+  }
+  return { key, template };
+}
+
+function segmentsOf(alert: OverheatAlert, key: string, template: Template): string[] {
+  let bySelection = serialized.get(alert);
+  if (!bySelection) serialized.set(alert, (bySelection = new Map()));
+  let segments = bySelection.get(key);
+  if (!segments) bySelection.set(key, (segments = template(alert)));
+  return segments;
+}
+
+/** The feed in push mode, writing `next` frames itself; graphql-ws only sees the end or an error. */
+function directStream(source: (sink: AlertSink) => AsyncIterableIterator<DeliveredAlert>, transport: DirectTransport, rootKey: string, key: string, template: Template): AsyncIterableIterator<ExecutionResult> {
+  const head = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`;
+  const sink: AlertSink = {
+    push(alert, cursor) {
+      if (transport.backlog() > transport.budgetBytes) return transport.overBudget();
+      const segments = segmentsOf(alert, key, template);
+      let body = segments[0]!;
+      if (segments.length > 1) {
+        const c = JSON.stringify(cursor);
+        for (let i = 1; i < segments.length; i++) body += c + segments[i]!;
+      }
+      transport.send(`${head}${body}}}}`);
+    },
+    backlog: () => transport.backlog(),
+  };
+  const feed = source(sink);
+  const results: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      // Settles only when the feed ends (done) or fails (rejects): alerts went to the sink.
+      await feed.next();
+      return { value: undefined, done: true };
+    },
+    async return() {
+      await feed.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(err?: unknown) {
+      await feed.return?.();
+      throw err;
+    },
+    [Symbol.asyncIterator]: () => results,
+  };
+  return results;
+}
+
 /** graphql-ws `subscribe`: the fast path when it applies, graphql-js otherwise. */
 export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe> | AsyncIterableIterator<ExecutionResult> | ExecutionResult {
   const operation = findOperation(args);
@@ -138,9 +258,15 @@ export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof gr
   if (variables.errors) return { errors: variables.errors };
   try {
     const argValues = getArgumentValues(fieldDef, field, variables.coerced) as { sensorIds?: string[] | null; after?: string | null };
-    const context = args.contextValue as GraphQLContext;
-    const source = overheatAlertsSubscribe(context.services, context.budget)(argValues);
-    return project(source as AsyncIterableIterator<DeliveredAlert>, field.alias?.value ?? field.name.value, projector);
+    const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
+    const rootKey = field.alias?.value ?? field.name.value;
+    const compiled = context.transport ? templateFor(field) : undefined;
+    if (context.transport && compiled) {
+      const transport = context.transport;
+      return directStream((sink) => overheatAlertsSubscribe(context.services, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
+    }
+    const source = overheatAlertsSubscribe(context.services, { budget: context.budget })(argValues);
+    return project(source as AsyncIterableIterator<DeliveredAlert>, rootKey, projector);
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };
     throw err;

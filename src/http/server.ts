@@ -19,7 +19,7 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 import { isMongoUnavailable } from '../store/mongoStore.js';
 import { createGraphiQLHandler } from './graphiql.js';
-import { subscribeWithFastPath } from './overheatAlertsFastPath.js';
+import { subscribeWithFastPath, type DirectTransport } from './overheatAlertsFastPath.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -211,7 +211,18 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   const wsServer = useServer<Record<string, unknown>, { socket: WebSocket }>(
     {
       schema: o.schema,
-      context: (ctx) => ({ ...o.context, budget: budgetOf(ctx.extra.socket) }) as unknown as Record<string, unknown>,
+      context: (ctx, id) => {
+        const socket = ctx.extra.socket;
+        const budget = budgetOf(socket);
+        const transport: DirectTransport = {
+          id,
+          send: (frame) => socket.send(frame),
+          backlog: () => socket.bufferedAmount,
+          budgetBytes: o.socketBudgetBytes,
+          overBudget: () => budget.charge(Number.POSITIVE_INFINITY),
+        };
+        return { ...o.context, budget, transport } as unknown as Record<string, unknown>;
+      },
       onSubscribe: (ctx) => {
         // graphql-ws has already reserved this subscription's id in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > o.maxSubscriptionsPerSocket) {

@@ -2,7 +2,7 @@ import { Arg, ID, Int, Query, Resolver, Root, Subscription } from 'type-graphql'
 import { AlertCursor } from '../domain/alertCursor.js';
 import type { OverheatAlert as DomainAlert } from '../domain/alert.js';
 import { badUserInput } from '../errors.js';
-import type { DeliveredAlert } from '../fanout/alertFeed.js';
+import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { OverheatAlert } from '../schema/alert.type.js';
 import { AlertConnection } from '../schema/connection.type.js';
 import { fromAlertDoc } from '../store/mongoStore.js';
@@ -30,7 +30,7 @@ interface OverheatAlertsArgs {
 }
 
 /** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
-export function overheatAlertsSubscribe(services: Services, budget?: SocketBudget) {
+export function overheatAlertsSubscribe(services: Services, delivery: { budget?: SocketBudget | undefined; sink?: AlertSink | undefined } = {}) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
     const sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
     let after: AlertCursor | undefined;
@@ -38,7 +38,7 @@ export function overheatAlertsSubscribe(services: Services, budget?: SocketBudge
       after = AlertCursor.decode(args.after);
       if (!after) throw badUserInput('after', 'after is not a cursor received from overheatAlerts');
     }
-    return services.feed.open({ sensorIds, after, budget });
+    return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: delivery.sink });
   };
 }
 
@@ -72,7 +72,7 @@ export class AlertResolver {
   @Subscription(() => OverheatAlert, {
     description:
       'Overheat alerts as they are detected, over graphql-ws. With `after`, first replays every stored alert after that cursor, then continues live, without gap or duplicate.',
-    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services, (context as GraphQLContext).budget)(args as OverheatAlertsArgs),
+    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services, { budget: (context as GraphQLContext).budget })(args as OverheatAlertsArgs),
   })
   overheatAlerts(
     @Root() alert: DeliveredAlert,
