@@ -14,7 +14,8 @@ export interface Cluster {
 }
 
 export async function startCluster(label: string, count: number, overrides: Record<string, string> = {}, firstPort = 4501): Promise<Cluster> {
-  const env = isolatedEnv(label, { LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
+  // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
+  const env = isolatedEnv(label, { NODE_ENV: 'production', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
   const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i)));
   const cluster: Cluster = {
     env,

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError } from 'graphql';
@@ -113,7 +113,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     introspection: true,
     includeStacktraceInErrorResponses: !o.production,
     formatError: formatError(o.production, log),
-    plugins: [ApolloServerPluginLandingPageDisabled()],
+    // No cache hints are used: without this plugin Apollo skips a hook on every resolved field.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginCacheControlDisabled()],
     // main.ts owns signals and the shutdown order; Apollo must not re-raise them.
     stopOnTerminationSignals: false,
     logger: {
