@@ -203,8 +203,11 @@ export async function connectMongoStore(options: {
     sensors.createIndex({ status: 1 }, { name: 'status' }),
   ]);
   if (options.ferretSqliteDir) {
-    const indexes = await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]);
-    log.debug({ indexes }, 'FerretDB SQLite _id indexes ensured');
+    // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
+    await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]).then(
+      (indexes) => log.debug({ indexes }, 'FerretDB SQLite _id indexes ensured'),
+      (err: Error) => log.error({ err: err.message, dir: options.ferretSqliteDir }, 'could not ensure the FerretDB SQLite _id indexes; history lookups will scan'),
+    );
   } else if (await isFerretDb(db).catch(() => false)) {
     log.warn('FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB\'s SQLite directory');
   }
