@@ -121,6 +121,7 @@ interface DayDoc {
   hours: Binary;
 }
 
+/** The days a sensor has readings in: `first` is the start of its oldest day, `last` the end of its newest. */
 interface SensorRangeDoc {
   _id: string;
   first: Date;
@@ -312,8 +313,9 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         mergeSummary(summary, state.open.summary());
         day.hours.set(new Date(sliceMs).getUTCHours(), { parts: state.closed.length + (state.open.length > 0 ? 1 : 0), summary });
         dirtyDays.add(dayKey);
-        const first = sliceMs + incoming[0]!.offset;
-        const last = sliceMs + incoming.at(-1)!.offset;
+        // Whole days: the range document changes once a day per sensor, not at every write.
+        const first = dayStart(sliceMs);
+        const last = dayStart(sliceMs) + DAY_MS - 1;
         const range = ranges.get(sensorId);
         ranges.set(sensorId, { first: Math.min(range?.first ?? first, first), last: Math.max(range?.last ?? last, last) });
       }
