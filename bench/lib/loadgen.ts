@@ -18,6 +18,7 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
   const producer: Producer = idempotentProducer(kafka);
   await producer.connect();
   const ids = Array.from({ length: sensors }, (_, i) => `bench-${i}`);
+  const lastTs = new Array<number>(sensors).fill(0);
   let seq = 0;
   let critical = 0;
   let sent = 0;
@@ -42,15 +43,19 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
       critical = 0;
       sent = 0;
       const result = await openLoop(rate, durationMs, (n) => {
-        const ts = new Date().toISOString();
+        const now = Date.now();
         for (let i = 0; i < n; i++) {
           const k = seq++;
           const hot = k % criticalEvery === 0;
           if (hot) critical++;
-          const sensorId = ids[k % ids.length]!;
+          const s = k % ids.length;
+          const sensorId = ids[s]!;
+          // A sensor's readings get distinct milliseconds: two in one millisecond would be one reading.
+          const tsMs = Math.max(now, lastTs[s]! + 1);
+          lastTs[s] = tsMs;
           queue.push({
             key: sensorId,
-            value: `{"sensorId":"${sensorId}","ts":"${ts}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
+            value: `{"sensorId":"${sensorId}","ts":"${new Date(tsMs).toISOString()}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
           });
         }
         flush();
