@@ -29,7 +29,7 @@ export interface App {
   /** Idempotent; concurrent calls share one shutdown. */
   stop(reason?: string): Promise<void>;
   /** For tests and benchmarks: the live parts. */
-  readonly parts: () => Readonly<{ store: MongoStore; producer: ReadingProducer; fanout: AlertFanout; consumer?: ReadingConsumer; fleet: SensorFleet; feed: AlertFeed }>;
+  readonly parts: () => Readonly<{ store: MongoStore; producer: ReadingProducer; fanout: AlertFanout; consumer?: ReadingConsumer; historyConsumer?: ReadingConsumer; fleet: SensorFleet; feed: AlertFeed }>;
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -39,6 +39,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   let producer: ReadingProducer | undefined;
   let fanout: AlertFanout | undefined;
   let consumer: ReadingConsumer | undefined;
+  let historyConsumer: ReadingConsumer | undefined;
   let fleet: SensorFleet | undefined;
   let feed: AlertFeed | undefined;
   let http: HttpFrontDoor | undefined;
@@ -53,7 +54,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       mongodb: mongoUp ? 'up' : 'down',
       redis: fanout?.isReady() ? 'up' : 'degraded',
       kafkaProducer: producer?.isHealthy() ? 'up' : 'down',
-      kafkaConsumer: consumer ? (consumer.isHealthy() ? 'up' : 'down') : 'disabled',
+      kafkaConsumer: consumer ? (consumer.isHealthy() && historyConsumer?.isHealthy() !== false ? 'up' : 'down') : 'disabled',
     };
     // Redis down degrades live delivery only (subscribers catch up later): still ready.
     const ready = state === 'started' && checks.mongodb === 'up' && checks.kafkaProducer === 'up' && checks.kafkaConsumer !== 'down';
@@ -61,7 +62,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 
   const metrics = (): string => {
-    const c = consumer?.stats();
+    const alertPath = consumer?.stats();
+    const history = historyConsumer?.stats();
+    const c = alertPath && {
+      ...alertPath,
+      readingsStored: history?.readingsStored ?? 0,
+      readingsPending: history?.readingsPending ?? 0,
+      storeRetries: alertPath.storeRetries + (history?.storeRetries ?? 0),
+    };
     const f = fanout?.stats();
     const p = producer?.stats();
     const s = fleet?.stats();
@@ -106,7 +114,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await step('simulators', () => fleet?.dispose());
       await step('http', () => http?.drain(Math.min(5000, config.shutdownTimeoutMs / 3)));
       await step('subscriptions', () => feed?.closeAll());
-      await step('consumer', () => consumer?.dispose());
+      await step('consumer', () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]).then(() => undefined));
       await step('retention', () => retention?.dispose());
       await step('producer', () => producer?.dispose(2000));
       await step('redis', () => fanout?.dispose());
@@ -144,9 +152,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     feed = createAlertFeed({ fanout, store, topic: config.kafka.readingsTopic, maxPending: config.limits.subscriberMaxPending, logger });
     fleet = createSensorFleet({ producer, store, replicaId: config.replicaId, logger });
     if (config.kafka.consumerEnabled) {
-      consumer = await startReadingConsumer({
+      const common = {
         kafka,
-        groupId: config.kafka.groupId,
         topic: config.kafka.readingsTopic,
         deadLetterTopic: config.kafka.deadLetterTopic,
         thresholdC: config.alerts.thresholdC,
@@ -155,7 +162,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         store,
         fanout,
         logger,
-      });
+      };
+      // Two groups over the same topic: the alert path never waits for reading storage.
+      [consumer, historyConsumer] = await Promise.all([
+        startReadingConsumer({ ...common, role: 'alerts', groupId: config.kafka.groupId }),
+        startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
+      ]);
     }
     const services: Services = { config, store, producer, fleet, feed };
     const schema = await buildAppSchema(services);
@@ -190,7 +202,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   void stopping?.then(() => clearInterval(storeProbe));
 
   state = 'started';
-  const started = { store: store!, producer: producer!, fanout: fanout!, consumer, fleet: fleet!, feed: feed! };
+  const started = { store: store!, producer: producer!, fanout: fanout!, consumer, historyConsumer, fleet: fleet!, feed: feed! };
   return {
     config,
     state: () => state,

@@ -45,7 +45,8 @@ export async function startCluster(label: string, count: number, overrides: Reco
         while (Date.now() < deadline && quiet < 2) {
           const [ends, committed, metrics] = await Promise.all([
             admin.fetchTopicOffsets(topic),
-            admin.fetchOffsets({ groupId: env.KAFKA_GROUP_ID!, topics: [topic] }),
+            // The history group (reading storage) is the one that lags; the alert path commits sooner.
+            admin.fetchOffsets({ groupId: `${env.KAFKA_GROUP_ID!}.history`, topics: [topic] }),
             cluster.metrics(),
           ]);
           const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));

@@ -16,7 +16,8 @@ async function lagMessages(admin: ReturnType<Kafka['admin']>, topic: string, gro
 
 export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; windowMs: number; sensors: number }): Promise<Figure[]> {
   const topic = cluster.env.KAFKA_READINGS_TOPIC!;
-  const groupId = cluster.env.KAFKA_GROUP_ID!;
+  // Stored means committed by the history group (the alert path commits on its own).
+  const groupId = `${cluster.env.KAFKA_GROUP_ID!}.history`;
   const kafka = new Kafka({ clientId: 'bench-lag', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();

@@ -1,13 +1,18 @@
 /**
- * The readings consumer: one consumer group shared by all API replicas.
+ * The readings consumers. Every replica runs two, each in a consumer group shared by all replicas,
+ * both reading the same topic:
  *
- * Per batch (one partition), the alert path comes first: decode and validate every message;
- * dead-letter the bad ones with their original bytes and a reason; store an alert for each
- * critical reading, advance the partition watermark, publish the alerts on Redis. The readings
- * then go to the ReadingWriter, which stores them in bulk off the alert path; offsets are committed
- * only once the readings before them are durable. Storage is idempotent, so a batch replayed after a
- * crash or a rebalance changes nothing. A store outage pauses the partition (retry with backoff,
- * heartbeating) instead of crashing.
+ * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message; dead-letter
+ *   the bad ones with their original bytes and a reason; store an alert for each critical reading,
+ *   advance the partition watermark, publish the alerts on Redis; commit. Nothing here waits for
+ *   reading storage, so an alert is one Kafka batch and two small writes away from its reading.
+ * - `history` (group `<KAFKA_GROUP_ID>.history`): the same validation, then the ReadingWriter stores
+ *   the valid readings in buckets; a batch is held (heartbeating) until its readings are durable and
+ *   only then committed. Holding it is what keeps one writer per sensor: a rebalance cannot give the
+ *   partition to another replica while this one still writes its sensors' buckets.
+ *
+ * Both are idempotent, so a batch replayed after a crash or a rebalance changes nothing. A store
+ * outage pauses the partition (retry with backoff, heartbeating) instead of crashing.
  */
 import { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
@@ -18,7 +23,10 @@ import type { MongoStore } from '../store/mongoStore.js';
 import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
 
+export type ConsumerRole = 'alerts' | 'history';
+
 export interface ReadingConsumerOptions {
+  role: ConsumerRole;
   kafka: Kafka;
   groupId: string;
   topic: string;
@@ -61,7 +69,7 @@ class BatchAbandoned extends Error {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
-  const log = o.logger.child({ module: 'stream.consumer' });
+  const log = o.logger.child({ module: `stream.consumer.${o.role}` });
   const heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 5));
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
@@ -73,8 +81,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     maxWaitTimeInMs: 100,
     retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
   });
-  const dlqProducer: Producer = idempotentProducer(o.kafka);
-  await Promise.all([consumer.connect(), dlqProducer.connect()]);
+  // Only the alert path dead-letters (the history consumer sees the same messages and skips them).
+  const dlqProducer: Producer | undefined = o.role === 'alerts' ? idempotentProducer(o.kafka) : undefined;
+  await Promise.all([consumer.connect(), dlqProducer?.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
   // Reading counts come from the writer; only the consumer's own counters live here.
@@ -113,11 +122,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       if (result.ok) valid.push({ reading: result.reading, offset: Number(message.offset) });
       else rejected.push({ message, rejection: result.rejection });
     }
+    const lastOffset = batch.lastOffset();
+    if (o.role === 'history') return storeReadings(p, valid, lastOffset);
 
     if (rejected.length > 0) {
       const failedAt = new Date(now).toISOString();
       await durably('dead-letter', p, () =>
-        dlqProducer.send({
+        dlqProducer!.send({
           topic: o.deadLetterTopic,
           acks: -1,
           messages: rejected.map(({ message, rejection }) => {
@@ -148,7 +159,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         alerts.push(toAlert(v.reading, o.thresholdC, { partition: batch.partition, offset: v.offset }, detectedAt));
       }
     }
-    const lastOffset = batch.lastOffset();
     if (alerts.length > 0) {
       const owned = await durably('store alerts', p, () => o.store.alerts.insert(alerts));
       await durably('advance watermark', p, () =>
@@ -159,9 +169,14 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       await o.fanout.publish(owned);
     }
 
-    // Readings are stored off the alert path; their offsets are committed once durable. The batch is
-    // held until then (heartbeating), so a rebalance cannot give the partition to another replica
-    // while this one still writes its sensors' buckets.
+    p.resolveOffset(lastOffset);
+    await durably('commit', p, () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(lastOffset) + 1) }]));
+    stats.batches++;
+  };
+
+  /** History role: the batch is held until its readings are durable, then committed (by the writer). */
+  const storeReadings = async (p: EachBatchPayload, valid: readonly { reading: Reading }[], lastOffset: string): Promise<void> => {
+    const { batch } = p;
     const { durable } = await writer.enqueue(batch.partition, Number(lastOffset), valid.map((v) => v.reading));
     let stored = false;
     void durable.then(() => (stored = true), () => undefined);
@@ -201,7 +216,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    // Offsets are committed by the writer, once the readings before them are durable.
+    // Committed explicitly: after the alert steps (alerts), or by the writer once readings are durable (history).
     autoCommit: false,
     partitionsConsumedConcurrently: o.concurrency ?? 3,
     eachBatch: async (p) => {
@@ -232,7 +247,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
       await writer.flush();
       await consumer.disconnect();
-      await dlqProducer.disconnect();
+      await dlqProducer?.disconnect();
     },
   };
 }
