@@ -4,7 +4,10 @@
  * One channel per sensor (`<prefix>:alerts:<sensorId>`), so a replica subscribes only to the
  * sensors its clients asked for; a client with no filter makes its replica pattern-subscribe.
  * Separate publish and subscribe connections. Redis pub/sub is at-most-once: what it drops
- * while down is recovered from MongoDB through subscription cursors (see alertFeed).
+ * while down is recovered from MongoDB through subscription cursors (see alertFeed). Two triggers
+ * make every subscription replay from its cursor: this replica's subscriber connection coming back,
+ * and a `resync` message on `<prefix>:control`, which a replica whose publish failed sends once it
+ * can publish again (its subscribers may have resynced before that failure, on any replica).
  */
 import { Redis } from 'ioredis';
 import type { OverheatAlert } from '../domain/alert.js';
@@ -90,6 +93,7 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   }
   await Promise.all([pub.connect(), sub.connect()]);
 
+  const controlChannel = `${options.channelPrefix}:control`;
   const bySensor = new Map<string, Set<AlertListener>>();
   const everything = new Set<AlertListener>();
   const resyncListeners = new Set<() => void>();
@@ -120,7 +124,17 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
       }
     }
   };
-  sub.on('message', (channel: string, message: string) => dispatch(channel, message, false));
+  const resyncAll = (why: string): void => {
+    log.info({ why }, 'subscriptions resync from the store');
+    for (const l of resyncListeners) l();
+  };
+  sub.on('message', (channel: string, message: string) => {
+    if (channel === controlChannel) {
+      if (message === 'resync') resyncAll('a replica could not publish some alerts');
+      return;
+    }
+    dispatch(channel, message, false);
+  });
   sub.on('pmessage', (_pattern: string, channel: string, message: string) => dispatch(channel, message, true));
   sub.on('close', () => {
     wasReady = false;
@@ -130,17 +144,26 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
     wasReady = true;
     // ioredis re-subscribes by itself; subscribing again (idempotent in Redis) gives an ack that
     // arrives after those, so subscriptions replay only once Redis delivers to us again.
-    const channels = [...bySensor.keys()].map((id) => channelPrefix + id);
+    const channels = [controlChannel, ...[...bySensor.keys()].map((id) => channelPrefix + id)];
     void Promise.all([
       channels.length > 0 ? sub.subscribe(...channels) : undefined,
       everything.size > 0 ? sub.psubscribe(pattern) : undefined,
     ])
       .catch((err: Error) => log.warn({ err: err.message }, 're-subscribe after reconnect failed'))
-      .finally(() => {
-        log.info({ channels: channels.length, pattern: everything.size > 0 }, 'subscriber connection restored; subscriptions resync from the store');
-        for (const l of resyncListeners) l();
-      });
+      .finally(() => resyncAll('subscriber connection restored'));
   });
+
+  await sub.subscribe(controlChannel);
+  // After a failed publish, tell every replica to resync once publishing works again.
+  let owedResync = false;
+  const resyncSender = setInterval(() => {
+    if (!owedResync) return;
+    pub.publish(controlChannel, 'resync').then(
+      () => (owedResync = false),
+      () => undefined,
+    );
+  }, 250);
+  resyncSender.unref();
 
   // In-flight or settled SUBSCRIBE per channel (pattern included), so later listeners wait for the same ack.
   const confirmations = new Map<string, Promise<void>>();
@@ -149,13 +172,21 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
       () => undefined,
       (err: Error) => log.warn({ err: err.message, what }, 'redis subscribe change failed (re-applied on reconnect)'),
     );
+  /**
+   * Waits for the subscriptions' acks, at most SUBSCRIBE_WAIT_MS. An ack that comes later (Redis
+   * down, or a starved process) means the feed started before it could hear live alerts: once the ack
+   * arrives, every subscription here replays from its cursor, which closes that gap.
+   */
   const confirmed = (keys: readonly string[]): Promise<void> => {
-    const waits = keys.map((k) => confirmations.get(k) ?? Promise.resolve());
+    const all = Promise.all(keys.map((k) => confirmations.get(k) ?? Promise.resolve())).then(() => true);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), SUBSCRIBE_WAIT_MS);
     });
-    return Promise.race([Promise.all(waits).then(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([all, timeout]).then((inTime) => {
+      clearTimeout(timer);
+      if (!inTime) void all.then(() => resyncAll('a subscription was confirmed after its feed had started'));
+    });
   };
 
   return {
@@ -168,8 +199,10 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
         const failed = results?.filter(([err]) => err).length ?? alerts.length;
         published += alerts.length - failed;
         publishFailures += failed;
+        if (failed > 0) owedResync = true;
       } catch (err) {
         publishFailures += alerts.length;
+        owedResync = true;
         log.warn({ err: (err as Error).message, alerts: alerts.length }, 'alert publish failed; subscribers will recover from the store');
       }
     },
@@ -223,6 +256,7 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
     isReady: () => pub.status === 'ready' && sub.status === 'ready',
     stats: () => ({ published, publishFailures, received }),
     async dispose() {
+      clearInterval(resyncSender);
       await Promise.allSettled([pub.quit(), sub.quit()]);
       pub.disconnect();
       sub.disconnect();

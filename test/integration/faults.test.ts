@@ -142,7 +142,13 @@ describe('under faults', () => {
     await eventually(() => store!.readings.count(SENSORS), (n) => n >= all.length, { timeoutMs: 120_000, what: `${all.length} readings stored` });
     await eventually(() => store!.alerts.count(inStore.alerts), (n) => n >= critical.length, { timeoutMs: 60_000, what: `${critical.length} alerts stored` });
     for (const { sub, expected, name } of subscribers) {
-      await eventually(() => sub.alerts.length, (n) => n >= expected.length, { timeoutMs: 60_000, what: `alerts for subscriber "${name}"` });
+      await eventually(() => sub.alerts.length, (n) => n >= expected.length, { timeoutMs: 60_000, what: `alerts for subscriber "${name}"` }).catch((err: Error) => {
+        // Say which alerts are missing, and when they were stored: the report a gap needs.
+        const got = new Set(sub.alerts.map((a) => `${a.sensorId}|${Date.parse(a.ts)}`));
+        const missing = expected.filter((r) => !got.has(`${r.sensorId}|${Date.parse(r.ts)}`));
+        console.error(JSON.stringify({ subscriber: name, resumes: sub.resumes(), missing: missing.map((r) => ({ sensorId: r.sensorId, ts: r.ts })) }));
+        throw err;
+      });
     }
     await sleep(2000); // anything extra (a duplicate) would arrive now
 

@@ -57,6 +57,8 @@ describe('when Kafka is down', () => {
     const store = replica.app.parts().store;
     await eventually(() => store.readings.count([sensorId]), (n) => n >= 1, { timeoutMs: 60_000, what: 'the reading stored' });
     await eventually(async () => (await readyz()).status, (s) => s === 200, { timeoutMs: 30_000, what: 'ready again' });
+    // The alert path is its own consumer group: it catches up on its own schedule.
+    await eventually(() => store.alerts.count({ sensorId }), (n) => n >= 1, { timeoutMs: 60_000, what: 'the alert stored' });
     expect(await store.readings.count([sensorId])).toBe(1);
     expect(await store.alerts.count({ sensorId })).toBe(1);
   }, 180_000);
