@@ -6,7 +6,7 @@
  *   npm run bench -- --quick           a smoke run (about 2 minutes)
  *   npm run bench -- --full            30-60 s windows, 50k readings/s, 10M history
  *   npm run bench -- --only=history --history-stored=10000000 --history-queries=200
- *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history
+ *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *
  * History stores whole sensors of 30 days at 10 s (259,200 readings each): 1M by default (4
  * sensors), 10M with --full (39), so a query reads the same documents at either size and the two
@@ -20,6 +20,7 @@ import { machine, type Figure } from './lib/stats.js';
 import { alertLatency } from './scenarios/alertLatency.js';
 import { fanout, idleSubscriptionMemory } from './scenarios/fanout.js';
 import { history } from './scenarios/history.js';
+import { pressure } from './scenarios/pressure.js';
 import { sustainedIngest } from './scenarios/sustainedIngest.js';
 
 const args = new Set(process.argv.slice(2));
@@ -115,6 +116,16 @@ async function main(): Promise<void> {
         console.error('idle subscription memory');
         figures.push(...(await idleSubscriptionMemory(cluster, { subscriptions: P.idle })));
       }
+    } finally {
+      await cluster.stop();
+    }
+  }
+  if (wants('pressure')) {
+    console.error('under pressure');
+    const budgetBytes = 2 * 1_048_576;
+    const cluster = await startCluster('bench-pressure', 1, { LIMIT_SOCKET_BUDGET_BYTES: String(budgetBytes) }, 4521);
+    try {
+      figures.push(...(await pressure(cluster, { alertRate: 100, pausedMs: 20_000, behind: Number(flag('behind') ?? 10_000), budgetBytes })));
     } finally {
       await cluster.stop();
     }
