@@ -1,0 +1,68 @@
+/**
+ * GraphiQL in a real browser (Debian's Chromium through puppeteer-core, no browser download): the page
+ * loads from the replica alone (every request to 127.0.0.1, nothing from the internet), without
+ * console errors, and pressing ▶ on the prefilled `LiveAlerts` subscription shows live alerts
+ * delivered over graphql-ws.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestReadingsDocument } from '../../client/index.js';
+import { isolatedEnv, uniqueName } from '../support/env.js';
+import { startReplica, type InProcessReplica } from '../support/pipeline.js';
+import { eventually } from '../support/wait.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let replica: InProcessReplica;
+/** The page's visible text (evaluated in the browser; this project compiles without DOM types). */
+const pageText = async (page: Awaited<ReturnType<Browser['newPage']>>): Promise<string> => (await page.evaluate('document.body.innerText')) as string;
+let browser: Browser;
+
+beforeAll(async () => {
+  replica = await startReplica(isolatedEnv('graphiql'));
+  const executablePath = execFileSync('bash', ['scripts/browser.sh'], { cwd: root }).toString().trim();
+  browser = await puppeteer.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await replica?.stop();
+});
+
+describe('GraphiQL in Chromium', () => {
+  it('loads offline and shows live overheat alerts from the prefilled subscription', async () => {
+    const page = await browser.newPage();
+    const foreign: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (r) => {
+      const host = new URL(r.url()).hostname;
+      if (!['127.0.0.1', 'localhost'].includes(host) && !r.url().startsWith('data:')) foreign.push(r.url());
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(String(e)));
+
+    await page.goto(replica.app.url(), { waitUntil: 'networkidle0' });
+    await page.waitForSelector('.graphiql-execute-button', { timeout: 30_000 });
+    expect(await pageText(page)).toContain('LiveAlerts');
+    await page.click('.graphiql-execute-button');
+
+    // Alerts raised after the click reach the result pane.
+    const sensorId = uniqueName('browser');
+    await eventually(
+      async () => {
+        await replica.client.request(IngestReadingsDocument, {
+          readings: [{ sensorId, ts: new Date().toISOString(), temperature: 91.5, humidity: 30, location: { lat: 1, lon: 2 } }],
+        });
+        return (await pageText(page)).includes(sensorId);
+      },
+      Boolean,
+      { timeoutMs: 30_000, intervalMs: 1000, what: 'an alert shown in GraphiQL' },
+    );
+    expect(await pageText(page)).toContain('91.5');
+    expect(foreign).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
