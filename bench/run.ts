@@ -7,6 +7,7 @@
  *   npm run bench -- --full            30-60 s windows, 50k readings/s, 10M history
  *   npm run bench -- --only=history --history-stored=10000000 --history-queries=200
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
+ *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
  *
  * History stores whole sensors of 30 days at 10 s (259,200 readings each): 1M by default (4
  * sensors), 10M with --full (39), so a query reads the same documents at either size and the two
@@ -15,7 +16,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { startCluster } from './lib/replicas.js';
+import { topFrames } from './lib/profile.js';
+import { startCluster, type Cluster } from './lib/replicas.js';
 import { machine, type Figure } from './lib/stats.js';
 import { alertLatency } from './scenarios/alertLatency.js';
 import { fanout, idleSubscriptionMemory } from './scenarios/fanout.js';
@@ -28,6 +30,18 @@ const flag = (name: string): string | undefined => [...args].find((a) => a.start
 const profile = args.has('--full') ? 'full' : args.has('--quick') ? 'quick' : 'default';
 const only = flag('only')?.split(',');
 const wants = (part: string): boolean => !only || only.includes(part);
+const profiling = process.argv.includes('--profile');
+const profileRoot = `bench-results/profiles/${new Date().toISOString().replace(/[:.]/g, '-')}`;
+/** --profile: where a cluster's replicas write their CPU profiles. */
+const profileDirFor = (scenario: string): string | undefined => (profiling ? `${profileRoot}/${scenario}` : undefined);
+/** Stops a cluster and, with --profile, prints the top frames of its replicas' CPU profiles. */
+async function stopCluster(cluster: Cluster, scenario: string): Promise<void> {
+  await cluster.stop();
+  const dir = profileDirFor(scenario);
+  if (!dir) return;
+  console.error(`  CPU profile of the replicas (${scenario}), self time, top frames; files in ${dir}:`);
+  for (const line of topFrames(dir)) console.error(`    ${line}`);
+}
 
 const P = {
   quick: { windowMs: 5000, rates: [1000], subs: [1, 100], ingestRates: [2000, 5000], ingestWindowMs: 10_000, fanoutSubs: 200, alertRates: [20, 80], idle: 2000, historyStored: 259_200, historyQueries: 20 },
@@ -96,7 +110,7 @@ async function main(): Promise<void> {
   if (wants('latency') || wants('fanout') || wants('memory') || wants('history')) {
     // Retention beyond the 30 days history loads: a purge must not cut its oldest day mid-run (the
     // replicas purge whole days older than READINGS_RETENTION, default 30 d, every 10 minutes).
-    const cluster = await startCluster('bench', 2, { READINGS_RETENTION: '35d' });
+    const cluster = await startCluster('bench', 2, { READINGS_RETENTION: '35d' }, 4501, profileDirFor('main'));
     try {
       // History first, on a cluster nothing else has loaded yet: its latencies are the store's alone.
       if (wants('history')) {
@@ -117,17 +131,17 @@ async function main(): Promise<void> {
         figures.push(...(await idleSubscriptionMemory(cluster, { subscriptions: P.idle })));
       }
     } finally {
-      await cluster.stop();
+      await stopCluster(cluster, 'main');
     }
   }
   if (wants('pressure')) {
     console.error('under pressure');
     const budgetBytes = 2 * 1_048_576;
-    const cluster = await startCluster('bench-pressure', 1, { LIMIT_SOCKET_BUDGET_BYTES: String(budgetBytes) }, 4521);
+    const cluster = await startCluster('bench-pressure', 1, { LIMIT_SOCKET_BUDGET_BYTES: String(budgetBytes) }, 4521, profileDirFor('pressure'));
     try {
       figures.push(...(await pressure(cluster, { alertRate: 100, pausedMs: 20_000, behind: Number(flag('behind') ?? 10_000), budgetBytes })));
     } finally {
-      await cluster.stop();
+      await stopCluster(cluster, 'pressure');
     }
   }
   if (wants('ingest')) {
@@ -135,11 +149,11 @@ async function main(): Promise<void> {
     // size, not only the rate, sets the cost of a write. Measured for a small and a large fleet.
     for (const sensors of [100, 1000]) {
       console.error(`sustained ingest, ${sensors} sensors`);
-      const cluster = await startCluster(`bench-ingest-${sensors}`, 2, {}, 4511);
+      const cluster = await startCluster(`bench-ingest-${sensors}`, 2, {}, 4511, profileDirFor(`ingest-${sensors}`));
       try {
         figures.push(...(await sustainedIngest(cluster, { rates: sensors === 100 ? P.ingestRates : P.ingestRates.slice(0, 2), windowMs: P.ingestWindowMs, sensors })));
       } finally {
-        await cluster.stop();
+        await stopCluster(cluster, `ingest-${sensors}`);
       }
     }
   }

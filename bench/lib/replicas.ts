@@ -13,10 +13,12 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(label: string, count: number, overrides: Record<string, string> = {}, firstPort = 4501): Promise<Cluster> {
+export async function startCluster(label: string, count: number, overrides: Record<string, string> = {}, firstPort = 4501, profileDir?: string): Promise<Cluster> {
   // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
   const env = isolatedEnv(label, { NODE_ENV: 'production', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
-  const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i)));
+  // --profile: each replica writes a V8 CPU profile into profileDir when it stops.
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i, nodeArgs)));
   const cluster: Cluster = {
     env,
     replicas,

@@ -37,8 +37,8 @@ export interface ReplicaProcess {
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. */
-export async function spawnReplica(env: Record<string, string>, port: number): Promise<ReplicaProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export async function spawnReplica(env: Record<string, string>, port: number, nodeArgs: readonly string[] = []): Promise<ReplicaProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: `replica-${port}` },
     stdio: ['ignore', 'pipe', 'pipe'],
