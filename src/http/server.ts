@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
@@ -196,6 +197,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     log.warn({ why }, 'closing a WebSocket that stopped reading');
   };
   const budgets = new WeakMap<WebSocket, SocketBudget>();
+  const corked = new WeakSet<WebSocket>();
   let overBudget = 0;
   const budgetOf = (socket: WebSocket): SocketBudget => {
     let budget = budgets.get(socket);
@@ -217,7 +219,20 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
         const budget = budgetOf(socket);
         const transport: DirectTransport = {
           id,
-          send: (frame) => socket.send(frame),
+          send: (frame) => {
+            // One write per socket per tick: an alert reaching many subscriptions of a socket, or a
+            // burst, goes out in one writev instead of one syscall per frame.
+            const raw = (socket as unknown as { _socket?: Duplex })._socket;
+            if (raw && !corked.has(socket)) {
+              corked.add(socket);
+              raw.cork();
+              process.nextTick(() => {
+                corked.delete(socket);
+                raw.uncork();
+              });
+            }
+            socket.send(frame);
+          },
           backlog: () => socket.bufferedAmount,
           budgetBytes: o.socketBudgetBytes,
           overBudget: () => budget.charge(Number.POSITIVE_INFINITY),
