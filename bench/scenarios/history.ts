@@ -22,6 +22,7 @@ import { BSON } from 'mongodb';
 import type { Reading } from '../../src/domain/reading.js';
 import { DAY_MS, SLICE_MS, partId, sliceStart } from '../../src/domain/readingBuckets.js';
 import { createLogger } from '../../src/logger.js';
+import { seededRandom } from '../../src/simulator/random.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { BUCKETS, DAYS, SENSORS } from '../../src/store/readingHistory.js';
 import { storeOptionsFrom } from '../../test/support/env.js';
@@ -145,17 +146,6 @@ function storeReader(store: MongoStore): HistoryReader {
 
 // ------------------------------------------------------------------------------------------- helpers
 
-/** A seeded generator (mulberry32): every run asks for comparable windows. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Dataset {
   sensorIds: string[];
@@ -432,7 +422,7 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
       notes: `collStats size of ${BUCKETS} + ${DAYS} + ${SENSORS} / ${stored} readings (FerretDB stores JSON, binary columns as base64); ${size.notes.join('; ')}`,
     });
 
-    const rng = seededRandom(0x5eed);
+    const rng = seededRandom(0x5eed); // every run asks for comparable windows
     const api = apiReader(cluster.urls[0]!);
     const direct = storeReader(store);
 

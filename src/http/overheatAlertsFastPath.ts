@@ -110,17 +110,14 @@ function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined
 }
 
 /**
- * Maps the feed to execution results. Written by hand rather than as an async generator: a
+ * An iterator over `source` for graphql-ws. Written by hand rather than as an async generator: a
  * generator's `return()` waits behind a pending `next()`, and a quiet feed's `next()` may never
  * settle, so closing the socket would never reach the feed (its Redis interest, queue and timers
  * would outlive the socket). Here `return()` goes straight to the source.
  */
-function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, projector: Projector): AsyncIterableIterator<ExecutionResult> {
+function resultsOf(source: AsyncIterableIterator<DeliveredAlert>, next: () => Promise<IteratorResult<ExecutionResult>>): AsyncIterableIterator<ExecutionResult> {
   const results: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      const r = await source.next();
-      return r.done ? { value: undefined, done: true } : { value: { data: { [key]: projector(r.value) } }, done: false };
-    },
+    next,
     async return() {
       await source.return?.();
       return { value: undefined, done: true };
@@ -132,6 +129,14 @@ function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, pro
     [Symbol.asyncIterator]: () => results,
   };
   return results;
+}
+
+/** Maps each alert of the feed to an execution result (the fast path without a direct transport). */
+function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, projector: Projector): AsyncIterableIterator<ExecutionResult> {
+  return resultsOf(source, async () => {
+    const r = await source.next();
+    return r.done ? { value: undefined, done: true } : { value: { data: { [key]: projector(r.value) } }, done: false };
+  });
 }
 
 /** Where a direct subscription writes: one WebSocket, one subscription id (provided by the HTTP layer). */
@@ -226,23 +231,11 @@ function directStream(source: (sink: AlertSink) => AsyncIterableIterator<Deliver
     backlog: () => transport.backlog(),
   };
   const feed = source(sink);
-  const results: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      // Settles only when the feed ends (done) or fails (rejects): alerts went to the sink.
-      await feed.next();
-      return { value: undefined, done: true };
-    },
-    async return() {
-      await feed.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(err?: unknown) {
-      await feed.return?.();
-      throw err;
-    },
-    [Symbol.asyncIterator]: () => results,
-  };
-  return results;
+  // Settles only when the feed ends (done) or fails (rejects): its alerts went to the sink.
+  return resultsOf(feed, async () => {
+    await feed.next();
+    return { value: undefined, done: true };
+  });
 }
 
 /** graphql-ws `subscribe`: the fast path when it applies, graphql-js otherwise. */
