@@ -154,7 +154,9 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   });
 
   await sub.subscribe(controlChannel);
-  // After a failed publish, tell every replica to resync once publishing works again.
+  // After a failed publish, nothing more is published until every replica has been told to resync:
+  // an alert published after a lost one would move subscribers' cursors past it for good, while
+  // alerts held back are all read again by the resync (they are stored before they are published).
   let owedResync = false;
   const resyncSender = setInterval(() => {
     if (!owedResync) return;
@@ -192,6 +194,10 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   return {
     async publish(alerts) {
       if (alerts.length === 0) return;
+      if (owedResync) {
+        publishFailures += alerts.length;
+        return;
+      }
       try {
         const pipeline = pub.pipeline();
         for (const a of alerts) pipeline.publish(channelPrefix + a.sensorId, serializeAlert(a));
