@@ -2,17 +2,15 @@
  * A fast path for the one hot operation: `subscription { overheatAlerts(...) { ... } }`.
  *
  * graphql-js runs a full `execute` for every event of every subscriber. For a flat alert that is
- * most of the cost of fan-out, so when a subscription document is simple (one root field, plain
- * field selections, no fragments or directives) the selection is compiled once into a projector and
- * each delivery is a plain object build. Anything else takes the regular graphql-js path, which
- * stays the reference: tests run both and compare their output.
- *
- * Over a WebSocket the fast path goes further: the selection is compiled into a JSON template,
- * each alert is serialized once per distinct selection (cached on the alert, which every local
- * subscriber shares), and each subscriber's `next` frame is that text with its own id and cursor
- * spliced in, written straight to the socket. No per-message promise, no graphql-ws await per send:
- * the socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The iterator
- * handed to graphql-ws only reports the end (`complete`) or a failure (`error`), so the protocol
+ * most of the cost of fan-out, so when a subscription over a WebSocket is simple (one root field,
+ * plain field selections, no fragments or directives) its selection is compiled into a JSON
+ * template; each alert is serialized once per distinct selection (cached on the alert, which every
+ * local subscriber shares), and each subscriber's `next` frame is that text with its own id and
+ * cursor spliced in, written straight to the socket. No per-message promise, no graphql-ws await per
+ * send: the socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The
+ * iterator handed to graphql-ws only reports the end (`complete`) or a failure (`error`), so the
+ * protocol stays graphql-transport-ws. Anything else takes the regular graphql-js path, which stays
+ * the reference: tests run both and compare their output.
  * stays graphql-transport-ws.
  */
 import {
@@ -32,7 +30,6 @@ import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { overheatAlertsSubscribe } from '../resolvers/alert.resolver.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 
-type Projector = (alert: DeliveredAlert) => Record<string, unknown>;
 
 const LOCATION_FIELDS: Record<string, (l: { lat: number; lon: number }) => unknown> = {
   lat: (l) => l.lat,
@@ -73,36 +70,6 @@ function plainFields(selectionSet: SelectionSetNode | undefined): FieldNode[] | 
   return fields;
 }
 
-function compileProjector(selectionSet: SelectionSetNode | undefined): Projector | undefined {
-  const fields = plainFields(selectionSet);
-  if (!fields) return undefined;
-  const steps: ((a: DeliveredAlert, out: Record<string, unknown>) => void)[] = [];
-  for (const f of fields) {
-    const key = f.alias?.value ?? f.name.value;
-    if (f.name.value === 'location') {
-      const sub = plainFields(f.selectionSet);
-      if (!sub || sub.some((x) => !(x.name.value in LOCATION_FIELDS))) return undefined;
-      const parts = sub.map((x) => [x.alias?.value ?? x.name.value, LOCATION_FIELDS[x.name.value]!] as const);
-      steps.push((a, out) => {
-        const loc: Record<string, unknown> = {};
-        for (const [k, get] of parts) loc[k] = get(a.location);
-        out[key] = loc;
-      });
-      continue;
-    }
-    const get = ALERT_FIELDS[f.name.value];
-    if (!get || f.selectionSet) return undefined;
-    steps.push((a, out) => {
-      out[key] = get(a);
-    });
-  }
-  return (a) => {
-    const out: Record<string, unknown> = {};
-    for (const step of steps) step(a, out);
-    return out;
-  };
-}
-
 function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined {
   const ops = args.document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   if (args.document.definitions.length !== ops.length) return undefined; // fragments: regular path
@@ -129,14 +96,6 @@ function resultsOf(source: AsyncIterableIterator<DeliveredAlert>, next: () => Pr
     [Symbol.asyncIterator]: () => results,
   };
   return results;
-}
-
-/** Maps each alert of the feed to an execution result (the fast path without a direct transport). */
-function project(source: AsyncIterableIterator<DeliveredAlert>, key: string, projector: Projector): AsyncIterableIterator<ExecutionResult> {
-  return resultsOf(source, async () => {
-    const r = await source.next();
-    return r.done ? { value: undefined, done: true } : { value: { data: { [key]: projector(r.value) } }, done: false };
-  });
 }
 
 /** Where a direct subscription writes: one WebSocket, one subscription id (provided by the HTTP layer). */
@@ -243,23 +202,18 @@ export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof gr
   const operation = findOperation(args);
   const root = operation?.operation === 'subscription' ? plainFields(operation.selectionSet) : undefined;
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
-  const projector = field ? compileProjector(field.selectionSet) : undefined;
   const fieldDef = args.schema.getSubscriptionType()?.getFields().overheatAlerts;
-  if (!operation || !field || !projector || !fieldDef) return graphqlSubscribe(args);
+  const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
+  const compiled = field && context.transport ? templateFor(field) : undefined;
+  if (!operation || !field || !fieldDef || !compiled || !context.transport) return graphqlSubscribe(args);
 
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
   if (variables.errors) return { errors: variables.errors };
   try {
     const argValues = getArgumentValues(fieldDef, field, variables.coerced) as { sensorIds?: string[] | null; after?: string | null };
-    const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
+    const transport = context.transport;
     const rootKey = field.alias?.value ?? field.name.value;
-    const compiled = context.transport ? templateFor(field) : undefined;
-    if (context.transport && compiled) {
-      const transport = context.transport;
-      return directStream((sink) => overheatAlertsSubscribe(context.services, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
-    }
-    const source = overheatAlertsSubscribe(context.services, { budget: context.budget })(argValues);
-    return project(source as AsyncIterableIterator<DeliveredAlert>, rootKey, projector);
+    return directStream((sink) => overheatAlertsSubscribe(context.services, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };
     throw err;
