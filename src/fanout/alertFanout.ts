@@ -4,10 +4,15 @@
  * One channel per sensor (`<prefix>:alerts:<sensorId>`), so a replica subscribes only to the
  * sensors its clients asked for; a client with no filter makes its replica pattern-subscribe.
  * Separate publish and subscribe connections. Redis pub/sub is at-most-once: what it drops
- * while down is recovered from MongoDB through subscription cursors (see alertFeed). Two triggers
- * make every subscription replay from its cursor: this replica's subscriber connection coming back,
- * and a `resync` message on `<prefix>:control`, which a replica whose publish failed sends once it
- * can publish again (its subscribers may have resynced before that failure, on any replica).
+ * while down is recovered from MongoDB through subscription cursors (see alertFeed).
+ *
+ * Resync, in two phases. `hold` starts the moment live delivery may have lost an alert (this
+ * replica's subscriber connection dropped, or a new subscription was not confirmed in time): from
+ * then on subscriptions keep live alerts aside, since delivering one would move a cursor past the
+ * lost one. `replay` comes once delivery is whole again (connection back and re-subscribed, or the
+ * late confirmation arrived): subscriptions replay from their cursor and release what they held.
+ * A `resync` message on `<prefix>:control` is a bare `replay`: a replica whose publish failed sends
+ * it once it can publish again (it publishes nothing in between).
  */
 import { Redis } from 'ioredis';
 import type { OverheatAlert } from '../domain/alert.js';
@@ -17,6 +22,8 @@ import type { Logger } from '../logger.js';
 const SUBSCRIBE_WAIT_MS = 2000;
 
 export type AlertListener = (alert: OverheatAlert) => void;
+/** `hold`: live delivery may have lost alerts, keep live ones aside; `replay`: read the store from the cursor, then release them. */
+export type ResyncPhase = 'hold' | 'replay';
 
 export interface AlertFanout {
   /** Publishes alerts to all replicas. Never throws: a failure is logged and counted (subscribers recover through their cursor). */
@@ -27,8 +34,10 @@ export interface AlertFanout {
    * (the subscription then resyncs when Redis returns).
    */
   listen(sensorIds: readonly string[] | undefined, listener: AlertListener): Promise<() => void>;
-  /** Called after the subscriber connection comes back: alerts published meanwhile were lost to pub/sub. */
-  onResync(listener: () => void): () => void;
+  /** Resync phases (see the module comment). */
+  onResync(listener: (phase: ResyncPhase) => void): () => void;
+  /** True between a `hold` and the `replay` that closes it: live alerts must not be released. */
+  isHolding(): boolean;
   isReady(): boolean;
   stats(): { published: number; publishFailures: number; received: number };
   dispose(): Promise<void>;
@@ -96,7 +105,7 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   const controlChannel = `${options.channelPrefix}:control`;
   const bySensor = new Map<string, Set<AlertListener>>();
   const everything = new Set<AlertListener>();
-  const resyncListeners = new Set<() => void>();
+  const resyncListeners = new Set<(phase: ResyncPhase) => void>();
   let published = 0;
   let publishFailures = 0;
   let received = 0;
@@ -126,7 +135,18 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   };
   const resyncAll = (why: string): void => {
     log.info({ why }, 'subscriptions resync from the store');
-    for (const l of resyncListeners) l();
+    for (const l of resyncListeners) l('replay');
+  };
+  /** Open holds; each is closed by exactly one `releaseHold`, which replays. */
+  let holds = 0;
+  const hold = (why: string): void => {
+    holds++;
+    log.info({ why, holds }, 'live alerts held until subscriptions resync');
+    for (const l of resyncListeners) l('hold');
+  };
+  const releaseHold = (why: string): void => {
+    holds = Math.max(0, holds - 1);
+    resyncAll(why);
   };
   sub.on('message', (channel: string, message: string) => {
     if (channel === controlChannel) {
@@ -137,7 +157,11 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
   });
   sub.on('pmessage', (_pattern: string, channel: string, message: string) => dispatch(channel, message, true));
   sub.on('close', () => {
+    if (!wasReady) return;
     wasReady = false;
+    // Alerts published from now until re-subscribed are lost to us; one delivered live before the
+    // replay would move its subscriber's cursor past them.
+    hold('subscriber connection lost');
   });
   sub.on('ready', () => {
     if (wasReady) return;
@@ -150,7 +174,7 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
       everything.size > 0 ? sub.psubscribe(pattern) : undefined,
     ])
       .catch((err: Error) => log.warn({ err: err.message }, 're-subscribe after reconnect failed'))
-      .finally(() => resyncAll('subscriber connection restored'));
+      .finally(() => releaseHold('subscriber connection restored'));
   });
 
   await sub.subscribe(controlChannel);
@@ -176,8 +200,9 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
     );
   /**
    * Waits for the subscriptions' acks, at most SUBSCRIBE_WAIT_MS. An ack that comes later (Redis
-   * down, or a starved process) means the feed started before it could hear live alerts: once the ack
-   * arrives, every subscription here replays from its cursor, which closes that gap.
+   * down, or a starved process) means the feed started before it could hear live alerts: subscriptions
+   * hold live alerts from the timeout on, and replay from their cursor once the ack arrives. (Replaying
+   * only then is not enough: a live alert in the same read as the ack would be delivered first.)
    */
   const confirmed = (keys: readonly string[]): Promise<void> => {
     const all = Promise.all(keys.map((k) => confirmations.get(k) ?? Promise.resolve())).then(() => true);
@@ -187,7 +212,10 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
     });
     return Promise.race([all, timeout]).then((inTime) => {
       clearTimeout(timer);
-      if (!inTime) void all.then(() => resyncAll('a subscription was confirmed after its feed had started'));
+      if (!inTime) {
+        hold('a subscription was not confirmed in time');
+        void all.then(() => releaseHold('a late subscription was confirmed'));
+      }
     });
   };
 
@@ -259,6 +287,7 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
       resyncListeners.add(listener);
       return () => resyncListeners.delete(listener);
     },
+    isHolding: () => holds > 0,
     isReady: () => pub.status === 'ready' && sub.status === 'ready',
     stats: () => ({ published, publishFailures, received }),
     async dispose() {

@@ -102,7 +102,7 @@ export function createAlertFeed(deps: {
 
     constructor(private readonly request: FeedRequest) {
       this.filter = request.sensorIds ? new Set(request.sensorIds) : undefined;
-      this.stopResync = deps.fanout.onResync(() => void this.replay());
+      this.stopResync = deps.fanout.onResync((phase) => (phase === 'hold' ? this.hold() : void this.replay()));
       void this.start();
     }
 
@@ -124,6 +124,11 @@ export function createAlertFeed(deps: {
       } catch (err) {
         this.fail(err);
       }
+    }
+
+    /** Live delivery may have lost alerts: keep live ones aside until the replay that follows. */
+    private hold(): void {
+      if (!this.done) this.held ??= [];
     }
 
     private onLive(alert: OverheatAlert): void {
@@ -202,6 +207,8 @@ export function createAlertFeed(deps: {
       } finally {
         this.replaying = false;
       }
+      // Still holding: the replay that closes the hold releases them.
+      if (deps.fanout.isHolding()) return;
       const held = this.held;
       this.held = undefined;
       for (const a of held ?? []) this.deliver(a);

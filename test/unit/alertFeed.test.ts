@@ -17,8 +17,9 @@ function fakePipeline() {
   const stored: OverheatAlert[] = [];
   const watermarks = new Map<number, number>();
   const listeners = new Set<{ ids?: Set<string>; fn: AlertListener }>();
-  const resync = new Set<() => void>();
+  const resync = new Set<(phase: 'hold' | 'replay') => void>();
   let redisUp = true;
+  let holding = false;
 
   const fanout: AlertFanout = {
     publish: async (alerts) => {
@@ -35,6 +36,7 @@ function fakePipeline() {
       return () => resync.delete(fn);
     },
     isReady: () => redisUp,
+    isHolding: () => holding,
     stats: () => ({ published: 0, publishFailures: 0, received: 0 }),
     dispose: async () => undefined,
   };
@@ -75,9 +77,17 @@ function fakePipeline() {
     fanout,
     store,
     raise,
-    setRedis: (up: boolean) => {
+    /** Down: the fanout holds. Up: delivery resumes at once, the replay that closes the hold comes in `replay`. */
+    setRedis: (up: boolean, replay = up) => {
       redisUp = up;
-      if (up) for (const r of resync) r();
+      if (!up) {
+        holding = true;
+        for (const r of resync) r('hold');
+      }
+      if (replay) {
+        holding = false;
+        for (const r of resync) r('replay');
+      }
     },
   };
 }
@@ -147,6 +157,22 @@ describe('alert feed', () => {
     const lost = [await p.raise('s1'), await p.raise('s1')];
     p.setRedis(true);
     expect((await take(sub, 2)).map((a) => a.id)).toEqual(lost.map((a) => a.id));
+    await sub.return?.();
+  });
+
+  it('holds a live alert that arrives after an outage but before the replay, so the lost ones come first', async () => {
+    const p = fakePipeline();
+    const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+    const sub = feed.open({});
+    await tick();
+    p.setRedis(false);
+    const lost = await p.raise('s1');
+    // Re-subscribed: the next alert arrives live, ahead of the replay that will find the lost one.
+    p.setRedis(true, false);
+    const live = await p.raise('s1');
+    await tick();
+    p.setRedis(true, true);
+    expect((await take(sub, 2)).map((a) => a.id)).toEqual([lost.id, live.id]);
     await sub.return?.();
   });
 
