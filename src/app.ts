@@ -4,7 +4,11 @@
  */
 // type-graphql decorators need the metadata polyfill before any schema class loads.
 import 'reflect-metadata';
+import { createAuthenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
+import { createAdmission } from './http/admission.js';
+import { connectRateLimiter, type RateLimiter } from './limits/rateLimiter.js';
+import { createReadGate } from './limits/readGate.js';
 import { createAlertFeed, type AlertFeed } from './fanout/alertFeed.js';
 import { connectAlertFanout, type AlertFanout } from './fanout/alertFanout.js';
 import { startHttpServer, type HttpFrontDoor, type ReadinessReport } from './http/server.js';
@@ -44,6 +48,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   let feed: AlertFeed | undefined;
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
+  let rateLimiter: RateLimiter | undefined;
   let stopping: Promise<void> | undefined;
   let mongoUp = true;
 
@@ -117,7 +122,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await step('consumer', () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]).then(() => undefined));
       await step('retention', () => retention?.dispose());
       await step('producer', () => producer?.dispose(2000));
-      await step('redis', () => fanout?.dispose());
+      await step('redis', () => Promise.all([fanout?.dispose(), rateLimiter?.dispose()]).then(() => undefined));
       await step('mongodb', () => store?.dispose());
       state = 'stopped';
       log.info('stopped');
@@ -169,7 +174,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
       ]);
     }
-    const services: Services = { config, store, producer, fleet, feed };
+    rateLimiter = await connectRateLimiter({ url: config.redis.url, prefix: config.redis.channelPrefix, limits: config.security.rates, logger });
+    const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
+    const services: Services = { config, store, producer, fleet, feed, rateLimiter, readGate };
     const schema = await buildAppSchema(services);
     http = await startHttpServer({
       schema,
@@ -181,6 +188,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       socketBudgetBytes: config.limits.socketBudgetBytes,
       maxSubscriptionsPerSocket: config.limits.subscriptionsPerSocket,
       production: config.nodeEnv === 'production',
+      security: config.security,
+      authenticator: createAuthenticator(config.auth),
+      admission: createAdmission({ limits: config.security.operations, introspection: config.security.introspection, rateLimiter }),
       logger,
       readiness,
       metrics,

@@ -2,6 +2,9 @@
  * Configuration: the only module that reads `process.env`.
  * Parsed once at start, every problem reported together, result frozen.
  */
+import { parseApiKeys, ROLES, type AuthSettings, type Role } from './auth/credentials.js';
+import type { OperationLimits } from './limits/operationLimits.js';
+import type { RateBucket, RateLimit } from './limits/rateLimiter.js';
 
 export interface Config {
   readonly nodeEnv: 'production' | 'development' | 'test';
@@ -82,6 +85,29 @@ export interface Config {
     readonly socketBudgetBytes: number;
     /** Subscriptions one WebSocket may hold at once. */
     readonly subscriptionsPerSocket: number;
+  };
+  readonly auth: AuthSettings;
+  readonly security: {
+    /** Stack traces and internal messages in client errors; only when DEV_MODE=true. */
+    readonly devMode: boolean;
+    readonly introspection: boolean;
+    readonly graphiql: boolean;
+    /** Origins allowed by CORS (exact match); none by default. */
+    readonly corsOrigins: readonly string[];
+    /** Dev mode only: this admin key is prefilled in GraphiQL's headers. */
+    readonly devAdminKey: string | undefined;
+    readonly operations: OperationLimits;
+    readonly rates: Readonly<Record<RateBucket, RateLimit>>;
+    readonly maxConnections: number;
+    readonly maxConnectionsPerAddress: number;
+    readonly maxConnectionsPerKey: number;
+    /** Running simulated sensors one credential may own. */
+    readonly maxSensorsPerKey: number;
+    /** Readings/s the simulated sensors of one credential may produce together. */
+    readonly maxSimulatedRatePerKey: number;
+    /** History reads running at once on one replica, and waiting beyond those. */
+    readonly storeReadConcurrency: number;
+    readonly storeReadQueue: number;
   };
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
@@ -173,6 +199,19 @@ class EnvReader {
     return value;
   }
 
+  /** A rate such as `300/1m` (units per window). */
+  rate(name: string, fallback: RateLimit): RateLimit {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const m = /^(\d{1,9})\/(\d{1,6})(ms|s|m|h)$/.exec(raw.trim());
+    const unit = m ? { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[3] as 'ms' | 's' | 'm' | 'h'] : 0;
+    if (!m || Number(m[1]) < 1 || Number(m[2]) * unit < 100) {
+      this.problems.push(`${name}: "${raw}" is not a rate such as 300/1m (at least 1 per window, windows of 100ms or more)`);
+      return fallback;
+    }
+    return { limit: Number(m[1]), windowMs: Number(m[2]) * unit };
+  }
+
   list(name: string, fallback: readonly string[], itemPattern: RegExp): string[] {
     const raw = this.env[name];
     if (raw === undefined || raw === '') return [...fallback];
@@ -203,11 +242,18 @@ export const KNOWN_VARIABLES = [
   'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
   'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_STATS_MAX_POINTS', 'LIMIT_SUBSCRIBER_MAX_PENDING', 'LIMIT_SOCKET_BUDGET_BYTES',
   'LIMIT_SUBSCRIPTIONS_PER_SOCKET',
+  'API_KEYS', 'AUTH_JWT_SECRET', 'AUTH_JWKS_FILE', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_ANONYMOUS_ROLE',
+  'DEV_MODE', 'DEV_ADMIN_KEY', 'GRAPHQL_INTROSPECTION', 'GRAPHIQL_ENABLED', 'CORS_ORIGINS',
+  'LIMIT_QUERY_DEPTH', 'LIMIT_QUERY_ALIASES', 'LIMIT_QUERY_DIRECTIVES', 'LIMIT_QUERY_COST', 'LIMIT_QUERY_TOKENS',
+  'LIMIT_OPERATION_NAME_LENGTH', 'LIMIT_VARIABLES_DEPTH',
+  'RATE_LIMIT_MUTATIONS', 'RATE_LIMIT_INGEST', 'RATE_LIMIT_SUBSCRIPTIONS',
+  'LIMIT_CONNECTIONS', 'LIMIT_CONNECTIONS_PER_ADDRESS', 'LIMIT_CONNECTIONS_PER_KEY',
+  'LIMIT_SENSORS_PER_KEY', 'LIMIT_SIMULATED_RATE_PER_KEY', 'LIMIT_STORE_READS', 'LIMIT_STORE_READ_QUEUE',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
-const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'ALERTS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_'];
+const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'ALERTS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_', 'AUTH_', 'RATE_LIMIT_', 'DEV_', 'GRAPHQL_', 'GRAPHIQL_', 'CORS_'];
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
@@ -233,6 +279,28 @@ export function loadConfig(env: Env = process.env): Config {
   // READING_MAX_AGE_MS late, and must never land in a day that is being deleted.
   if (retentionMs < maxAgeMs + 86_400_000) {
     r.problems.push(`READINGS_RETENTION (${retentionMs} ms) must be at least READING_MAX_AGE_MS + 1 day (${maxAgeMs + 86_400_000} ms)`);
+  }
+
+  const production = nodeEnv === 'production';
+  const devMode = r.boolean('DEV_MODE', false);
+  const apiKeys = parseApiKeys(r.string('API_KEYS', ''));
+  r.problems.push(...apiKeys.problems);
+  const devAdminKey = r.string('DEV_ADMIN_KEY', '') || undefined;
+  if (devAdminKey !== undefined) {
+    if (!devMode) r.problems.push('DEV_ADMIN_KEY: only allowed with DEV_MODE=true');
+    const dev = parseApiKeys(`admin:${devAdminKey}`);
+    r.problems.push(...dev.problems.map((p) => p.replace('API_KEYS entry 1', 'DEV_ADMIN_KEY')));
+    apiKeys.keys.push(...dev.keys);
+  }
+  const jwtSecret = r.string('AUTH_JWT_SECRET', '') || undefined;
+  if (jwtSecret !== undefined && jwtSecret.length < 32) r.problems.push('AUTH_JWT_SECRET: must be at least 32 characters');
+  const jwksFile = r.string('AUTH_JWKS_FILE', '') || undefined;
+  if (jwtSecret && jwksFile) r.problems.push('AUTH_JWT_SECRET and AUTH_JWKS_FILE: set one, not both');
+  const anonymousRole = (r.string('AUTH_ANONYMOUS_ROLE', '') || undefined) as Role | undefined;
+  if (anonymousRole !== undefined && !ROLES.includes(anonymousRole)) r.problems.push(`AUTH_ANONYMOUS_ROLE: must be one of ${ROLES.join(', ')}`);
+  if (anonymousRole === 'device') r.problems.push('AUTH_ANONYMOUS_ROLE: device needs a sensor scope, which only keys and tokens carry');
+  if (apiKeys.keys.length === 0 && !jwtSecret && !jwksFile && !anonymousRole) {
+    r.problems.push('no way to authenticate: set API_KEYS (role:secret,...), AUTH_JWT_SECRET or AUTH_JWKS_FILE; AUTH_ANONYMOUS_ROLE=<role> lets callers without credentials in (closed networks only); `npm run demo` sets up a local admin key');
   }
 
   const config: Config = {
@@ -283,15 +351,45 @@ export function loadConfig(env: Env = process.env): Config {
     },
     limits: {
       maxSensors: r.int('LIMIT_MAX_SENSORS', 10_000, 1, 1_000_000),
-      maxSpawnPerRequest: r.int('LIMIT_MAX_SPAWN', 1000, 1, 100_000),
+      maxSpawnPerRequest: r.int('LIMIT_MAX_SPAWN', 200, 1, 100_000),
       minIntervalMs: r.int('LIMIT_MIN_INTERVAL_MS', 10, 1, 60_000),
-      maxSimulatedRate: r.int('LIMIT_MAX_SIMULATED_RATE', 50_000, 1, 10_000_000),
+      maxSimulatedRate: r.int('LIMIT_MAX_SIMULATED_RATE', 10_000, 1, 10_000_000),
       maxIngestBatch: r.int('LIMIT_MAX_INGEST_BATCH', 1000, 1, 100_000),
       historyMaxPage: r.int('LIMIT_HISTORY_MAX_PAGE', 1000, 1, 100_000),
       statsMaxPoints: r.int('LIMIT_STATS_MAX_POINTS', 1500, 1, 100_000),
       subscriberMaxPending: r.int('LIMIT_SUBSCRIBER_MAX_PENDING', 1000, 1, 1_000_000),
       socketBudgetBytes: r.int('LIMIT_SOCKET_BUDGET_BYTES', 2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
       subscriptionsPerSocket: r.int('LIMIT_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000),
+    },
+    auth: { apiKeys: apiKeys.keys, jwtSecret, jwksFile, jwtIssuer: r.string('AUTH_JWT_ISSUER', '') || undefined, jwtAudience: r.string('AUTH_JWT_AUDIENCE', '') || undefined, anonymousRole },
+    security: {
+      devMode,
+      introspection: r.boolean('GRAPHQL_INTROSPECTION', !production),
+      graphiql: r.boolean('GRAPHIQL_ENABLED', !production),
+      corsOrigins: r.list('CORS_ORIGINS', [], /^https?:\/\/[a-zA-Z0-9.-]+(:\d{1,5})?$/),
+      devAdminKey,
+      operations: {
+        maxDepth: r.int('LIMIT_QUERY_DEPTH', 10, 2, 100),
+        maxAliases: r.int('LIMIT_QUERY_ALIASES', 20, 0, 10_000),
+        maxDirectives: r.int('LIMIT_QUERY_DIRECTIVES', 10, 0, 10_000),
+        maxCost: r.int('LIMIT_QUERY_COST', 25_000, 10, 100_000_000),
+        maxTokens: r.int('LIMIT_QUERY_TOKENS', 5_000, 100, 1_000_000),
+        maxOperationNameLength: r.int('LIMIT_OPERATION_NAME_LENGTH', 100, 1, 10_000),
+        maxVariablesDepth: r.int('LIMIT_VARIABLES_DEPTH', 8, 2, 1000),
+        defaultListSize: 50,
+      },
+      rates: {
+        mutations: r.rate('RATE_LIMIT_MUTATIONS', { limit: 300, windowMs: 60_000 }),
+        ingest: r.rate('RATE_LIMIT_INGEST', { limit: 120_000, windowMs: 60_000 }),
+        subscriptions: r.rate('RATE_LIMIT_SUBSCRIPTIONS', { limit: 300, windowMs: 60_000 }),
+      },
+      maxConnections: r.int('LIMIT_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxConnectionsPerAddress: r.int('LIMIT_CONNECTIONS_PER_ADDRESS', 200, 1, 1_000_000),
+      maxConnectionsPerKey: r.int('LIMIT_CONNECTIONS_PER_KEY', 100, 1, 1_000_000),
+      maxSensorsPerKey: r.int('LIMIT_SENSORS_PER_KEY', 500, 1, 1_000_000),
+      maxSimulatedRatePerKey: r.int('LIMIT_SIMULATED_RATE_PER_KEY', 2000, 1, 10_000_000),
+      storeReadConcurrency: r.int('LIMIT_STORE_READS', 8, 1, 1000),
+      storeReadQueue: r.int('LIMIT_STORE_READ_QUEUE', 64, 0, 100_000),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     logLevel: r.string('LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info', /^(fatal|error|warn|info|debug|trace|silent)$/),

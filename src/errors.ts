@@ -12,6 +12,14 @@ export const ErrorCode = {
   KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
   /** The history store is unreachable. Retry later. */
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** No credential, or a bad, malformed or expired one. Send `Authorization: Bearer <key or token>`. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The credential is valid but its role or sensor scope does not allow this. Do not retry. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** This credential's rate limit is reached; `extensions.retryAfterMs` (and HTTP Retry-After) say when to retry. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** Too many history reads on this replica right now. Retry shortly. */
+  STORE_BUSY: 'STORE_BUSY',
   /** The replica is shutting down. Retry on another replica. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',

@@ -32,6 +32,8 @@ export interface GraphiQLHandlerOptions {
   title?: string;
   /** Query prefilled in the editor (when the user has no saved query). */
   defaultQuery?: string;
+  /** Headers prefilled in the headers tab (development only: e.g. the local admin key). */
+  defaultHeaders?: Record<string, string>;
 }
 
 export type GraphiQLHandler = (
@@ -98,17 +100,29 @@ const INIT_JS = `(function () {
   wsUrl.protocol = httpUrl.protocol === 'https:' ? 'wss:' : 'ws:';
   wsUrl.hash = '';
 
-  // graphql-ws UMD (graphql-transport-ws protocol); lazy: connects on first subscription.
-  var wsClient = window.graphqlWs.createClient({
-    url: wsUrl.href,
-    lazy: true,
-    retryAttempts: 5
-  });
+  // graphql-ws UMD (graphql-transport-ws protocol); lazy: connects on first subscription. The
+  // Authorization header of the headers tab travels in connection_init; a new one opens a new client.
+  var wsClient = null;
+  var wsAuthorization = null;
+  function clientFor(authorization) {
+    if (!wsClient || authorization !== wsAuthorization) {
+      if (wsClient) wsClient.dispose();
+      wsAuthorization = authorization;
+      wsClient = window.graphqlWs.createClient({
+        url: wsUrl.href,
+        lazy: true,
+        retryAttempts: 5,
+        connectionParams: authorization ? { authorization: authorization } : {}
+      });
+    }
+    return wsClient;
+  }
 
-  var fetcher = window.GraphiQL.createFetcher({
-    url: httpUrl.href,
-    wsClient: wsClient
-  });
+  var fetcher = function (params, opts) {
+    var headers = (opts && opts.headers) || {};
+    var authorization = headers.Authorization || headers.authorization || null;
+    return window.GraphiQL.createFetcher({ url: httpUrl.href, wsClient: clientFor(authorization) })(params, opts);
+  };
 
   var props = {
     fetcher: fetcher,
@@ -116,6 +130,7 @@ const INIT_JS = `(function () {
     shouldPersistHeaders: false
   };
   if (typeof config.defaultQuery === 'string') props.defaultQuery = config.defaultQuery;
+  if (typeof config.defaultHeaders === 'string') props.defaultHeaders = config.defaultHeaders;
 
   var container = document.getElementById('graphiql');
   var root = window.ReactDOM.createRoot(container);
@@ -356,8 +371,9 @@ export function createGraphiQLHandler(options: GraphiQLHandlerOptions): GraphiQL
     ['page.css', makeAssetSync(Buffer.from(PAGE_CSS, 'utf8'), 'text/css; charset=utf-8')],
   ]);
 
-  const config: { endpoint: string; defaultQuery?: string } = { endpoint: endpointPath };
+  const config: { endpoint: string; defaultQuery?: string; defaultHeaders?: string } = { endpoint: endpointPath };
   if (options.defaultQuery !== undefined) config.defaultQuery = options.defaultQuery;
+  if (options.defaultHeaders !== undefined) config.defaultHeaders = JSON.stringify(options.defaultHeaders, null, 2);
 
   const html = `<!doctype html>
 <html lang="en">

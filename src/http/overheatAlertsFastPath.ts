@@ -27,6 +27,7 @@ import {
 } from 'graphql';
 import type { OverheatAlert } from '../domain/alert.js';
 import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
+import { principalOf } from '../auth/policy.js';
 import { overheatAlertsSubscribe } from '../resolvers/alert.resolver.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 
@@ -212,8 +213,9 @@ export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof gr
   try {
     const argValues = getArgumentValues(fieldDef, field, variables.coerced) as { sensorIds?: string[] | null; after?: string | null };
     const transport = context.transport;
+    const principal = principalOf(context);
     const rootKey = field.alias?.value ?? field.name.value;
-    return directStream((sink) => overheatAlertsSubscribe(context.services, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
+    return directStream((sink) => overheatAlertsSubscribe(context.services, principal, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };
     throw err;

@@ -5,14 +5,17 @@
  * - WebSocket `/graphql` (graphql-transport-ws): subscriptions;
  * - `/healthz` (liveness) and `/readyz` (readiness from the dependencies' state).
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { GraphQLError, validate, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { GraphQLError } from 'graphql';
+import type { Authenticator, Principal } from '../auth/credentials.js';
+import type { Config } from '../config.js';
+import type { Admission, GraphQLRequestText } from './admission.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
 import { ErrorCode } from '../errors.js';
@@ -34,6 +37,9 @@ export interface HttpServerOptions {
   port: number;
   maxBodyBytes: number;
   production: boolean;
+  security: Config['security'];
+  authenticator: Authenticator;
+  admission: Admission;
   logger: Logger;
   /** Bytes a WebSocket may have waiting to be sent before it is closed as too slow. */
   maxSocketBufferBytes: number;
@@ -58,6 +64,12 @@ export interface HttpFrontDoor {
 
 /** WebSocket close code for a client that stopped reading (4000-4999: application codes). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+/** WebSocket close code when the connection's token expires: reconnect with a fresh one, resume with the last cursor. */
+export const CREDENTIAL_EXPIRED_CLOSE_CODE = 4419;
+/** Standard "try again later": too many connections for this credential on this replica. */
+export const TOO_MANY_CONNECTIONS_CLOSE_CODE = 1013;
+/** Longest timer Node keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DEFAULT_QUERY = `# Live overheat alerts (start some sensors first, in another tab):
 #   mutation { spawnSensors(input: { count: 3, scenario: OVERHEAT, intervalMs: 500 }) { sensors { id } } }
@@ -74,20 +86,48 @@ subscription LiveAlerts {
 }
 `;
 
-/** Internal errors are masked in production; user-facing codes pass through. */
-function formatError(production: boolean, log: Logger) {
+/** Codes whose messages are written for clients; anything else is masked. */
+const CLIENT_CODES = new Set<unknown>([
+  ...Object.values(ErrorCode).filter((c) => c !== ErrorCode.INTERNAL_SERVER_ERROR),
+  'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED',
+  'SUBSCRIBER_TOO_SLOW', 'CURSOR_EXPIRED',
+]);
+
+/**
+ * Client-facing codes pass through. Anything else (a bug, a store message such as SQLITE_BUSY, a
+ * stack overflow) becomes INTERNAL_SERVER_ERROR with an error id that is also in the log; its
+ * message and stack reach the client only in development mode (DEV_MODE=true).
+ */
+export function errorMasker(devMode: boolean, log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = (error as { originalError?: unknown }).originalError ?? error;
     if (isMongoUnavailable(original)) {
       return { message: 'The history store is unreachable; retry shortly', path: formatted.path, extensions: { code: ErrorCode.STORE_UNAVAILABLE, retryable: true } };
     }
-    const code = formatted.extensions?.code;
-    if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
-      log.error({ err: error }, 'unexpected error in GraphQL operation');
-      if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    const { http: _http, stacktrace, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
+    if (CLIENT_CODES.has(extensions.code)) {
+      return { ...formatted, extensions: devMode && stacktrace ? { ...extensions, stacktrace } : extensions };
     }
-    return formatted;
+    const errorId = randomBytes(6).toString('hex');
+    log.error({ err: original, errorId, path: formatted.path }, 'unexpected error in GraphQL operation');
+    if (devMode) return { ...formatted, extensions: { ...extensions, code: ErrorCode.INTERNAL_SERVER_ERROR, errorId, stacktrace } };
+    return { message: `Internal server error (error id ${errorId})`, path: formatted.path, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, errorId } };
   };
+}
+
+function unauthenticated(reason: string): GraphQLError {
+  return new GraphQLError(`Not authenticated: ${reason}`, { extensions: { code: ErrorCode.UNAUTHENTICATED } });
+}
+
+/** The client-facing JSON of an error raised before Apollo runs (its `http` extension is for us). */
+function clientError(error: GraphQLError): GraphQLFormattedError {
+  const { http: _http, ...extensions } = error.extensions as Record<string, unknown>;
+  return { message: error.message, extensions };
+}
+
+function statusOf(error: GraphQLError): number {
+  return (error.extensions.http as { status?: number } | undefined)?.status ?? 400;
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -109,11 +149,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDoor> {
   const log = o.logger.child({ module: 'http' });
+  const maskError = errorMasker(o.security.devMode, log);
   const apollo = new ApolloServer<GraphQLContext>({
     schema: o.schema,
-    introspection: true,
-    includeStacktraceInErrorResponses: !o.production,
-    formatError: formatError(o.production, log),
+    introspection: o.security.introspection,
+    includeStacktraceInErrorResponses: o.security.devMode,
+    formatError: maskError,
+    // Documents are admitted (limits, roles) before Apollo sees them: a hash-only request would skip that.
+    persistedQueries: false,
+    parseOptions: { maxTokens: o.security.operations.maxTokens },
     // No cache hints are used: without this plugin Apollo skips a hook on every resolved field.
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginCacheControlDisabled()],
     // main.ts owns signals and the shutdown order; Apollo must not re-raise them.
@@ -126,10 +170,44 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     },
   });
   await apollo.start();
-  const graphiql = createGraphiQLHandler({ endpointPath: '/graphql', title: 'iot-realtime-pipeline', defaultQuery: DEFAULT_QUERY });
+  const graphiql = o.security.graphiql
+    ? createGraphiQLHandler({
+        endpointPath: '/graphql',
+        title: 'iot-realtime-pipeline',
+        defaultQuery: DEFAULT_QUERY,
+        ...(o.security.devMode && o.security.devAdminKey ? { defaultHeaders: { Authorization: `Bearer ${o.security.devAdminKey}` } } : {}),
+      })
+    : async () => false;
   let draining = false;
 
+  const sendErrors = (res: ServerResponse, status: number, errors: GraphQLFormattedError[], headers: Record<string, string> = {}): void => {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    sendJson(res, status, { errors });
+  };
+
+  /** The request as Apollo will read it, for admission; undefined when Apollo refuses it by itself (batches). */
+  const requestText = (method: string, body: unknown, url: URL): GraphQLRequestText | GraphQLError | undefined => {
+    if (method === 'POST') {
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+      return body as GraphQLRequestText;
+    }
+    if (method !== 'GET') return undefined;
+    const raw = url.searchParams.get('variables');
+    let variables: unknown;
+    if (raw) {
+      try {
+        variables = JSON.parse(raw);
+      } catch {
+        return new GraphQLError('The variables parameter is not valid JSON', { extensions: { code: ErrorCode.BAD_USER_INPUT } });
+      }
+    }
+    return { query: url.searchParams.get('query') ?? undefined, operationName: url.searchParams.get('operationName') ?? undefined, variables };
+  };
+
   const handleGraphQL = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const auth = await o.authenticator.authenticate(req.headers.authorization);
+    if (!auth.ok) return sendErrors(res, 401, [clientError(unauthenticated(auth.reason))], { 'www-authenticate': 'Bearer' });
+    const principal = auth.principal;
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -144,9 +222,18 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
         return;
       }
     }
+    const text = requestText(req.method ?? 'GET', body, url);
+    if (text instanceof GraphQLError) return sendErrors(res, 400, [clientError(text)]);
+    if (text) {
+      const admitted = await o.admission.admit(principal, text);
+      if (!admitted.ok) {
+        const retryAfter = (admitted.error.extensions.http as { headers?: Map<string, string> } | undefined)?.headers?.get('retry-after');
+        return sendErrors(res, statusOf(admitted.error), [clientError(admitted.error)], retryAfter ? { 'retry-after': retryAfter } : {});
+      }
+    }
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: async () => o.context,
+      context: async () => ({ ...o.context, principal }),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
@@ -161,6 +248,23 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      // CORS: only origins on the allow-list (CORS_ORIGINS) get headers; nothing is reflected.
+      const origin = req.headers.origin;
+      const corsAllowed = typeof origin === 'string' && o.security.corsOrigins.includes(origin);
+      if (corsAllowed) {
+        res.setHeader('access-control-allow-origin', origin);
+        res.setHeader('vary', 'origin');
+        res.setHeader('access-control-expose-headers', 'retry-after');
+      }
+      if (req.method === 'OPTIONS') {
+        if (corsAllowed) {
+          res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+          res.setHeader('access-control-allow-headers', 'authorization, content-type, apollo-require-preflight, x-apollo-operation-name');
+          res.setHeader('access-control-max-age', '600');
+        }
+        res.writeHead(204).end();
+        return;
+      }
       try {
         if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
         if (url.pathname === '/readyz') {
@@ -188,7 +292,35 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   });
   server.keepAliveTimeout = 5000;
 
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: o.maxBodyBytes });
+  // Connection limits, checked at the upgrade (per replica, per address) and at connection_init (per credential).
+  const perAddress = new Map<string, number>();
+  const perKey = new Map<string, number>();
+  const bump = (map: Map<string, number>, key: string, by: number): void => {
+    const n = (map.get(key) ?? 0) + by;
+    if (n <= 0) map.delete(key);
+    else map.set(key, n);
+  };
+  const wss = new WebSocketServer({
+    server,
+    path: '/graphql',
+    maxPayload: o.maxBodyBytes,
+    verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
+      if (draining) return done(false, 503, 'Shutting down');
+      if (wss.clients.size >= o.security.maxConnections) return done(false, 503, 'Too many connections on this replica');
+      const address = info.req.socket.remoteAddress ?? '?';
+      if ((perAddress.get(address) ?? 0) >= o.security.maxConnectionsPerAddress) return done(false, 429, 'Too many connections from this address');
+      done(true);
+    },
+  });
+  wss.on('connection', (socket, req) => {
+    const address = req.socket.remoteAddress ?? '?';
+    bump(perAddress, address, 1);
+    socket.once('close', () => bump(perAddress, address, -1));
+  });
+  /** Who each socket authenticated as (set at connection_init). */
+  const principals = new WeakMap<WebSocket, Principal>();
+  const maskResult = (result: ExecutionResult): ExecutionResult | undefined =>
+    result.errors ? ({ ...result, errors: result.errors.map((e) => maskError(e.toJSON(), e)) } as unknown as ExecutionResult) : undefined;
 
   // One memory budget per socket, across its subscriptions (see fanout/socketBudget.ts).
   const closeSlowSocket = (socket: WebSocket, why: string): void => {
@@ -237,9 +369,40 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
           budgetBytes: o.socketBudgetBytes,
           overBudget: () => budget.charge(Number.POSITIVE_INFINITY),
         };
-        return { ...o.context, budget, transport } as unknown as Record<string, unknown>;
+        return { ...o.context, budget, transport, principal: principals.get(socket) } as unknown as Record<string, unknown>;
       },
-      onSubscribe: (ctx) => {
+      onConnect: async (ctx) => {
+        const socket = ctx.extra.socket;
+        const params = ctx.connectionParams as Record<string, unknown> | undefined;
+        const auth = await o.authenticator.authenticate(params?.authorization ?? params?.Authorization);
+        // false: graphql-ws closes with 4403 Forbidden.
+        if (!auth.ok) {
+          log.info({ reason: auth.reason }, 'WebSocket refused at connection_init');
+          return false;
+        }
+        const principal = auth.principal;
+        if ((perKey.get(principal.id) ?? 0) >= o.security.maxConnectionsPerKey) {
+          socket.close(TOO_MANY_CONNECTIONS_CLOSE_CODE, 'Too many connections for this credential');
+          return false;
+        }
+        principals.set(socket, principal);
+        bump(perKey, principal.id, 1);
+        let expiry: NodeJS.Timeout | undefined;
+        if (principal.expiresAt !== undefined) {
+          expiry = setTimeout(() => {
+            socket.close(CREDENTIAL_EXPIRED_CLOSE_CODE, 'Credential expired: reconnect with a fresh token and resume from your last cursor');
+            setTimeout(() => socket.terminate(), 1000).unref();
+          }, Math.min(MAX_TIMER_MS, Math.max(0, principal.expiresAt - Date.now())));
+          expiry.unref();
+        }
+        socket.once('close', () => {
+          clearTimeout(expiry);
+          bump(perKey, principal.id, -1);
+        });
+        return true;
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => maskResult(result as ExecutionResult),
+      onSubscribe: async (ctx, _id, payload) => {
         // graphql-ws has already reserved this subscription's id in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > o.maxSubscriptionsPerSocket) {
           return [
@@ -248,13 +411,17 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
             }),
           ];
         }
-        return undefined;
+        const principal = principals.get(ctx.extra.socket);
+        if (!principal) return [unauthenticated('connection_init carried no valid credential')];
+        const admitted = await o.admission.admit(principal, payload);
+        if (!admitted.ok) return [admitted.error];
+        const invalid = validate(o.schema, admitted.document);
+        if (invalid.length > 0) return [...invalid];
+        return { schema: o.schema, document: admitted.document, operationName: payload.operationName, variableValues: payload.variables };
       },
       subscribe: subscribeWithFastPath,
       isProd: o.production,
-      onError: (_ctx, _id, _payload, errors) => {
-        for (const e of errors) if (!e.extensions?.code) log.error({ err: e }, 'subscription error');
-      },
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => maskError(e.toJSON(), e)),
     },
     wss,
   );

@@ -1,4 +1,6 @@
-import { Arg, ID, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Ctx, ID, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
+import type { Principal } from '../auth/credentials.js';
+import { checkScope, forbidden, principalOf } from '../auth/policy.js';
 import { AlertCursor } from '../domain/alertCursor.js';
 import type { OverheatAlert as DomainAlert } from '../domain/alert.js';
 import { badUserInput } from '../errors.js';
@@ -30,9 +32,12 @@ interface OverheatAlertsArgs {
 }
 
 /** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
-export function overheatAlertsSubscribe(services: Services, delivery: { budget?: SocketBudget | undefined; sink?: AlertSink | undefined } = {}) {
+export function overheatAlertsSubscribe(services: Services, principal: Principal, delivery: { budget?: SocketBudget | undefined; sink?: AlertSink | undefined } = {}) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
-    const sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
+    let sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
+    // A scoped credential sees its sensors only: without a filter, its scope is the filter.
+    if (sensorIds) checkScope(principal, sensorIds, 'sensorIds');
+    else if (principal.sensors) sensorIds = [...principal.sensors];
     let after: AlertCursor | undefined;
     if (args.after !== null && args.after !== undefined) {
       after = AlertCursor.decode(args.after);
@@ -51,13 +56,18 @@ export class AlertResolver {
     @Arg('sensorId', () => ID, { nullable: true }) sensorId?: string | null,
     @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
     @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+    @Ctx() ctx?: GraphQLContext,
   ): Promise<AlertConnection> {
+    const principal = principalOf(ctx ?? {});
     if (sensorId) checkSensorId(sensorId, 'sensorId');
-    const page = await this.services.store.alerts.page({
+    if (principal.sensors && !sensorId) throw forbidden('A credential scoped to sensors must name one (sensorId)', { field: 'sensorId' });
+    if (sensorId) checkScope(principal, [sensorId], 'sensorId');
+    const query = {
       sensorId: sensorId ?? undefined,
       first: checkPageSize(first, this.services.config.limits.historyMaxPage),
       before: after ? parseAlertPageCursor(after) : undefined,
-    });
+    };
+    const page = await this.services.readGate.run(() => this.services.store.alerts.page(query));
     const edges = page.items.map((d) => ({ cursor: alertPageCursor(d.ts, d._id), node: toGraphQL(fromAlertDoc(d), null) }));
     return { edges, nodes: edges.map((e) => e.node), pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
   }
@@ -72,7 +82,10 @@ export class AlertResolver {
   @Subscription(() => OverheatAlert, {
     description:
       'Overheat alerts as they are detected, over graphql-ws. With `after`, first replays every stored alert after that cursor, then continues live, without gap or duplicate.',
-    subscribe: ({ args, context }) => overheatAlertsSubscribe((context as GraphQLContext).services, { budget: (context as GraphQLContext).budget })(args as OverheatAlertsArgs),
+    subscribe: ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      return overheatAlertsSubscribe(ctx.services, principalOf(ctx), { budget: ctx.budget })(args as OverheatAlertsArgs);
+    },
   })
   overheatAlerts(
     @Root() alert: DeliveredAlert,

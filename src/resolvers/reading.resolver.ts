@@ -1,4 +1,5 @@
-import { Arg, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { checkScope, principalOf } from '../auth/policy.js';
 import { validateReading, type Reading as DomainReading } from '../domain/reading.js';
 import { DependencyError, ErrorCode, badUserInput, limitExceeded, retryable } from '../errors.js';
 import { DateTimeScalar } from '../schema/dateTime.scalar.js';
@@ -7,7 +8,7 @@ import { IngestResult, Reading, ReadingInput } from '../schema/reading.type.js';
 import { ReadingStats, StatsInterval } from '../schema/readingStats.type.js';
 import { INTERVAL_MS, floorTo } from '../domain/readingBuckets.js';
 import { parseReadingCursor, readingCursor } from './pageCursor.js';
-import type { Services } from './services.js';
+import type { GraphQLContext, Services } from './services.js';
 import { checkPageSize, checkSensorId } from './validate.js';
 
 @Resolver(() => Reading)
@@ -21,17 +22,16 @@ export class ReadingResolver {
     @Arg('to', () => DateTimeScalar, { nullable: true }) to?: Date | null,
     @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
     @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+    @Ctx() ctx?: GraphQLContext,
   ): Promise<ReadingConnection> {
     checkSensorId(sensorId, 'sensorId');
+    checkScope(principalOf(ctx ?? {}), [sensorId], 'sensorId');
     if (from && to && from.getTime() > to.getTime()) throw badUserInput('from', 'from must not be after to');
     const pageSize = checkPageSize(first, this.services.config.limits.historyMaxPage);
-    const page = await this.services.store.readings.page({
-      sensorId,
-      from: from ?? undefined,
-      to: to ?? undefined,
-      first: pageSize,
-      beforeTs: after ? parseReadingCursor(after) : undefined,
-    });
+    const beforeTs = after ? parseReadingCursor(after) : undefined;
+    const page = await this.services.readGate.run(() =>
+      this.services.store.readings.page({ sensorId, from: from ?? undefined, to: to ?? undefined, first: pageSize, beforeTs }),
+    );
     const edges = page.items.map((node) => ({ cursor: readingCursor(node.ts), node }));
     return {
       edges,
@@ -49,13 +49,15 @@ export class ReadingResolver {
     @Arg('from', () => DateTimeScalar) from: Date,
     @Arg('to', () => DateTimeScalar) to: Date,
     @Arg('every', () => StatsInterval) every: StatsInterval,
+    @Ctx() ctx?: GraphQLContext,
   ): Promise<ReadingStats[]> {
     checkSensorId(sensorId, 'sensorId');
+    checkScope(principalOf(ctx ?? {}), [sensorId], 'sensorId');
     if (from.getTime() > to.getTime()) throw badUserInput('from', 'from must not be after to');
     const max = this.services.config.limits.statsMaxPoints;
     const points = Math.floor((to.getTime() - floorTo(from.getTime(), every)) / INTERVAL_MS[every]) + 1;
     if (points > max) throw limitExceeded('to', `at most ${max} points per call; this window has ${points} at ${every}`, max);
-    const stats = await this.services.store.readings.stats({ sensorId, from, to, every });
+    const stats = await this.services.readGate.run(() => this.services.store.readings.stats({ sensorId, from, to, every }));
     return stats.map(({ start, summary: s }) => ({
       start,
       count: s.n,
@@ -68,7 +70,8 @@ export class ReadingResolver {
     description:
       'Pushes readings from a device or gateway through the same Kafka topic as simulated ones. Resolves once Kafka acknowledged them. On KAFKA_UNAVAILABLE, retry: duplicates are absorbed.',
   })
-  async ingestReadings(@Arg('readings', () => [ReadingInput]) inputs: ReadingInput[]): Promise<IngestResult> {
+  async ingestReadings(@Arg('readings', () => [ReadingInput]) inputs: ReadingInput[], @Ctx() ctx?: GraphQLContext): Promise<IngestResult> {
+    const principal = principalOf(ctx ?? {});
     const { limits, readings: readingLimits } = this.services.config;
     if (inputs.length === 0) throw badUserInput('readings', 'readings must not be empty');
     if (inputs.length > limits.maxIngestBatch) {
@@ -90,6 +93,9 @@ export class ReadingResolver {
       }
       return result.reading;
     });
+    // A device writes only its own sensors; the whole batch is refused, nothing is half-sent.
+    checkScope(principal, readings.map((r) => r.sensorId), 'readings');
+    await this.services.rateLimiter.take('ingest', principal.id, readings.length);
     try {
       await this.services.producer.send(readings);
     } catch (err) {

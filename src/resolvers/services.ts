@@ -1,5 +1,8 @@
 /** What resolvers depend on: a few small interfaces, handed to each resolver's constructor. */
+import type { Principal } from '../auth/credentials.js';
 import type { Config } from '../config.js';
+import type { RateLimiter } from '../limits/rateLimiter.js';
+import type { ReadGate } from '../limits/readGate.js';
 import type { AlertFeed } from '../fanout/alertFeed.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import type { SensorFleet } from '../simulator/sensorFleet.js';
@@ -12,11 +15,16 @@ export interface Services {
   readonly producer: ReadingProducer;
   readonly fleet: SensorFleet;
   readonly feed: AlertFeed;
+  readonly rateLimiter: RateLimiter;
+  /** Every history read goes through it (see limits/readGate.ts). */
+  readonly readGate: ReadGate;
 }
 
 /** The GraphQL context of every operation, over HTTP and WebSocket alike. */
 export interface GraphQLContext {
   readonly services: Services;
+  /** Who is calling; set by the front door for every operation (see http/admission.ts). */
+  readonly principal?: Principal;
   /** WebSocket operations only: the memory budget of the socket the operation runs on. */
   readonly budget?: SocketBudget;
 }

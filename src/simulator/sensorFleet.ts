@@ -23,6 +23,8 @@ export interface SpawnRequest {
   intervalMs: number;
   scenario: Scenario;
   seed: number;
+  /** Credential spawning them (per-key caps). */
+  owner?: string;
 }
 
 /**
@@ -165,6 +167,7 @@ export function createSensorFleet(deps: {
         replicaId: deps.replicaId,
         createdAt: now,
         stoppedAt: null,
+        ...(req.owner ? { owner: req.owner } : {}),
       }));
       if (renewedUntil < Date.now() + 1000) {
         await deps.store.fleet.renewLease(deps.replicaId, new Date(Date.now() + leaseMs));

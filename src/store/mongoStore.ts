@@ -38,6 +38,8 @@ export interface SensorDoc {
   replicaId: string;
   createdAt: Date;
   stoppedAt: Date | null;
+  /** Credential that spawned it (Principal.id): per-key caps count by it. Absent on older documents. */
+  owner?: string;
 }
 
 /**
@@ -94,6 +96,8 @@ export interface MongoStore {
     insert(sensors: readonly SensorDoc[]): Promise<void>;
     list(): Promise<SensorDoc[]>;
     countRunning(): Promise<number>;
+    /** Running sensors spawned by this credential, and the readings/s they produce together. */
+    usageOf(owner: string): Promise<{ count: number; rate: number }>;
     running(): Promise<SensorDoc[]>;
     /**
      * Marks running sensors stopped (all when ids is undefined); returns the ids it found running.
@@ -282,6 +286,10 @@ export async function connectMongoStore(options: {
       },
       list: () => sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray(),
       countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
+      async usageOf(owner) {
+        const docs = await sensors.find({ status: 'RUNNING', owner }, { projection: { intervalMs: 1 } }).toArray();
+        return { count: docs.length, rate: docs.reduce((sum, d) => sum + 1000 / d.intervalMs, 0) };
+      },
       running: () => sensors.find({ status: 'RUNNING' }).toArray(),
       async stop(ids) {
         const filter: Filter<SensorDoc> = { status: 'RUNNING' };

@@ -29,7 +29,7 @@ describe('scripts/services.sh env', () => {
   it('prints only variables the configuration accepts', async () => {
     const vars = await servicesEnv();
     expect(Object.keys(vars).sort()).toEqual(['KAFKA_BROKERS', 'MONGODB_FERRETDB_SQLITE_DIR', 'MONGODB_URL', 'REDIS_URL']);
-    const config = loadConfig(vars);
+    const config = loadConfig({ ...vars, AUTH_ANONYMOUS_ROLE: 'viewer' });
     expect(config.mongo.url).toBe(vars.MONGODB_URL);
     expect(config.mongo.ferretSqliteDir).toBe(vars.MONGODB_FERRETDB_SQLITE_DIR);
   });

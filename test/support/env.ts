@@ -19,6 +19,22 @@ export function storeOptionsFrom(env: Record<string, string>): { url: string; da
   return { url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, ferretSqliteDir: env.MONGODB_FERRETDB_SQLITE_DIR ?? ferretSqliteDir() };
 }
 
+/**
+ * Limits and credentials for suites that are not about them: callers without credentials are
+ * admins, and the per-credential limits are out of the way. The security suite
+ * (test/integration/security.test.ts) sets API keys, JWTs and the production defaults instead.
+ */
+export const OPEN_ACCESS: Readonly<Record<string, string>> = {
+  AUTH_ANONYMOUS_ROLE: 'admin',
+  RATE_LIMIT_MUTATIONS: '1000000/1m',
+  RATE_LIMIT_INGEST: '100000000/1m',
+  RATE_LIMIT_SUBSCRIPTIONS: '1000000/1m',
+  LIMIT_CONNECTIONS_PER_ADDRESS: '100000',
+  LIMIT_CONNECTIONS_PER_KEY: '100000',
+  LIMIT_SENSORS_PER_KEY: '100000',
+  LIMIT_SIMULATED_RATE_PER_KEY: '1000000',
+};
+
 /** Environment for an isolated pipeline: its own topics, group, database and Redis channels. */
 export function isolatedEnv(label: string, overrides: Record<string, string> = {}): Record<string, string> {
   const id = uniqueName(label);
@@ -34,6 +50,7 @@ export function isolatedEnv(label: string, overrides: Record<string, string> = {
     MONGODB_FERRETDB_SQLITE_DIR: ferretSqliteDir(),
     REDIS_CHANNEL_PREFIX: id,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...OPEN_ACCESS,
     ...overrides,
   };
 }

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
+/** A credential: configuration refuses a server nobody could authenticate to. */
+const KEYS = { API_KEYS: 'admin:0123456789abcdef0123' } as const;
+
 describe('configuration', () => {
   it('defaults to the local services on loopback', () => {
-    const c = loadConfig({});
+    const c = loadConfig(KEYS);
     expect(c.http).toMatchObject({ host: '127.0.0.1', port: 4000 });
     expect(c.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(c.kafka.readingsTopic).toBe('sensor.readings');
@@ -14,7 +17,7 @@ describe('configuration', () => {
   });
 
   it('reads every variable once and freezes the result', () => {
-    const c = loadConfig({ PORT: '4100', ALERT_THRESHOLD_C: '75.5', KAFKA_BROKERS: 'k1:9092, k2:9092' });
+    const c = loadConfig({ ...KEYS, PORT: '4100', ALERT_THRESHOLD_C: '75.5', KAFKA_BROKERS: 'k1:9092, k2:9092' });
     expect(c.http.port).toBe(4100);
     expect(c.alerts.thresholdC).toBe(75.5);
     expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
@@ -24,7 +27,7 @@ describe('configuration', () => {
   it('reports every problem in one error', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', ALERT_THRESHOLD_C: 'hot', MONGODB_URL: 'http://x', KAFKA_BROKRS: 'typo:1' });
+      loadConfig({ ...KEYS, PORT: 'eighty', ALERT_THRESHOLD_C: 'hot', MONGODB_URL: 'http://x', KAFKA_BROKRS: 'typo:1' });
     } catch (err) {
       error = err;
     }
@@ -38,23 +41,54 @@ describe('configuration', () => {
   });
 
   it('refuses an impossible temperature range', () => {
-    expect(() => loadConfig({ READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(/must be below/);
+    expect(() => loadConfig({ ...KEYS, READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(/must be below/);
   });
 });
 
 describe('history configuration', () => {
   it('reads READINGS_RETENTION as a duration, 30 days by default', () => {
-    expect(loadConfig({}).history.retentionMs).toBe(30 * 86_400_000);
-    expect(loadConfig({ READINGS_RETENTION: '12d' }).history.retentionMs).toBe(12 * 86_400_000);
-    expect(() => loadConfig({ READINGS_RETENTION: 'a month' })).toThrow(/READINGS_RETENTION: "a month" is not a duration/);
+    expect(loadConfig(KEYS).history.retentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig({ ...KEYS, READINGS_RETENTION: '12d' }).history.retentionMs).toBe(12 * 86_400_000);
+    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: 'a month' })).toThrow(/READINGS_RETENTION: "a month" is not a duration/);
   });
 
   it('refuses a retention that could delete a day a valid late reading may still reach', () => {
-    expect(() => loadConfig({ READINGS_RETENTION: '7d' })).toThrow(/READINGS_RETENTION .* must be at least READING_MAX_AGE_MS \+ 1 day/);
-    expect(loadConfig({ READINGS_RETENTION: '2d', READING_MAX_AGE_MS: '3600000' }).history.retentionMs).toBe(2 * 86_400_000);
+    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: '7d' })).toThrow(/READINGS_RETENTION .* must be at least READING_MAX_AGE_MS \+ 1 day/);
+    expect(loadConfig({ ...KEYS, READINGS_RETENTION: '2d', READING_MAX_AGE_MS: '3600000' }).history.retentionMs).toBe(2 * 86_400_000);
   });
 
   it('refuses misspelt READINGS_ variables', () => {
-    expect(() => loadConfig({ READINGS_RETENTON: '30d' })).toThrow(/READINGS_RETENTON: unknown variable/);
+    expect(() => loadConfig({ ...KEYS, READINGS_RETENTON: '30d' })).toThrow(/READINGS_RETENTON: unknown variable/);
+  });
+
+  it('refuses to start with no way to authenticate, and names the ways', () => {
+    expect(() => loadConfig({})).toThrow(/no way to authenticate: set API_KEYS/);
+  });
+
+  it('parses API keys with roles and sensor scopes, never echoing a secret', () => {
+    const c = loadConfig({ API_KEYS: 'viewer:viewer-secret-000001,device:device-secret-0000001:s1|s2' });
+    expect(c.auth.apiKeys.map((k) => [k.role, k.sensors])).toEqual([['viewer', undefined], ['device', ['s1', 's2']]]);
+    let problems: readonly string[] = [];
+    try {
+      loadConfig({ API_KEYS: 'root:short,device:device-secret-0000001' });
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems.join('\n')).toMatch(/entry 1: role must be one of viewer, operator, device, admin/);
+    expect(problems.join('\n')).toMatch(/entry 2: a device key must name its sensors/);
+    expect(problems.join('\n')).not.toMatch(/short|device-secret/);
+  });
+
+  it('is safe by default: no stack traces, and in production no introspection or GraphiQL', () => {
+    const dev = loadConfig(KEYS);
+    expect(dev.security.devMode).toBe(false);
+    const prod = loadConfig({ ...KEYS, NODE_ENV: 'production' });
+    expect(prod.security).toMatchObject({ devMode: false, introspection: false, graphiql: false, corsOrigins: [] });
+    expect(() => loadConfig({ ...KEYS, DEV_ADMIN_KEY: 'a-dev-admin-key-0001' })).toThrow(/DEV_ADMIN_KEY: only allowed with DEV_MODE=true/);
+  });
+
+  it('reads rate limits as units per window', () => {
+    expect(loadConfig({ ...KEYS, RATE_LIMIT_MUTATIONS: '10/1s' }).security.rates.mutations).toEqual({ limit: 10, windowMs: 1000 });
+    expect(() => loadConfig({ ...KEYS, RATE_LIMIT_INGEST: 'lots' })).toThrow(/RATE_LIMIT_INGEST: "lots" is not a rate/);
   });
 });
