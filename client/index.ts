@@ -33,8 +33,20 @@ export interface PipelineClient {
   dispose(): Promise<void>;
 }
 
+export interface PipelineClientOptions {
+  retryAttempts?: number;
+  /**
+   * The API key or token, sent as `Authorization: Bearer <credential>` over HTTP and in the
+   * WebSocket's connection_init. A function is called for every request and every (re)connection,
+   * so a token refreshed before it expires is picked up when the server closes the socket with 4419.
+   */
+  credential?: string | (() => string | Promise<string>);
+}
+
 /** `url` is the GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql; the WebSocket uses the same path. */
-export function createPipelineClient(url: string, options: { retryAttempts?: number } = {}): PipelineClient {
+export function createPipelineClient(url: string, options: PipelineClientOptions = {}): PipelineClient {
+  const credential = async (): Promise<string | undefined> =>
+    typeof options.credential === 'function' ? options.credential() : options.credential;
   let ws: Client | undefined;
   const wsClient = (): Client =>
     (ws ??= createClient({
@@ -42,13 +54,18 @@ export function createPipelineClient(url: string, options: { retryAttempts?: num
       webSocketImpl: WebSocket,
       retryAttempts: options.retryAttempts ?? 5,
       lazy: true,
+      connectionParams: async () => {
+        const c = await credential();
+        return c ? { authorization: `Bearer ${c}` } : {};
+      },
     }));
 
   return {
     async request(document, variables) {
+      const c = await credential();
       const response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(c ? { authorization: `Bearer ${c}` } : {}) },
         body: JSON.stringify({ query: print(document), variables }),
       });
       const body = (await response.json()) as { data?: unknown; errors?: GraphQLFormattedError[] };

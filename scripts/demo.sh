@@ -13,6 +13,13 @@ bash scripts/services.sh start
 # Connection variables of the local services, incl. FerretDB's SQLite directory for the history indexes.
 eval "$(bash scripts/services.sh env)"
 
+# Development mode, explicitly: detailed errors, and a fresh local admin key prefilled in GraphiQL's
+# headers tab. A bare `npm start` has neither and needs API_KEYS or a JWT secret (see README, Security).
+export DEV_MODE=true
+DEV_ADMIN_KEY="${DEV_ADMIN_KEY:-dev-$(node -e "process.stdout.write(require('node:crypto').randomBytes(16).toString('hex'))")}"
+export DEV_ADMIN_KEY
+AUTH=(-H "authorization: Bearer $DEV_ADMIN_KEY")
+
 # Own session: a terminal Ctrl-C (SIGINT to the whole foreground group) must not reach the API
 # directly, or it would also get the TERM below and treat it as a second signal (exit at once).
 setsid node --import tsx src/main.ts &
@@ -20,7 +27,7 @@ API_PID=$!
 stop_api() {
   trap - INT TERM EXIT
   # The demo's sensors end with it (a replica stopped on its own hands its sensors to the others instead).
-  curl -sf -m 3 "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
+  curl -sf -m 3 "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' "${AUTH[@]}" \
     --data '{"query":"mutation { stopSensors }"}' >/dev/null 2>&1 || true
   kill -TERM $API_PID 2>/dev/null
   wait $API_PID 2>/dev/null
@@ -34,7 +41,7 @@ for _ in $(seq 1 120); do
 done
 
 spawn() {
-  curl -sf "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
+  curl -sf "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' "${AUTH[@]}" \
     --data "{\"query\":\"mutation { spawnSensors(input: { count: $1, scenario: $2, intervalMs: $3 }) { sensors { id } } }\"}" >/dev/null
 }
 # Start a little after the banner, so a subscription opened right away sees the overheat ramp.
@@ -45,6 +52,8 @@ cat <<BANNER
 
   iot-realtime-pipeline is running.
     GraphiQL:  http://127.0.0.1:$PORT/graphql   (run the prefilled subscription)
+    Admin key: $DEV_ADMIN_KEY   (prefilled in GraphiQL's Headers tab; development only)
+               curl -H 'authorization: Bearer $DEV_ADMIN_KEY' ...
     Sensors:   5 NORMAL + 2 OVERHEAT (spawn more from GraphiQL with spawnSensors)
     Health:    http://127.0.0.1:$PORT/readyz    Metrics: http://127.0.0.1:$PORT/metrics
   Ctrl-C stops the API; npm run services:stop stops Kafka, FerretDB and Redis.

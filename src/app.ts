@@ -190,7 +190,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       production: config.nodeEnv === 'production',
       security: config.security,
       authenticator: createAuthenticator(config.auth),
-      admission: createAdmission({ limits: config.security.operations, introspection: config.security.introspection, rateLimiter }),
+      admission: createAdmission({ schema, limits: config.security.operations, introspection: config.security.introspection, rateLimiter }),
       logger,
       readiness,
       metrics,

@@ -11,7 +11,7 @@
  * | device   | only ingestReadings, for its own sensors    |
  * | admin    | everything, including stopSensors without ids |
  */
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode } from '../errors.js';
 import type { Principal, Role } from './credentials.js';
 
@@ -66,10 +66,14 @@ export function rootFields(document: DocumentNode, operation: OperationDefinitio
 
 /**
  * Refuses an operation any of whose root fields the principal may not use. `introspection` says
- * whether `__schema` and `__type` are served at all.
+ * whether `__schema` and `__type` are served at all. A field the schema does not have is left to
+ * validation (which refuses it with a better message); one it has but the table lacks is refused.
  */
-export function authorizeOperation(principal: Principal, document: DocumentNode, operation: OperationDefinitionNode, introspection: boolean): GraphQLError | undefined {
+export function authorizeOperation(principal: Principal, document: DocumentNode, operation: OperationDefinitionNode, introspection: boolean, schema: GraphQLSchema): GraphQLError | undefined {
   const typeName = ROOT_TYPE[operation.operation];
+  const rootType = schema.getRootType(operation.operation);
+  if (!rootType) return undefined;
+  const existing = rootType.getFields();
   const allowed = ROLE_PERMISSIONS[principal.role];
   const denied: string[] = [];
   for (const field of rootFields(document, operation)) {
@@ -78,6 +82,7 @@ export function authorizeOperation(principal: Principal, document: DocumentNode,
       if (!introspection) return forbidden('Introspection is disabled on this server (GRAPHQL_INTROSPECTION); use the published schema.graphql', { field });
       continue;
     }
+    if (!(field in existing)) continue;
     const permission = ROOT_FIELD_PERMISSIONS[`${typeName}.${field}`];
     if (!permission || !allowed.has(permission)) denied.push(field);
   }

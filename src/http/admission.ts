@@ -4,7 +4,7 @@
  * name), the role check on every root field, and the per-credential rate limit of its kind.
  * Nothing here touches the store; a refused request costs a parse and a walk of its document.
  */
-import { GraphQLError, getOperationAST, parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, getOperationAST, parse, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Principal } from '../auth/credentials.js';
 import { authorizeOperation } from '../auth/policy.js';
 import { ErrorCode } from '../errors.js';
@@ -27,7 +27,7 @@ function badRequest(message: string, code: string = ErrorCode.BAD_USER_INPUT): G
   return new GraphQLError(message, { extensions: { code, http: { status: 400 } } });
 }
 
-export function createAdmission(o: { limits: OperationLimits; introspection: boolean; rateLimiter: RateLimiter }): Admission {
+export function createAdmission(o: { schema: GraphQLSchema; limits: OperationLimits; introspection: boolean; rateLimiter: RateLimiter }): Admission {
   return {
     async admit(principal, request) {
       if (typeof request.query !== 'string' || request.query.length === 0) return { ok: false, error: badRequest('The request has no query string') };
@@ -49,7 +49,7 @@ export function createAdmission(o: { limits: OperationLimits; introspection: boo
         document = parse(request.query, { maxTokens: o.limits.maxTokens, noLocation: false });
       } catch (err) {
         const message = (err as Error).message;
-        if (/maximum number of tokens/i.test(message)) {
+        if (/contains more tha[nt] \d+ tokens/i.test(message)) {
           return { ok: false, error: limitError('tokens', o.limits.maxTokens, o.limits.maxTokens + 1, `The document has more than ${o.limits.maxTokens} tokens`) };
         }
         return { ok: false, error: badRequest(message, 'GRAPHQL_PARSE_FAILED') };
@@ -59,7 +59,7 @@ export function createAdmission(o: { limits: OperationLimits; introspection: boo
       const operation = getOperationAST(document, operationName);
       if (!operation) return { ok: false, error: badRequest('Unable to identify the operation: send operationName when the document has several', 'OPERATION_RESOLUTION_FAILURE') };
 
-      const denied = authorizeOperation(principal, document, operation, o.introspection);
+      const denied = authorizeOperation(principal, document, operation, o.introspection, o.schema);
       if (denied) return { ok: false, error: denied };
       try {
         if (operation.operation === 'mutation') await o.rateLimiter.take('mutations', principal.id);

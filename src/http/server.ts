@@ -135,7 +135,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { status: 413 });
+    if (size > limit) throw Object.assign(new Error(`The request body exceeds ${limit} bytes (HTTP_MAX_BODY_BYTES)`), { status: 413, code: ErrorCode.LIMIT_EXCEEDED });
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -285,7 +285,11 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
       } catch (err) {
         const status = (err as { status?: number }).status ?? 500;
         if (status >= 500) log.error({ err }, 'request failed');
-        if (!res.headersSent) sendJson(res, status, { errors: [{ message: status === 413 ? (err as Error).message : 'Internal server error' }] });
+        if (!res.headersSent) {
+          sendJson(res, status, {
+            errors: [status === 413 ? { message: (err as Error).message, extensions: { code: ErrorCode.LIMIT_EXCEEDED, limit: 'bodyBytes' } } : { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }],
+          });
+        }
         else res.destroy();
       }
     })();

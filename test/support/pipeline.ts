@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { startApp, type App } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
-import { createPipelineClient, type PipelineClient } from '../../client/index.js';
+import { createPipelineClient, type PipelineClient, type PipelineClientOptions } from '../../client/index.js';
 import { configFrom } from './env.js';
 
 export interface InProcessReplica {
@@ -37,7 +37,7 @@ export interface ReplicaProcess {
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. */
-export async function spawnReplica(env: Record<string, string>, port: number, nodeArgs: readonly string[] = []): Promise<ReplicaProcess> {
+export async function spawnReplica(env: Record<string, string>, port: number, nodeArgs: readonly string[] = [], clientOptions: PipelineClientOptions = {}): Promise<ReplicaProcess> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: `replica-${port}` },
@@ -62,7 +62,7 @@ export async function spawnReplica(env: Record<string, string>, port: number, no
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const client = createPipelineClient(url, { retryAttempts: 0 });
+  const client = createPipelineClient(url, { retryAttempts: 0, ...clientOptions });
   return {
     url,
     child,
