@@ -2,7 +2,9 @@
  * GraphiQL in a real browser (Debian's Chromium through puppeteer-core, no browser download): the page
  * loads from the replica alone (every request to 127.0.0.1, nothing from the internet), without
  * console errors, and pressing ▶ on the prefilled `LiveAlerts` subscription shows live alerts
- * delivered over graphql-ws.
+ * delivered over graphql-ws. The replica runs as `npm run demo` runs it: development mode, no access
+ * without a credential, the admin key prefilled in the Headers tab; GraphiQL must send it over HTTP
+ * and in the WebSocket's connection_init.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +22,8 @@ const pageText = async (page: Awaited<ReturnType<Browser['newPage']>>): Promise<
 let browser: Browser;
 
 beforeAll(async () => {
-  replica = await startReplica(isolatedEnv('graphiql'));
+  const adminKey = `dev-${uniqueName('key')}`;
+  replica = await startReplica(isolatedEnv('graphiql', { AUTH_ANONYMOUS_ROLE: '', DEV_MODE: 'true', DEV_ADMIN_KEY: adminKey }), { credential: adminKey });
   const executablePath = execFileSync('bash', ['scripts/browser.sh'], { cwd: root }).toString().trim();
   browser = await puppeteer.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 });

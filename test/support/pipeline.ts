@@ -13,10 +13,10 @@ export interface InProcessReplica {
   stop(): Promise<void>;
 }
 
-export async function startReplica(env: Record<string, string>): Promise<InProcessReplica> {
+export async function startReplica(env: Record<string, string>, clientOptions: PipelineClientOptions = {}): Promise<InProcessReplica> {
   const config = configFrom(env);
   const app = await startApp(config, createLogger(config.logLevel));
-  const client = createPipelineClient(app.url(), { retryAttempts: 0 });
+  const client = createPipelineClient(app.url(), { retryAttempts: 0, ...clientOptions });
   return {
     app,
     client,
