@@ -8,6 +8,8 @@ export interface Cluster {
   replicas: ReplicaProcess[];
   urls: string[];
   metrics(): Promise<Record<string, number>[]>;
+  /** Runs a full garbage collection in every replica (they start with --expose-gc; see src/main.ts). */
+  forceGc(): Promise<void>;
   /** Waits until the replicas have stored everything produced so far (scenarios must not overlap). */
   waitIdle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -17,12 +19,16 @@ export async function startCluster(label: string, count: number, overrides: Reco
   // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
   const env = isolatedEnv(label, { NODE_ENV: 'production', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
   // --profile: each replica writes a V8 CPU profile into profileDir when it stops.
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i, nodeArgs)));
   const cluster: Cluster = {
     env,
     replicas,
     urls: replicas.map((r) => r.url),
+    async forceGc() {
+      for (const r of replicas) r.child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 300));
+    },
     async metrics() {
       return Promise.all(
         replicas.map(async (r) => {

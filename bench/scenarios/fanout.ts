@@ -45,16 +45,18 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   const target = cluster.replicas[0]!;
   const read = async () => (await cluster.metrics())[0]!;
   await sleep(2000);
+  await cluster.forceGc();
   const before = await read();
   const group = await openSubscribers([target.url], o.subscriptions);
   await sleep(3000);
+  await cluster.forceGc();
   const after = await read();
   await group.close();
   const rssPer = (after.process_resident_memory_bytes! - before.process_resident_memory_bytes!) / o.subscriptions;
   const heapPer = (after.process_heap_used_bytes! - before.process_heap_used_bytes!) / o.subscriptions;
   console.error(`  idle subscriptions: ${o.subscriptions} on one replica: +${Math.round(rssPer)} B RSS, +${Math.round(heapPer)} B heap each`);
   return [
-    { name: 'fanout.idleSubscriptionRss', unit: 'bytes', value: Math.round(rssPer), notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count` },
-    { name: 'fanout.idleSubscriptionHeap', unit: 'bytes', value: Math.round(heapPer), notes: 'V8 heap delta / count' },
+    { name: 'fanout.idleSubscriptionRss', unit: 'bytes', value: Math.round(rssPer), notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count, full GC before each reading` },
+    { name: 'fanout.idleSubscriptionHeap', unit: 'bytes', value: Math.round(heapPer), notes: 'V8 heap delta / count, full GC before each reading' },
   ];
 }

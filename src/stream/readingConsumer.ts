@@ -4,8 +4,11 @@
  *
  * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message; dead-letter
  *   the bad ones with their original bytes and a reason; store an alert for each critical reading,
- *   advance the partition watermark, publish the alerts on Redis; commit. Nothing here waits for
- *   reading storage, so an alert is one Kafka batch and two small writes away from its reading.
+ *   advance the partition watermark, publish the alerts on Redis; mark the batch done. Offsets are
+ *   committed in the background (every ALERT_COMMIT_INTERVAL_MS, and when partitions move or the
+ *   consumer stops), not once per batch: a batch replayed after a crash changes nothing, so the next
+ *   batch need not wait for a commit round trip. Nothing here waits for reading storage either, so
+ *   an alert is one Kafka batch and two small writes away from its reading.
  * - `history` (group `<KAFKA_GROUP_ID>.history`): the same validation, then the ReadingWriter stores
  *   the valid readings in buckets; a batch is held (heartbeating) until its readings are durable and
  *   only then committed. Holding it is what keeps one writer per sensor: a rebalance cannot give the
@@ -67,6 +70,8 @@ class BatchAbandoned extends Error {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** How often the alert path commits resolved offsets (a crash replays at most this much, idempotently). */
+const ALERT_COMMIT_INTERVAL_MS = 1000;
 
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: `stream.consumer.${o.role}` });
@@ -170,7 +175,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     }
 
     p.resolveOffset(lastOffset);
-    await durably('commit', p, () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(lastOffset) + 1) }]));
+    await p.commitOffsetsIfNecessary().catch((err: Error) => log.warn({ err: err.message }, 'background commit failed; retried at the next one'));
     stats.batches++;
   };
 
@@ -216,8 +221,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    // Committed explicitly: after the alert steps (alerts), or by the writer once readings are durable (history).
-    autoCommit: false,
+    // alerts: resolved offsets committed in the background; history: by the writer once readings are durable.
+    autoCommit: o.role === 'alerts',
+    autoCommitInterval: ALERT_COMMIT_INTERVAL_MS,
     partitionsConsumedConcurrently: o.concurrency ?? 3,
     eachBatch: async (p) => {
       inFlight++;

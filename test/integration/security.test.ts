@@ -20,21 +20,25 @@ const KEY = {
   scopedViewer: 'scoped-viewer-secret-01',
   rate: 'rate-operator-secret-01',
   connections: 'conn-admin-secret-00001',
+  ingestDevice: 'ingest-device-secret-001',
 } as const;
+const ALLOWED_ORIGIN = 'https://ops.example.com';
 const JWT_SECRET = 'jwt-secret-for-the-security-suite-0123456789';
 const devA = uniqueName('devA');
 const devB = uniqueName('devB');
+const devC = uniqueName('devC');
 
 const env = isolatedEnv('security', {
   NODE_ENV: 'production',
   // The production defaults, not the open access of the other suites (empty = default)...
   AUTH_ANONYMOUS_ROLE: '',
-  RATE_LIMIT_INGEST: '',
+  CORS_ORIGINS: ALLOWED_ORIGIN,
   RATE_LIMIT_SUBSCRIPTIONS: '',
   LIMIT_CONNECTIONS_PER_ADDRESS: '',
   LIMIT_SIMULATED_RATE_PER_KEY: '',
   // ...except a few set low enough to reach here.
   RATE_LIMIT_MUTATIONS: '30/1m',
+  RATE_LIMIT_INGEST: '60/1m',
   LIMIT_CONNECTIONS_PER_KEY: '3',
   LIMIT_SENSORS_PER_KEY: '4',
   API_KEYS: [
@@ -45,6 +49,7 @@ const env = isolatedEnv('security', {
     `viewer:${KEY.scopedViewer}:${devA}`,
     `operator:${KEY.rate}`,
     `admin:${KEY.connections}`,
+    `device:${KEY.ingestDevice}:${devC}`,
   ].join(','),
   AUTH_JWT_SECRET: JWT_SECRET,
 });
@@ -338,6 +343,17 @@ describe('limits per credential', () => {
     expect(codesOf(await http(a.url, stop, bearer(KEY.operator)))).toEqual([]);
   });
 
+  it('counts ingested readings, not requests, against the ingest rate', async () => {
+    const batch = (n: number, from: number) => Array.from({ length: n }, (_, i) => criticalReading(devC, from + i, 20));
+    const ingest = (n: number, from: number) => http(b.url, { query: INGEST, variables: { readings: batch(n, from) } }, bearer(KEY.ingestDevice));
+    expect((await ingest(50, 0)).data?.ingestReadings).toEqual({ accepted: 50 });
+    const refused = await ingest(20, 100);
+    expect(codesOf(refused)).toEqual(['RATE_LIMITED']);
+    expect(refused.errors![0]!.extensions).toMatchObject({ bucket: 'ingest', limit: 60 });
+    // What is left of the window is still usable: a refused batch took nothing.
+    expect((await ingest(10, 200)).data?.ingestReadings).toEqual({ accepted: 10 });
+  });
+
   it('caps the sensors one credential runs', async () => {
     const token = bearer(await jwt({ role: 'operator' }, 600, JWT_SECRET, 'sensor-cap'));
     const spawn = (count: number) => http(b.url, { query: `mutation { spawnSensors(input: { count: ${count}, intervalMs: 60000 }) { sensors { id } } }` }, token);
@@ -358,6 +374,22 @@ describe('limits per credential', () => {
     expect(fourth.results).toEqual([]);
     await ingestAsAdmin([criticalReading(devA, 40)]);
     for (const o of await Promise.all(open)) expect(o.closeCode).toBeUndefined();
+  });
+});
+
+describe('CORS', () => {
+  const preflight = (origin: string) =>
+    fetch(a.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+
+  it('answers an allowed origin, and only that one, without reflecting others', async () => {
+    const allowed = await preflight(ALLOWED_ORIGIN);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+    expect(allowed.headers.get('access-control-allow-headers')).toContain('authorization');
+    const other = await preflight('https://evil.example.net');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const get = await postGraphQL(a.url, { query: '{ alertsCursor }' }, bearer(KEY.viewer), { origin: 'https://evil.example.net' });
+    expect(get.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 

@@ -11,6 +11,7 @@ import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.j
 import { createLogger } from '../../src/logger.js';
 import { isolatedEnv, storeOptionsFrom } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
+import { historyCaughtUp } from '../support/consumerLag.js';
 import { eventually, sleep } from '../support/wait.js';
 
 const env = isolatedEnv('stops', { LIMIT_MAX_SPAWN: '1000' });
@@ -64,14 +65,21 @@ describe('stopping sensors', () => {
     await eventually(() => simulated(a), (n) => n === survivors.length, { timeoutMs: 45_000, intervalMs: 500, what: `the ${survivors.length} unstopped sensors running on A` });
     expect(await runningIds(a)).toEqual(survivors);
 
-    // Over many reconcile rounds and lease renewals, nothing stopped comes back.
-    await sleep(3000); // readings of the last ticks before each stop are in flight until now
-    const before = await store.readings.count([...stopped]);
+    // Over many reconcile rounds and lease renewals, nothing stopped comes back: once everything
+    // produced is stored, no stopped sensor has a reading taken after the fleet settled (one tick of
+    // slack for a tick under way at that moment).
+    const settledAt = Date.now();
     for (let round = 0; round < 6; round++) {
       await sleep(1000);
       expect(await simulated(a)).toBe(survivors.length);
     }
-    expect(await store.readings.count([...stopped])).toBe(before);
+    await historyCaughtUp(env);
+    const producedAgain: string[] = [];
+    for (const sensorId of stopped) {
+      const page = await store.readings.page({ sensorId, from: new Date(settledAt + 1000), first: 1 });
+      if (page.items.length > 0) producedAgain.push(sensorId);
+    }
+    expect(producedAgain).toEqual([]);
     expect(await runningIds(a)).toEqual(survivors);
     await a.client.request(StopSensorsDocument, {});
     await eventually(() => simulated(a), (n) => n === 0, { what: 'all stopped' });
