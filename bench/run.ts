@@ -44,9 +44,42 @@ async function stopCluster(cluster: Cluster, scenario: string): Promise<void> {
 }
 
 const P = {
-  quick: { windowMs: 5000, rates: [1000], subs: [1, 100], ingestRates: [2000, 5000], ingestWindowMs: 10_000, fanoutSubs: 200, alertRates: [20, 80], idle: 2000, historyStored: 259_200, historyQueries: 20 },
-  default: { windowMs: 10_000, rates: [1000, 10_000], subs: [1, 100, 1000], ingestRates: [1000, 2000, 5000, 10_000, 20_000, 30_000], ingestWindowMs: 15_000, fanoutSubs: 1000, alertRates: [10, 20, 40, 80], idle: 10_000, historyStored: 1_000_000, historyQueries: 200 },
-  full: { windowMs: 30_000, rates: [1000, 10_000, 50_000], subs: [1, 100, 1000], ingestRates: [5000, 10_000, 20_000, 30_000, 50_000, 75_000], ingestWindowMs: 60_000, fanoutSubs: 1000, alertRates: [50, 100, 200, 400, 800], idle: 10_000, historyStored: 10_000_000, historyQueries: 200 },
+  quick: {
+    windowMs: 5000,
+    rates: [1000],
+    subs: [1, 100],
+    ingestRates: [2000, 5000],
+    ingestWindowMs: 10_000,
+    fanoutSubs: 200,
+    alertRates: [20, 80],
+    idle: 2000,
+    historyStored: 259_200,
+    historyQueries: 20,
+  },
+  default: {
+    windowMs: 10_000,
+    rates: [1000, 10_000],
+    subs: [1, 100, 1000],
+    ingestRates: [1000, 2000, 5000, 10_000, 20_000, 30_000],
+    ingestWindowMs: 15_000,
+    fanoutSubs: 1000,
+    alertRates: [10, 20, 40, 80],
+    idle: 10_000,
+    historyStored: 1_000_000,
+    historyQueries: 200,
+  },
+  full: {
+    windowMs: 30_000,
+    rates: [1000, 10_000, 50_000],
+    subs: [1, 100, 1000],
+    ingestRates: [5000, 10_000, 20_000, 30_000, 50_000, 75_000],
+    ingestWindowMs: 60_000,
+    fanoutSubs: 1000,
+    alertRates: [50, 100, 200, 400, 800],
+    idle: 10_000,
+    historyStored: 10_000_000,
+    historyQueries: 200,
+  },
 }[profile];
 
 async function portOpen(port: number): Promise<boolean> {
@@ -58,7 +91,9 @@ async function portOpen(port: number): Promise<boolean> {
 }
 
 function versions(): Record<string, string> {
-  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as {
+    packages: Record<string, { version?: string }>;
+  };
   const v = (name: string) => lock.packages[`node_modules/${name}`]?.version ?? '?';
   const cmd = (file: string, a: string[]) => {
     try {
@@ -68,9 +103,18 @@ function versions(): Record<string, string> {
     }
   };
   return {
-    kafkajs: v('kafkajs'), mongodb: v('mongodb'), ioredis: v('ioredis'), 'graphql-ws': v('graphql-ws'), ws: v('ws'), graphql: v('graphql'),
-    '@apollo/server': v('@apollo/server'), 'type-graphql': v('type-graphql'),
-    kafka: /<kafka\.version>([^<]+)/.exec(readFileSync(new URL('../services/kafka/pom.xml', import.meta.url), 'utf8'))?.[1] ?? '?',
+    kafkajs: v('kafkajs'),
+    mongodb: v('mongodb'),
+    ioredis: v('ioredis'),
+    'graphql-ws': v('graphql-ws'),
+    ws: v('ws'),
+    graphql: v('graphql'),
+    '@apollo/server': v('@apollo/server'),
+    'type-graphql': v('type-graphql'),
+    kafka:
+      /<kafka\.version>([^<]+)/.exec(
+        readFileSync(new URL('../services/kafka/pom.xml', import.meta.url), 'utf8'),
+      )?.[1] ?? '?',
     ferretdb: cmd('.cache/bin/ferretdb', ['--version']).replace(/^version:\s*/, ''),
     redis: cmd('redis-server', ['--version']),
   };
@@ -96,7 +140,11 @@ function fmt(x: number | undefined, digits = 1): string {
 }
 
 async function main(): Promise<void> {
-  for (const [name, port] of [['Kafka', 9092], ['MongoDB/FerretDB', 27017], ['Redis', 6379]] as const) {
+  for (const [name, port] of [
+    ['Kafka', 9092],
+    ['MongoDB/FerretDB', 27017],
+    ['Redis', 6379],
+  ] as const) {
     if (!(await portOpen(port))) {
       console.error(`${name} is not listening on 127.0.0.1:${port}. Start the services first: npm run services`);
       process.exit(2);
@@ -115,16 +163,30 @@ async function main(): Promise<void> {
       // History first, on a cluster nothing else has loaded yet: its latencies are the store's alone.
       if (wants('history')) {
         console.error('history');
-        figures.push(...(await history(cluster, { stored: Number(flag('history-stored') ?? P.historyStored), queries: Number(flag('history-queries') ?? P.historyQueries) })));
+        figures.push(
+          ...(await history(cluster, {
+            stored: Number(flag('history-stored') ?? P.historyStored),
+            queries: Number(flag('history-queries') ?? P.historyQueries),
+          })),
+        );
       }
       if (wants('latency')) {
         console.error('alert latency');
-        figures.push(...(await alertLatency(cluster, { rates: P.rates, subscriberCounts: P.subs, durationMs: P.windowMs, criticalEvery: 100 })));
+        figures.push(
+          ...(await alertLatency(cluster, {
+            rates: P.rates,
+            subscriberCounts: P.subs,
+            durationMs: P.windowMs,
+            criticalEvery: 100,
+          })),
+        );
       }
       await cluster.waitIdle();
       if (wants('fanout')) {
         console.error('fan-out');
-        figures.push(...(await fanout(cluster, { subscribers: P.fanoutSubs, alertRates: P.alertRates, durationMs: P.windowMs })));
+        figures.push(
+          ...(await fanout(cluster, { subscribers: P.fanoutSubs, alertRates: P.alertRates, durationMs: P.windowMs })),
+        );
       }
       if (wants('memory')) {
         console.error('idle subscription memory');
@@ -137,9 +199,22 @@ async function main(): Promise<void> {
   if (wants('pressure')) {
     console.error('under pressure');
     const budgetBytes = 2 * 1_048_576;
-    const cluster = await startCluster('bench-pressure', 1, { LIMIT_SOCKET_BUDGET_BYTES: String(budgetBytes) }, 4521, profileDirFor('pressure'));
+    const cluster = await startCluster(
+      'bench-pressure',
+      1,
+      { LIMIT_SOCKET_BUDGET_BYTES: String(budgetBytes) },
+      4521,
+      profileDirFor('pressure'),
+    );
     try {
-      figures.push(...(await pressure(cluster, { alertRate: 100, pausedMs: 20_000, behind: Number(flag('behind') ?? 10_000), budgetBytes })));
+      figures.push(
+        ...(await pressure(cluster, {
+          alertRate: 100,
+          pausedMs: 20_000,
+          behind: Number(flag('behind') ?? 10_000),
+          budgetBytes,
+        })),
+      );
     } finally {
       await stopCluster(cluster, 'pressure');
     }
@@ -151,7 +226,13 @@ async function main(): Promise<void> {
       console.error(`sustained ingest, ${sensors} sensors`);
       const cluster = await startCluster(`bench-ingest-${sensors}`, 2, {}, 4511, profileDirFor(`ingest-${sensors}`));
       try {
-        figures.push(...(await sustainedIngest(cluster, { rates: sensors === 100 ? P.ingestRates : P.ingestRates.slice(0, 2), windowMs: P.ingestWindowMs, sensors })));
+        figures.push(
+          ...(await sustainedIngest(cluster, {
+            rates: sensors === 100 ? P.ingestRates : P.ingestRates.slice(0, 2),
+            windowMs: P.ingestWindowMs,
+            sensors,
+          })),
+        );
       } finally {
         await stopCluster(cluster, `ingest-${sensors}`);
       }
@@ -169,7 +250,11 @@ async function main(): Promise<void> {
 
   const rows = figures.map((f) => [
     f.name,
-    fmt(f.latency?.p50, 2), fmt(f.latency?.p90, 2), fmt(f.latency?.p99, 2), fmt(f.latency?.p999, 2), fmt(f.latency?.max, 2),
+    fmt(f.latency?.p50, 2),
+    fmt(f.latency?.p90, 2),
+    fmt(f.latency?.p99, 2),
+    fmt(f.latency?.p999, 2),
+    fmt(f.latency?.max, 2),
     f.rate !== undefined ? fmt(f.rate, 0) : f.value !== undefined ? fmt(f.value, 2) : '',
     f.unit ?? '',
     f.ratio !== undefined ? `${f.ratio.toFixed(2)} × ${f.limit}` : '',
@@ -180,7 +265,14 @@ async function main(): Promise<void> {
   const table = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
   console.log(table);
 
-  const report = { profile, startedAt: new Date(started).toISOString(), durationS: Math.round((Date.now() - started) / 1000), machine: machine(), versions: versions(), figures };
+  const report = {
+    profile,
+    startedAt: new Date(started).toISOString(),
+    durationS: Math.round((Date.now() - started) / 1000),
+    machine: machine(),
+    versions: versions(),
+    figures,
+  };
   mkdirSync('bench-results', { recursive: true });
   const file = `bench-results/bench-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, JSON.stringify(report, null, 2));

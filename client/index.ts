@@ -11,8 +11,15 @@ import WebSocket from 'ws';
 export * from './generated.js';
 
 export class PipelineRequestError extends Error {
-  constructor(readonly errors: readonly GraphQLFormattedError[], readonly status: number) {
-    super(errors.map((e) => `${String(e.extensions?.code ?? 'ERROR')}: ${e.message}`).join('; '));
+  constructor(
+    readonly errors: readonly GraphQLFormattedError[],
+    readonly status: number,
+  ) {
+    super(
+      errors
+        .map((e) => `${typeof e.extensions?.code === 'string' ? e.extensions.code : 'ERROR'}: ${e.message}`)
+        .join('; '),
+    );
     this.name = 'PipelineRequestError';
   }
 
@@ -23,7 +30,10 @@ export class PipelineRequestError extends Error {
 }
 
 export interface PipelineClient {
-  request<TData, TVars extends Record<string, unknown>>(document: TypedDocumentNode<TData, TVars>, variables?: TVars): Promise<TData>;
+  request<TData, TVars extends Record<string, unknown>>(
+    document: TypedDocumentNode<TData, TVars>,
+    variables?: TVars,
+  ): Promise<TData>;
   /** Starts a subscription; returns the function that ends it. */
   subscribe<TData, TVars extends Record<string, unknown>>(
     document: TypedDocumentNode<TData, TVars>,
@@ -65,7 +75,11 @@ export function createPipelineClient(url: string, options: PipelineClientOptions
       const c = await credential();
       const response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(c ? { authorization: `Bearer ${c}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(c ? { authorization: `Bearer ${c}` } : {}),
+        },
         body: JSON.stringify({ query: print(document), variables }),
       });
       const body = (await response.json()) as { data?: unknown; errors?: GraphQLFormattedError[] };

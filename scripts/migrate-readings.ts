@@ -37,11 +37,15 @@ try {
   if (!exists) {
     log.info({ database: config.mongo.database }, 'nothing to migrate: no readings collection');
   } else {
-    if (config.mongo.ferretSqliteDir) await ensureSqliteIdIndexes(db, config.mongo.ferretSqliteDir, [BUCKETS, DAYS, SENSORS, LEGACY_READINGS]);
+    if (config.mongo.ferretSqliteDir)
+      await ensureSqliteIdIndexes(db, config.mongo.ferretSqliteDir, [BUCKETS, DAYS, SENSORS, LEGACY_READINGS]);
     const legacy = legacyReadings(db);
     const history = createReadingHistory(db);
     const total = await legacy.estimatedCount();
-    log.info({ database: config.mongo.database, readings: total, batchSize }, 'migrating readings to the bucket layout');
+    log.info(
+      { database: config.mongo.database, readings: total, batchSize },
+      'migrating readings to the bucket layout',
+    );
     let moved = 0;
     let added = 0;
     const t0 = Date.now();
@@ -49,9 +53,21 @@ try {
       added += await history.insert(readings); // durable before the originals go
       await legacy.remove(ids);
       moved += ids.length;
-      log.info({ moved, newInBuckets: added, remaining: Math.max(0, total - moved), perSecond: Math.round((moved * 1000) / Math.max(1, Date.now() - t0)) }, 'migrated');
+      log.info(
+        {
+          moved,
+          newInBuckets: added,
+          remaining: Math.max(0, total - moved),
+          perSecond: Math.round((moved * 1000) / Math.max(1, Date.now() - t0)),
+        },
+        'migrated',
+      );
     }
-    if ((await legacy.estimatedCount()) === 0) await db.collection(LEGACY_READINGS).drop().catch(() => undefined);
+    if ((await legacy.estimatedCount()) === 0)
+      await db
+        .collection(LEGACY_READINGS)
+        .drop()
+        .catch(() => undefined);
     log.info({ moved, newInBuckets: added, seconds: (Date.now() - t0) / 1000 }, 'migration complete');
   }
 } finally {

@@ -13,7 +13,10 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 };
-const only = opt('only', 'redis,kafka,mongo').split(',').map((s) => s.trim()).filter(Boolean);
+const only = opt('only', 'redis,kafka,mongo')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const timeoutMs = Number(opt('timeout', process.env.SERVICES_WAIT_TIMEOUT || '90')) * 1000;
 const quiet = args.includes('--quiet');
 const deadline = Date.now() + timeoutMs;
@@ -24,7 +27,9 @@ const kafkaBrokers = (env.KAFKA_BROKERS || `127.0.0.1:${env.KAFKA_PORT || 9092}`
 const mongoUrl = env.MONGO_URL || `mongodb://127.0.0.1:${env.MONGO_PORT || 27017}/`;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (...a) => { if (!quiet) console.log('[wait-for-services]', ...a); };
+const log = (...a) => {
+  if (!quiet) console.log('[wait-for-services]', ...a);
+};
 
 async function load(name) {
   try {
@@ -57,7 +62,12 @@ const checks = {
   async redis() {
     const { default: Redis } = await load('ioredis');
     await retry('redis', async () => {
-      const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+      const r = new Redis(redisUrl, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 2000,
+      });
       r.on('error', () => {});
       try {
         await r.connect();
@@ -85,7 +95,12 @@ const checks = {
       } finally {
         await admin.disconnect().catch(() => {});
       }
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 3 } });
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: 3 },
+      });
       try {
         await producer.connect(); // InitProducerId
       } finally {
@@ -108,7 +123,11 @@ const checks = {
 };
 // accept "ferretdb" as an alias of "mongo"
 const names = only.map((s) => (s === 'ferretdb' ? 'mongo' : s));
-for (const n of names) if (!checks[n]) { console.error(`[wait-for-services] unknown service '${n}'`); process.exit(1); }
+for (const n of names)
+  if (!checks[n]) {
+    console.error(`[wait-for-services] unknown service '${n}'`);
+    process.exit(1);
+  }
 
 const results = await Promise.allSettled(names.map((n) => checks[n]()));
 const failed = results.filter((r) => r.status === 'rejected');

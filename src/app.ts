@@ -33,7 +33,15 @@ export interface App {
   /** Idempotent; concurrent calls share one shutdown. */
   stop(reason?: string): Promise<void>;
   /** For tests and benchmarks: the live parts. */
-  readonly parts: () => Readonly<{ store: MongoStore; producer: ReadingProducer; fanout: AlertFanout; consumer?: ReadingConsumer; historyConsumer?: ReadingConsumer; fleet: SensorFleet; feed: AlertFeed }>;
+  readonly parts: () => Readonly<{
+    store: MongoStore;
+    producer: ReadingProducer;
+    fanout: AlertFanout;
+    consumer?: ReadingConsumer;
+    historyConsumer?: ReadingConsumer;
+    fleet: SensorFleet;
+    feed: AlertFeed;
+  }>;
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -52,17 +60,29 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   let stopping: Promise<void> | undefined;
   let mongoUp = true;
 
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${config.replicaId}`, logger });
+  const kafka = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: `${config.kafka.clientId}-${config.replicaId}`,
+    logger,
+  });
 
   const readiness = (): ReadinessReport => {
     const checks: ReadinessReport['checks'] = {
       mongodb: mongoUp ? 'up' : 'down',
       redis: fanout?.isReady() ? 'up' : 'degraded',
       kafkaProducer: producer?.isHealthy() ? 'up' : 'down',
-      kafkaConsumer: consumer ? (consumer.isHealthy() && historyConsumer?.isHealthy() !== false ? 'up' : 'down') : 'disabled',
+      kafkaConsumer: consumer
+        ? consumer.isHealthy() && historyConsumer?.isHealthy() !== false
+          ? 'up'
+          : 'down'
+        : 'disabled',
     };
     // Redis down degrades live delivery only (subscribers catch up later): still ready.
-    const ready = state === 'started' && checks.mongodb === 'up' && checks.kafkaProducer === 'up' && checks.kafkaConsumer !== 'down';
+    const ready =
+      state === 'started' &&
+      checks.mongodb === 'up' &&
+      checks.kafkaProducer === 'up' &&
+      checks.kafkaConsumer !== 'down';
     return { ready, checks };
   };
 
@@ -89,14 +109,26 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     gauge('readings_pending', 'Valid readings consumed but not yet stored.', c?.readingsPending, 'gauge');
     gauge('store_retries_total', 'Durable steps retried because the store failed.', c?.storeRetries);
     gauge('alerts_published_total', 'Alerts published on Redis.', f?.published);
-    gauge('alert_publish_failures_total', 'Alerts not published on Redis (recovered through cursors).', f?.publishFailures);
+    gauge(
+      'alert_publish_failures_total',
+      'Alerts not published on Redis (recovered through cursors).',
+      f?.publishFailures,
+    );
     gauge('readings_produced_total', 'Readings acknowledged by Kafka from this replica.', p?.sent);
     gauge('producer_pending', 'Readings waiting for Kafka.', producer?.pending(), 'gauge');
-    gauge('simulated_skipped_ticks_total', 'Simulator ticks skipped because the producer queue was full.', s?.skippedTicks);
+    gauge(
+      'simulated_skipped_ticks_total',
+      'Simulator ticks skipped because the producer queue was full.',
+      s?.skippedTicks,
+    );
     gauge('simulated_sensors', 'Sensors simulated by this replica.', fleet?.localCount(), 'gauge');
     gauge('subscriptions', 'Open overheatAlerts subscriptions.', feed?.size(), 'gauge');
     gauge('websocket_connections', 'Open WebSocket connections.', http?.connections(), 'gauge');
-    gauge('websockets_closed_over_budget_total', 'WebSockets closed (4008) because alerts queued for them exceeded LIMIT_SOCKET_BUDGET_BYTES.', http?.socketsOverBudget());
+    gauge(
+      'websockets_closed_over_budget_total',
+      'WebSockets closed (4008) because alerts queued for them exceeded LIMIT_SOCKET_BUDGET_BYTES.',
+      http?.socketsOverBudget(),
+    );
     const memory = process.memoryUsage();
     gauge('process_resident_memory_bytes', 'Resident set size of this replica.', memory.rss, 'gauge');
     gauge('process_heap_used_bytes', 'V8 heap in use.', memory.heapUsed, 'gauge');
@@ -119,7 +151,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await step('simulators', () => fleet?.dispose());
       await step('http', () => http?.drain(Math.min(5000, config.shutdownTimeoutMs / 3)));
       await step('subscriptions', () => feed?.closeAll());
-      await step('consumer', () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]).then(() => undefined));
+      await step('consumer', () =>
+        Promise.all([consumer?.dispose(), historyConsumer?.dispose()]).then(() => undefined),
+      );
       await step('retention', () => retention?.dispose());
       await step('producer', () => producer?.dispose(2000));
       await step('redis', () => Promise.all([fanout?.dispose(), rateLimiter?.dispose()]).then(() => undefined));
@@ -144,17 +178,42 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       history: store.readings,
       retentionMs: config.history.retentionMs,
       checkEveryMs: config.history.retentionCheckMs,
-      stoppedSensors: { retentionMs: config.history.stoppedSensorsRetentionMs, purge: (before) => sensorsStore.purgeStopped(before) },
-      alerts: { retentionMs: config.alerts.retentionMs, purge: (before) => alertsStore.purgeBefore(config.kafka.readingsTopic, before) },
+      stoppedSensors: {
+        retentionMs: config.history.stoppedSensorsRetentionMs,
+        purge: (before) => sensorsStore.purgeStopped(before),
+      },
+      alerts: {
+        retentionMs: config.alerts.retentionMs,
+        purge: (before) => alertsStore.purgeBefore(config.kafka.readingsTopic, before),
+      },
       logger,
     });
     await ensureTopics(kafka, [
-      { topic: config.kafka.readingsTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },
-      { topic: config.kafka.deadLetterTopic, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor },
+      {
+        topic: config.kafka.readingsTopic,
+        partitions: config.kafka.partitions,
+        replicationFactor: config.kafka.replicationFactor,
+      },
+      {
+        topic: config.kafka.deadLetterTopic,
+        partitions: config.kafka.partitions,
+        replicationFactor: config.kafka.replicationFactor,
+      },
     ]);
-    producer = await connectReadingProducer({ kafka, topic: config.kafka.readingsTopic, bufferLimit: config.kafka.producerBufferLimit, logger });
+    producer = await connectReadingProducer({
+      kafka,
+      topic: config.kafka.readingsTopic,
+      bufferLimit: config.kafka.producerBufferLimit,
+      logger,
+    });
     fanout = await connectAlertFanout({ url: config.redis.url, channelPrefix: config.redis.channelPrefix, logger });
-    feed = createAlertFeed({ fanout, store, topic: config.kafka.readingsTopic, maxPending: config.limits.subscriberMaxPending, logger });
+    feed = createAlertFeed({
+      fanout,
+      store,
+      topic: config.kafka.readingsTopic,
+      maxPending: config.limits.subscriberMaxPending,
+      logger,
+    });
     fleet = createSensorFleet({ producer, store, replicaId: config.replicaId, logger });
     if (config.kafka.consumerEnabled) {
       const common = {
@@ -174,7 +233,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
       ]);
     }
-    rateLimiter = await connectRateLimiter({ url: config.redis.url, prefix: config.redis.channelPrefix, limits: config.security.rates, logger });
+    rateLimiter = await connectRateLimiter({
+      url: config.redis.url,
+      prefix: config.redis.channelPrefix,
+      limits: config.security.rates,
+      logger,
+    });
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
     const services: Services = { config, store, producer, fleet, feed, rateLimiter, readGate };
     const schema = await buildAppSchema(services);
@@ -190,7 +254,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       production: config.nodeEnv === 'production',
       security: config.security,
       authenticator: createAuthenticator(config.auth),
-      admission: createAdmission({ schema, limits: config.security.operations, introspection: config.security.introspection, rateLimiter }),
+      admission: createAdmission({
+        schema,
+        limits: config.security.operations,
+        introspection: config.security.introspection,
+        rateLimiter,
+      }),
       logger,
       readiness,
       metrics,
@@ -212,11 +281,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   void stopping?.then(() => clearInterval(storeProbe));
 
   state = 'started';
-  const started = { store: store!, producer: producer!, fanout: fanout!, consumer, historyConsumer, fleet: fleet!, feed: feed! };
+  const started = {
+    store: store,
+    producer: producer,
+    fanout: fanout,
+    consumer,
+    historyConsumer,
+    fleet: fleet,
+    feed: feed,
+  };
   return {
     config,
     state: () => state,
-    url: () => http!.url,
+    url: () => http.url,
     readiness,
     stop: async (reason) => {
       clearInterval(storeProbe);

@@ -206,7 +206,9 @@ class EnvReader {
     const m = /^(\d{1,9})\/(\d{1,6})(ms|s|m|h)$/.exec(raw.trim());
     const unit = m ? { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[3] as 'ms' | 's' | 'm' | 'h'] : 0;
     if (!m || Number(m[1]) < 1 || Number(m[2]) * unit < 100) {
-      this.problems.push(`${name}: "${raw}" is not a rate such as 300/1m (at least 1 per window, windows of 100ms or more)`);
+      this.problems.push(
+        `${name}: "${raw}" is not a rate such as 300/1m (at least 1 per window, windows of 100ms or more)`,
+      );
       return fallback;
     }
     return { limit: Number(m[1]), windowMs: Number(m[2]) * unit };
@@ -215,7 +217,10 @@ class EnvReader {
   list(name: string, fallback: readonly string[], itemPattern: RegExp): string[] {
     const raw = this.env[name];
     if (raw === undefined || raw === '') return [...fallback];
-    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (items.length === 0) this.problems.push(`${name}: must list at least one entry`);
     for (const item of items) {
       if (!itemPattern.test(item)) this.problems.push(`${name}: "${item}" does not match ${itemPattern}`);
@@ -230,37 +235,107 @@ const HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
 
 /** Environment variables this module understands; anything else starting with these prefixes is refused. */
 export const KNOWN_VARIABLES = [
-  'NODE_ENV', 'REPLICA_ID', 'HOST', 'PORT', 'HTTP_MAX_BODY_BYTES',
-  'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_READINGS_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_GROUP_ID',
-  'KAFKA_PARTITIONS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_CONSUMER_ENABLED', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_PRODUCER_BUFFER_LIMIT',
-  'MONGODB_URL', 'MONGODB_DATABASE', 'MONGODB_ALERTS_DATABASE', 'MONGODB_FERRETDB_SQLITE_DIR',
-  'READINGS_RETENTION', 'READINGS_RETENTION_CHECK_MS', 'SENSORS_STOPPED_RETENTION',
-  'REDIS_URL', 'REDIS_CHANNEL_PREFIX',
-  'ALERT_THRESHOLD_C', 'ALERTS_RETENTION',
-  'READING_TEMPERATURE_MIN_C', 'READING_TEMPERATURE_MAX_C', 'READING_MAX_AGE_MS', 'READING_MAX_FUTURE_MS',
+  'NODE_ENV',
+  'REPLICA_ID',
+  'HOST',
+  'PORT',
+  'HTTP_MAX_BODY_BYTES',
+  'KAFKA_BROKERS',
+  'KAFKA_CLIENT_ID',
+  'KAFKA_READINGS_TOPIC',
+  'KAFKA_DLQ_TOPIC',
+  'KAFKA_GROUP_ID',
+  'KAFKA_PARTITIONS',
+  'KAFKA_REPLICATION_FACTOR',
+  'KAFKA_CONSUMER_ENABLED',
+  'KAFKA_SESSION_TIMEOUT_MS',
+  'KAFKA_PRODUCER_BUFFER_LIMIT',
+  'MONGODB_URL',
+  'MONGODB_DATABASE',
+  'MONGODB_ALERTS_DATABASE',
+  'MONGODB_FERRETDB_SQLITE_DIR',
+  'READINGS_RETENTION',
+  'READINGS_RETENTION_CHECK_MS',
+  'SENSORS_STOPPED_RETENTION',
+  'REDIS_URL',
+  'REDIS_CHANNEL_PREFIX',
+  'ALERT_THRESHOLD_C',
+  'ALERTS_RETENTION',
+  'READING_TEMPERATURE_MIN_C',
+  'READING_TEMPERATURE_MAX_C',
+  'READING_MAX_AGE_MS',
+  'READING_MAX_FUTURE_MS',
   'READING_MAX_MESSAGE_BYTES',
-  'LIMIT_MAX_SENSORS', 'LIMIT_MAX_SPAWN', 'LIMIT_MIN_INTERVAL_MS', 'LIMIT_MAX_SIMULATED_RATE', 'LIMIT_MAX_INGEST_BATCH',
-  'LIMIT_HISTORY_MAX_PAGE', 'LIMIT_STATS_MAX_POINTS', 'LIMIT_SUBSCRIBER_MAX_PENDING', 'LIMIT_SOCKET_BUDGET_BYTES',
+  'LIMIT_MAX_SENSORS',
+  'LIMIT_MAX_SPAWN',
+  'LIMIT_MIN_INTERVAL_MS',
+  'LIMIT_MAX_SIMULATED_RATE',
+  'LIMIT_MAX_INGEST_BATCH',
+  'LIMIT_HISTORY_MAX_PAGE',
+  'LIMIT_STATS_MAX_POINTS',
+  'LIMIT_SUBSCRIBER_MAX_PENDING',
+  'LIMIT_SOCKET_BUDGET_BYTES',
   'LIMIT_SUBSCRIPTIONS_PER_SOCKET',
-  'API_KEYS', 'AUTH_JWT_SECRET', 'AUTH_JWKS_FILE', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_ANONYMOUS_ROLE',
-  'DEV_MODE', 'DEV_ADMIN_KEY', 'GRAPHQL_INTROSPECTION', 'GRAPHIQL_ENABLED', 'CORS_ORIGINS',
-  'LIMIT_QUERY_DEPTH', 'LIMIT_QUERY_ALIASES', 'LIMIT_QUERY_DIRECTIVES', 'LIMIT_QUERY_COST', 'LIMIT_QUERY_TOKENS',
-  'LIMIT_OPERATION_NAME_LENGTH', 'LIMIT_VARIABLES_DEPTH',
-  'RATE_LIMIT_MUTATIONS', 'RATE_LIMIT_INGEST', 'RATE_LIMIT_SUBSCRIPTIONS',
-  'LIMIT_CONNECTIONS', 'LIMIT_CONNECTIONS_PER_ADDRESS', 'LIMIT_CONNECTIONS_PER_KEY',
-  'LIMIT_SENSORS_PER_KEY', 'LIMIT_SIMULATED_RATE_PER_KEY', 'LIMIT_STORE_READS', 'LIMIT_STORE_READ_QUEUE',
-  'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
+  'API_KEYS',
+  'AUTH_JWT_SECRET',
+  'AUTH_JWKS_FILE',
+  'AUTH_JWT_ISSUER',
+  'AUTH_JWT_AUDIENCE',
+  'AUTH_ANONYMOUS_ROLE',
+  'DEV_MODE',
+  'DEV_ADMIN_KEY',
+  'GRAPHQL_INTROSPECTION',
+  'GRAPHIQL_ENABLED',
+  'CORS_ORIGINS',
+  'LIMIT_QUERY_DEPTH',
+  'LIMIT_QUERY_ALIASES',
+  'LIMIT_QUERY_DIRECTIVES',
+  'LIMIT_QUERY_COST',
+  'LIMIT_QUERY_TOKENS',
+  'LIMIT_OPERATION_NAME_LENGTH',
+  'LIMIT_VARIABLES_DEPTH',
+  'RATE_LIMIT_MUTATIONS',
+  'RATE_LIMIT_INGEST',
+  'RATE_LIMIT_SUBSCRIPTIONS',
+  'LIMIT_CONNECTIONS',
+  'LIMIT_CONNECTIONS_PER_ADDRESS',
+  'LIMIT_CONNECTIONS_PER_KEY',
+  'LIMIT_SENSORS_PER_KEY',
+  'LIMIT_SIMULATED_RATE_PER_KEY',
+  'LIMIT_STORE_READS',
+  'LIMIT_STORE_READ_QUEUE',
+  'SHUTDOWN_TIMEOUT_MS',
+  'LOG_LEVEL',
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
-const OWNED_PREFIXES = ['KAFKA_', 'MONGODB_', 'REDIS_', 'ALERT_', 'READING_', 'READINGS_', 'ALERTS_', 'SENSORS_', 'LIMIT_', 'SHUTDOWN_', 'AUTH_', 'RATE_LIMIT_', 'DEV_', 'GRAPHQL_', 'GRAPHIQL_', 'CORS_'];
+const OWNED_PREFIXES = [
+  'KAFKA_',
+  'MONGODB_',
+  'REDIS_',
+  'ALERT_',
+  'READING_',
+  'READINGS_',
+  'ALERTS_',
+  'SENSORS_',
+  'LIMIT_',
+  'SHUTDOWN_',
+  'AUTH_',
+  'RATE_LIMIT_',
+  'DEV_',
+  'GRAPHQL_',
+  'GRAPHIQL_',
+  'CORS_',
+];
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
   const known = new Set<string>(KNOWN_VARIABLES);
   for (const name of Object.keys(env)) {
     if (OWNED_PREFIXES.some((p) => name.startsWith(p)) && !known.has(name)) {
-      r.problems.push(`${name}: unknown variable (known: ${KNOWN_VARIABLES.filter((k) => OWNED_PREFIXES.some((p) => k.startsWith(p))).join(', ')})`);
+      r.problems.push(
+        `${name}: unknown variable (known: ${KNOWN_VARIABLES.filter((k) => OWNED_PREFIXES.some((p) => k.startsWith(p))).join(', ')})`,
+      );
     }
   }
 
@@ -270,7 +345,9 @@ export function loadConfig(env: Env = process.env): Config {
   const temperatureMinC = r.number('READING_TEMPERATURE_MIN_C', -60);
   const temperatureMaxC = r.number('READING_TEMPERATURE_MAX_C', 200);
   if (temperatureMinC >= temperatureMaxC) {
-    r.problems.push(`READING_TEMPERATURE_MIN_C (${temperatureMinC}) must be below READING_TEMPERATURE_MAX_C (${temperatureMaxC})`);
+    r.problems.push(
+      `READING_TEMPERATURE_MIN_C (${temperatureMinC}) must be below READING_TEMPERATURE_MAX_C (${temperatureMaxC})`,
+    );
   }
 
   const maxAgeMs = r.int('READING_MAX_AGE_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000);
@@ -278,7 +355,9 @@ export function loadConfig(env: Env = process.env): Config {
   // Retention deletes whole days that no valid reading can reach any more: a reading may arrive up to
   // READING_MAX_AGE_MS late, and must never land in a day that is being deleted.
   if (retentionMs < maxAgeMs + 86_400_000) {
-    r.problems.push(`READINGS_RETENTION (${retentionMs} ms) must be at least READING_MAX_AGE_MS + 1 day (${maxAgeMs + 86_400_000} ms)`);
+    r.problems.push(
+      `READINGS_RETENTION (${retentionMs} ms) must be at least READING_MAX_AGE_MS + 1 day (${maxAgeMs + 86_400_000} ms)`,
+    );
   }
 
   const production = nodeEnv === 'production';
@@ -293,14 +372,19 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeys.keys.push(...dev.keys);
   }
   const jwtSecret = r.string('AUTH_JWT_SECRET', '') || undefined;
-  if (jwtSecret !== undefined && jwtSecret.length < 32) r.problems.push('AUTH_JWT_SECRET: must be at least 32 characters');
+  if (jwtSecret !== undefined && jwtSecret.length < 32)
+    r.problems.push('AUTH_JWT_SECRET: must be at least 32 characters');
   const jwksFile = r.string('AUTH_JWKS_FILE', '') || undefined;
   if (jwtSecret && jwksFile) r.problems.push('AUTH_JWT_SECRET and AUTH_JWKS_FILE: set one, not both');
   const anonymousRole = (r.string('AUTH_ANONYMOUS_ROLE', '') || undefined) as Role | undefined;
-  if (anonymousRole !== undefined && !ROLES.includes(anonymousRole)) r.problems.push(`AUTH_ANONYMOUS_ROLE: must be one of ${ROLES.join(', ')}`);
-  if (anonymousRole === 'device') r.problems.push('AUTH_ANONYMOUS_ROLE: device needs a sensor scope, which only keys and tokens carry');
+  if (anonymousRole !== undefined && !ROLES.includes(anonymousRole))
+    r.problems.push(`AUTH_ANONYMOUS_ROLE: must be one of ${ROLES.join(', ')}`);
+  if (anonymousRole === 'device')
+    r.problems.push('AUTH_ANONYMOUS_ROLE: device needs a sensor scope, which only keys and tokens carry');
   if (apiKeys.keys.length === 0 && !jwtSecret && !jwksFile && !anonymousRole) {
-    r.problems.push('no way to authenticate: set API_KEYS (role:secret,...), AUTH_JWT_SECRET or AUTH_JWKS_FILE; AUTH_ANONYMOUS_ROLE=<role> lets callers without credentials in (closed networks only); `npm run demo` sets up a local admin key');
+    r.problems.push(
+      'no way to authenticate: set API_KEYS (role:secret,...), AUTH_JWT_SECRET or AUTH_JWKS_FILE; AUTH_ANONYMOUS_ROLE=<role> lets callers without credentials in (closed networks only); `npm run demo` sets up a local admin key',
+    );
   }
 
   const config: Config = {
@@ -361,7 +445,14 @@ export function loadConfig(env: Env = process.env): Config {
       socketBudgetBytes: r.int('LIMIT_SOCKET_BUDGET_BYTES', 2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
       subscriptionsPerSocket: r.int('LIMIT_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000),
     },
-    auth: { apiKeys: apiKeys.keys, jwtSecret, jwksFile, jwtIssuer: r.string('AUTH_JWT_ISSUER', '') || undefined, jwtAudience: r.string('AUTH_JWT_AUDIENCE', '') || undefined, anonymousRole },
+    auth: {
+      apiKeys: apiKeys.keys,
+      jwtSecret,
+      jwksFile,
+      jwtIssuer: r.string('AUTH_JWT_ISSUER', '') || undefined,
+      jwtAudience: r.string('AUTH_JWT_AUDIENCE', '') || undefined,
+      anonymousRole,
+    },
     security: {
       devMode,
       introspection: r.boolean('GRAPHQL_INTROSPECTION', !production),
@@ -392,7 +483,11 @@ export function loadConfig(env: Env = process.env): Config {
       storeReadQueue: r.int('LIMIT_STORE_READ_QUEUE', 64, 0, 100_000),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
-    logLevel: r.string('LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info', /^(fatal|error|warn|info|debug|trace|silent)$/),
+    logLevel: r.string(
+      'LOG_LEVEL',
+      nodeEnv === 'test' ? 'silent' : 'info',
+      /^(fatal|error|warn|info|debug|trace|silent)$/,
+    ),
   };
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -41,7 +41,10 @@ if (forceGc) process.on('SIGUSR2', () => forceGc());
 
 try {
   app = await startApp(config, logger);
-  logger.info({ graphql: app.url(), graphiql: app.url() }, 'replica ready: open GraphiQL in a browser at the graphql URL');
+  logger.info(
+    { graphql: app.url(), graphiql: app.url() },
+    'replica ready: open GraphiQL in a browser at the graphql URL',
+  );
   if (signalled) await app.stop('signal during start');
 } catch (err) {
   logger.fatal({ err }, 'could not start');

@@ -9,7 +9,10 @@ import { openLoop } from './openLoop.js';
 
 export interface ReadingLoad {
   /** Sends `rate` readings/s for `durationMs`; one reading in `criticalEvery` is above 80 °C. */
-  run(rate: number, durationMs: number): Promise<{ issued: number; achievedRate: number; sent: number; critical: number }>;
+  run(
+    rate: number,
+    durationMs: number,
+  ): Promise<{ issued: number; achievedRate: number; sent: number; critical: number }>;
   close(): Promise<void>;
 }
 
@@ -42,24 +45,29 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
     async run(rate, durationMs) {
       critical = 0;
       sent = 0;
-      const result = await openLoop(rate, durationMs, (n) => {
-        const now = Date.now();
-        for (let i = 0; i < n; i++) {
-          const k = seq++;
-          const hot = k % criticalEvery === 0;
-          if (hot) critical++;
-          const s = k % ids.length;
-          const sensorId = ids[s]!;
-          // A sensor's readings get distinct milliseconds: two in one millisecond would be one reading.
-          const tsMs = Math.max(now, lastTs[s]! + 1);
-          lastTs[s] = tsMs;
-          queue.push({
-            key: sensorId,
-            value: `{"sensorId":"${sensorId}","ts":"${new Date(tsMs).toISOString()}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
-          });
-        }
-        flush();
-      }, 2);
+      const result = await openLoop(
+        rate,
+        durationMs,
+        (n) => {
+          const now = Date.now();
+          for (let i = 0; i < n; i++) {
+            const k = seq++;
+            const hot = k % criticalEvery === 0;
+            if (hot) critical++;
+            const s = k % ids.length;
+            const sensorId = ids[s]!;
+            // A sensor's readings get distinct milliseconds: two in one millisecond would be one reading.
+            const tsMs = Math.max(now, lastTs[s]! + 1);
+            lastTs[s] = tsMs;
+            queue.push({
+              key: sensorId,
+              value: `{"sensorId":"${sensorId}","ts":"${new Date(tsMs).toISOString()}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
+            });
+          }
+          flush();
+        },
+        2,
+      );
       while (inFlight || queue.length > 0) await (inFlight ?? Promise.resolve());
       return { ...result, sent, critical };
     },

@@ -9,7 +9,12 @@ import { sleep } from './stats.js';
  * `tickMs`. `emit` must not await the system under test (fire and forget, record replies elsewhere).
  * Returns how many operations were issued and the achieved rate.
  */
-export async function openLoop(rate: number, durationMs: number, emit: (n: number) => void, tickMs = 5): Promise<{ issued: number; achievedRate: number }> {
+export async function openLoop(
+  rate: number,
+  durationMs: number,
+  emit: (n: number) => void,
+  tickMs = 5,
+): Promise<{ issued: number; achievedRate: number }> {
   const start = performance.now();
   let issued = 0;
   for (;;) {

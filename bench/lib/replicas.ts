@@ -15,12 +15,26 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(label: string, count: number, overrides: Record<string, string> = {}, firstPort = 4501, profileDir?: string): Promise<Cluster> {
+export async function startCluster(
+  label: string,
+  count: number,
+  overrides: Record<string, string> = {},
+  firstPort = 4501,
+  profileDir?: string,
+): Promise<Cluster> {
   // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
-  const env = isolatedEnv(label, { NODE_ENV: 'production', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '6', LIMIT_SUBSCRIBER_MAX_PENDING: '100000', ...overrides });
+  const env = isolatedEnv(label, {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    KAFKA_PARTITIONS: '6',
+    LIMIT_SUBSCRIBER_MAX_PENDING: '100000',
+    ...overrides,
+  });
   // --profile: each replica writes a V8 CPU profile into profileDir when it stops.
   const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const replicas = await Promise.all(Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i, nodeArgs)));
+  const replicas = await Promise.all(
+    Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i, nodeArgs)),
+  );
   const cluster: Cluster = {
     env,
     replicas,
@@ -58,7 +72,10 @@ export async function startCluster(label: string, count: number, overrides: Reco
             cluster.metrics(),
           ]);
           const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
-          const lag = ends.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)), 0);
+          const lag = ends.reduce(
+            (sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)),
+            0,
+          );
           const pending = metrics.reduce((sum, m) => sum + (m.readings_pending ?? 0), 0);
           quiet = lag === 0 && pending === 0 ? quiet + 1 : 0;
           await new Promise((r) => setTimeout(r, 500));

@@ -31,7 +31,8 @@ export class Samples {
 
   percentiles(): Percentiles {
     const sorted = this.data.slice(0, this.n).sort();
-    const at = (q: number): number => (this.n === 0 ? Number.NaN : sorted[Math.min(this.n - 1, Math.ceil(q * this.n) - 1)]!);
+    const at = (q: number): number =>
+      this.n === 0 ? Number.NaN : sorted[Math.min(this.n - 1, Math.ceil(q * this.n) - 1)]!;
     let sum = 0;
     for (let i = 0; i < this.n; i++) sum += sorted[i]!;
     return {

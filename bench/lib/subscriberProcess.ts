@@ -15,7 +15,9 @@ let received = 0;
 
 const send = (m: unknown): void => void process.send?.(m);
 
-process.on('message', async (m: { cmd: string; urls?: string[]; count?: number; query?: string }) => {
+process.on('message', (m: { cmd: string; urls?: string[]; count?: number; query?: string }) => void handle(m));
+
+async function handle(m: { cmd: string; urls?: string[]; count?: number; query?: string }): Promise<void> {
   if (m.cmd === 'open') {
     const urls = m.urls!;
     const opened: Promise<void>[] = [];
@@ -23,7 +25,13 @@ process.on('message', async (m: { cmd: string; urls?: string[]; count?: number; 
       const url = urls[i % urls.length]!.replace(/^http/, 'ws');
       let ack!: () => void;
       const connected = new Promise<void>((r) => (ack = r));
-      const client = createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, on: { connected: () => ack() } });
+      const client = createClient({
+        url,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        on: { connected: () => ack() },
+      });
       clients.push(client);
       client.subscribe<{ overheatAlerts: { ts: string } }>(
         { query: m.query ?? 'subscription { overheatAlerts { id sensorId temperature ts cursor } }' },
@@ -50,9 +58,9 @@ process.on('message', async (m: { cmd: string; urls?: string[]; count?: number; 
     received = 0;
     send({ ev: 'reset' });
   } else if (m.cmd === 'close') {
-    await Promise.all(clients.map((c) => c.dispose()));
+    await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
     clients = [];
     send({ ev: 'closed' });
     process.exit(0);
   }
-});
+}

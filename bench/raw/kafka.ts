@@ -42,9 +42,12 @@ const SENSORS = 1000;
 /** The app's producer never puts more than this many readings in one send. */
 const APP_MAX_BATCH = 2000;
 
-const stderrLogs: logCreator = () => ({ level, log }) => {
-  if (level <= logLevel.WARN) process.stderr.write(`[kafkajs ${level === logLevel.ERROR ? 'error' : 'warn'}] ${log.message}\n`);
-};
+const stderrLogs: logCreator =
+  () =>
+  ({ level, log }) => {
+    if (level <= logLevel.WARN)
+      process.stderr.write(`[kafkajs ${level === logLevel.ERROR ? 'error' : 'warn'}] ${log.message}\n`);
+  };
 
 const sensorIds = Array.from({ length: SENSORS }, (_, i) => `sensor-${String(i).padStart(4, '0')}`);
 
@@ -112,16 +115,37 @@ export async function run(opts: KafkaRawOptions): Promise<Figure[]> {
   try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [latencyTopic, ...(total > 0 ? [throughputTopic] : [])].map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })),
+      topics: [latencyTopic, ...(total > 0 ? [throughputTopic] : [])].map((topic) => ({
+        topic,
+        numPartitions: PARTITIONS,
+        replicationFactor: 1,
+      })),
     });
-    figures.push(await latencyPhase(kafka, latencyTopic, `bench-raw-lat-${id}`, rate, opts.durationMs, maxWait, false, toClose));
+    figures.push(
+      await latencyPhase(kafka, latencyTopic, `bench-raw-lat-${id}`, rate, opts.durationMs, maxWait, false, toClose),
+    );
     if (opts.autoCommitVariant ?? false) {
-      figures.push(await latencyPhase(kafka, latencyTopic, `bench-raw-latac-${id}`, rate, opts.durationMs, maxWait, true, toClose));
+      figures.push(
+        await latencyPhase(kafka, latencyTopic, `bench-raw-latac-${id}`, rate, opts.durationMs, maxWait, true, toClose),
+      );
     }
-    if (total > 0) figures.push(...(await throughputPhase(kafka, throughputTopic, `bench-raw-tput-${id}`, total, produceBatch, maxWait, toClose)));
+    if (total > 0)
+      figures.push(
+        ...(await throughputPhase(
+          kafka,
+          throughputTopic,
+          `bench-raw-tput-${id}`,
+          total,
+          produceBatch,
+          maxWait,
+          toClose,
+        )),
+      );
   } finally {
     for (const c of toClose.reverse()) await c.disconnect().catch(() => undefined);
-    await admin.deleteTopics({ topics: [latencyTopic, ...(total > 0 ? [throughputTopic] : [])], timeout: 5000 }).catch(() => undefined);
+    await admin
+      .deleteTopics({ topics: [latencyTopic, ...(total > 0 ? [throughputTopic] : [])], timeout: 5000 })
+      .catch(() => undefined);
     await admin.disconnect();
   }
   return figures;
@@ -193,7 +217,8 @@ async function latencyPhase(
   const warmDeadline = performance.now() + 15_000;
   for (let round = 0; warmReceived === 0; round++) {
     if (performance.now() > warmDeadline) throw new Error('kafka warm-up messages not consumed');
-    for (let i = 0; i < 12; i++) queue.push({ key: sensorIds[(round * 12 + i) % SENSORS]!, value: readingValue(i, -1) });
+    for (let i = 0; i < 12; i++)
+      queue.push({ key: sensorIds[(round * 12 + i) % SENSORS]!, value: readingValue(i, -1) });
     await flush();
     await waitFor(() => warmReceived > 0, 300);
   }

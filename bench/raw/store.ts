@@ -95,9 +95,14 @@ export async function run(opts: StoreRawOptions): Promise<Figure[]> {
       await Promise.all(Array.from({ length: concurrency }, worker));
       const seconds = (performance.now() - start) / 1000;
       const latency = samples.percentiles();
-      const how = `insertMany ordered:false of ${batchSize} reading docs, ${concurrency} in flight, closed loop for ${(seconds).toFixed(1)} s, index {sensorId:1, ts:-1}`;
+      const how = `insertMany ordered:false of ${batchSize} reading docs, ${concurrency} in flight, closed loop for ${seconds.toFixed(1)} s, index {sensorId:1, ts:-1}`;
       figures.push(
-        { name: `raw.store.insertRate${suffix}`, rate: inserted / seconds, unit: 'docs/s', notes: `${how}; ${inserted} docs in ${latency.count} batches` },
+        {
+          name: `raw.store.insertRate${suffix}`,
+          rate: inserted / seconds,
+          unit: 'docs/s',
+          notes: `${how}; ${inserted} docs in ${latency.count} batches`,
+        },
         { name: `raw.store.insertLatency${suffix}`, latency, unit: 'ms', notes: `per batch of ${batchSize}; ${how}` },
       );
     }

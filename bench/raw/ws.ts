@@ -44,7 +44,10 @@ function payload(phase: 'W' | 'L' | 'S', seq: number): Buffer {
 }
 
 /** The child with the clients, and a request/reply helper over IPC. */
-function startClients(): { child: ChildProcess; ask: <T extends FromClients['type']>(m: Request, timeoutMs?: number) => Promise<Extract<FromClients, { type: T }>> } {
+function startClients(): {
+  child: ChildProcess;
+  ask: <T extends FromClients['type']>(m: Request, timeoutMs?: number) => Promise<Extract<FromClients, { type: T }>>;
+} {
   const file = fileURLToPath(new URL('./wsClients.ts', import.meta.url));
   const child = fork(file, [], {
     execPath: process.execPath,
@@ -68,7 +71,10 @@ function startClients(): { child: ChildProcess; ask: <T extends FromClients['typ
     for (const p of pending.values()) p.reject(new Error(`ws clients exited (${code})`));
     pending.clear();
   });
-  const ask = <T extends FromClients['type']>(m: Request, timeoutMs = 30_000): Promise<Extract<FromClients, { type: T }>> =>
+  const ask = <T extends FromClients['type']>(
+    m: Request,
+    timeoutMs = 30_000,
+  ): Promise<Extract<FromClients, { type: T }>> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       const timer = setTimeout(() => {
@@ -85,13 +91,17 @@ function startClients(): { child: ChildProcess; ask: <T extends FromClients['typ
           reject(e);
         },
       });
-      child.send({ ...m, id } as ToClients);
+      child.send({ ...m, id });
     });
   return { child, ask };
 }
 
 /** Polls the clients' counters until `done` holds or they stop moving for `idleMs`. */
-async function settle(ask: ReturnType<typeof startClients>['ask'], done: (c: ClientCounts) => boolean, idleMs = 2000): Promise<ClientCounts> {
+async function settle(
+  ask: ReturnType<typeof startClients>['ask'],
+  done: (c: ClientCounts) => boolean,
+  idleMs = 2000,
+): Promise<ClientCounts> {
   let last = -1;
   let lastChange = performance.now();
   for (;;) {
@@ -131,7 +141,10 @@ export async function run(opts: WsRawOptions): Promise<Figure[]> {
   };
 
   try {
-    const connected = await ask<'connected'>({ type: 'connect', url: `ws://127.0.0.1:${port}`, count: n, batch: CONNECT_BATCH }, 60_000);
+    const connected = await ask<'connected'>(
+      { type: 'connect', url: `ws://127.0.0.1:${port}`, count: n, batch: CONNECT_BATCH },
+      60_000,
+    );
     await waitFor(() => sockets.length >= n, 5000);
     if (sockets.length < n) throw new Error(`only ${sockets.length}/${n} ws clients connected`);
 

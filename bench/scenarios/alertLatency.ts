@@ -7,7 +7,10 @@ import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
-export async function alertLatency(cluster: Cluster, o: { rates: number[]; subscriberCounts: number[]; durationMs: number; criticalEvery: number }): Promise<Figure[]> {
+export async function alertLatency(
+  cluster: Cluster,
+  o: { rates: number[]; subscriberCounts: number[]; durationMs: number; criticalEvery: number },
+): Promise<Figure[]> {
   const figures: Figure[] = [];
   const load = await createReadingLoad(cluster.env.KAFKA_READINGS_TOPIC!, 1000, o.criticalEvery);
   try {
@@ -25,7 +28,10 @@ export async function alertLatency(cluster: Cluster, o: { rates: number[]; subsc
         await sleep(2000); // let the tail arrive
         const { received, latency } = await group.report();
         const after = await cluster.metrics();
-        const stored = after.reduce((s, m, i) => s + (m.readings_stored_total ?? 0) - (before[i]!.readings_stored_total ?? 0), 0);
+        const stored = after.reduce(
+          (s, m, i) => s + (m.readings_stored_total ?? 0) - (before[i]!.readings_stored_total ?? 0),
+          0,
+        );
         const expected = sent.critical * subscribers;
         figures.push({
           name: `alert.latency.${rate / 1000}k_rps.${subscribers}_subs`,
@@ -35,7 +41,9 @@ export async function alertLatency(cluster: Cluster, o: { rates: number[]; subsc
           unit: 'ms',
           notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}`,
         });
-        console.error(`  alert latency @ ${rate}/s, ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected})`);
+        console.error(
+          `  alert latency @ ${rate}/s, ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected})`,
+        );
       }
       await group.close();
     }

@@ -7,7 +7,10 @@ import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
-export async function fanout(cluster: Cluster, o: { subscribers: number; alertRates: number[]; durationMs: number }): Promise<Figure[]> {
+export async function fanout(
+  cluster: Cluster,
+  o: { subscribers: number; alertRates: number[]; durationMs: number },
+): Promise<Figure[]> {
   const load = await createReadingLoad(cluster.env.KAFKA_READINGS_TOPIC!, 1000, 1); // every reading critical
   const group = await openSubscribers(cluster.urls, o.subscribers);
   const perReplica = o.subscribers / cluster.replicas.length;
@@ -25,10 +28,14 @@ export async function fanout(cluster: Cluster, o: { subscribers: number; alertRa
       const seconds = (performance.now() - t0) / 1000;
       const after = await cluster.metrics();
       const { received, latency } = await group.report();
-      const deliveries = after.map((m, i) => (m.alert_deliveries_total ?? 0) - (before[i]!.alert_deliveries_total ?? 0));
+      const deliveries = after.map(
+        (m, i) => (m.alert_deliveries_total ?? 0) - (before[i]!.alert_deliveries_total ?? 0),
+      );
       const perSecond = Math.max(...deliveries) / seconds;
       const complete = received >= sent.critical * o.subscribers * 0.999;
-      console.error(`  fan-out @ ${rate} alerts/s x ${perReplica} subs/replica: ${Math.round(perSecond)} deliveries/s/replica, p99 ${latency.p99} ms, ${received}/${sent.critical * o.subscribers} ${complete ? '' : '(incomplete)'}`);
+      console.error(
+        `  fan-out @ ${rate} alerts/s x ${perReplica} subs/replica: ${Math.round(perSecond)} deliveries/s/replica, p99 ${latency.p99} ms, ${received}/${sent.critical * o.subscribers} ${complete ? '' : '(incomplete)'}`,
+      );
       if (complete && latency.p99 < 1000) {
         best = Math.max(best, (sent.critical * perReplica) / (o.durationMs / 1000));
         bestNote = `${rate} alerts/s to ${perReplica} subscribers per replica, p99 ${latency.p99} ms`;
@@ -38,7 +45,15 @@ export async function fanout(cluster: Cluster, o: { subscribers: number; alertRa
     await group.close();
     await load.close();
   }
-  return [{ name: 'fanout.deliveriesPerReplica', limit: 'raw.ws.deliveryRate', rate: best, unit: 'deliveries/s', notes: `highest complete rate with p99 < 1 s: ${bestNote}` }];
+  return [
+    {
+      name: 'fanout.deliveriesPerReplica',
+      limit: 'raw.ws.deliveryRate',
+      rate: best,
+      unit: 'deliveries/s',
+      notes: `highest complete rate with p99 < 1 s: ${bestNote}`,
+    },
+  ];
 }
 
 export async function idleSubscriptionMemory(cluster: Cluster, o: { subscriptions: number }): Promise<Figure[]> {
@@ -54,9 +69,21 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   await group.close();
   const rssPer = (after.process_resident_memory_bytes! - before.process_resident_memory_bytes!) / o.subscriptions;
   const heapPer = (after.process_heap_used_bytes! - before.process_heap_used_bytes!) / o.subscriptions;
-  console.error(`  idle subscriptions: ${o.subscriptions} on one replica: +${Math.round(rssPer)} B RSS, +${Math.round(heapPer)} B heap each`);
+  console.error(
+    `  idle subscriptions: ${o.subscriptions} on one replica: +${Math.round(rssPer)} B RSS, +${Math.round(heapPer)} B heap each`,
+  );
   return [
-    { name: 'fanout.idleSubscriptionRss', unit: 'bytes', value: Math.round(rssPer), notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count, full GC before each reading` },
-    { name: 'fanout.idleSubscriptionHeap', unit: 'bytes', value: Math.round(heapPer), notes: 'V8 heap delta / count, full GC before each reading' },
+    {
+      name: 'fanout.idleSubscriptionRss',
+      unit: 'bytes',
+      value: Math.round(rssPer),
+      notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count, full GC before each reading`,
+    },
+    {
+      name: 'fanout.idleSubscriptionHeap',
+      unit: 'bytes',
+      value: Math.round(heapPer),
+      notes: 'V8 heap delta / count, full GC before each reading',
+    },
   ];
 }

@@ -102,7 +102,11 @@ interface StatsData {
 }
 
 async function graphql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await res.json()) as { data?: T | null; errors?: unknown };
   if (!body.data || body.errors) throw new Error(`GraphQL HTTP ${res.status}: ${JSON.stringify(body.errors)}`);
   return body.data;
@@ -113,11 +117,25 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 function apiReader(url: string): HistoryReader {
   return {
     async page(q) {
-      const { readings } = await graphql<PageData>(url, PAGE_QUERY, { sensorId: q.sensorId, from: iso(q.from), to: iso(q.to), first: q.first, after: q.after });
-      return { ts: readings.edges.map((e) => Date.parse(e.node.ts)), hasNextPage: readings.pageInfo.hasNextPage, endCursor: readings.pageInfo.endCursor };
+      const { readings } = await graphql<PageData>(url, PAGE_QUERY, {
+        sensorId: q.sensorId,
+        from: iso(q.from),
+        to: iso(q.to),
+        first: q.first,
+        after: q.after,
+      });
+      return {
+        ts: readings.edges.map((e) => Date.parse(e.node.ts)),
+        hasNextPage: readings.pageInfo.hasNextPage,
+        endCursor: readings.pageInfo.endCursor,
+      };
     },
     async stats(q) {
-      const { readingStats } = await graphql<StatsData>(url, STATS_QUERY, { sensorId: q.sensorId, from: iso(q.from), to: iso(q.to) });
+      const { readingStats } = await graphql<StatsData>(url, STATS_QUERY, {
+        sensorId: q.sensorId,
+        from: iso(q.from),
+        to: iso(q.to),
+      });
       return readingStats.map((p) => ({ start: Date.parse(p.start), count: p.count }));
     },
   };
@@ -138,14 +156,18 @@ function storeReader(store: MongoStore): HistoryReader {
       return { ts, hasNextPage: page.hasNextPage, endCursor: ts.length > 0 ? String(ts.at(-1)) : null };
     },
     async stats(q) {
-      const points = await store.readings.stats({ sensorId: q.sensorId, from: new Date(q.from), to: new Date(q.to), every: 'HOUR' });
+      const points = await store.readings.stats({
+        sensorId: q.sensorId,
+        from: new Date(q.from),
+        to: new Date(q.to),
+        every: 'HOUR',
+      });
       return points.map((p) => ({ start: p.start.getTime(), count: p.summary.n }));
     },
   };
 }
 
 // ------------------------------------------------------------------------------------------- helpers
-
 
 interface Dataset {
   sensorIds: string[];
@@ -156,7 +178,8 @@ interface Dataset {
 
 const pick = <T>(rng: () => number, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 /** A random window start such that [from, from + width) lies inside the stored span. */
-const windowStart = (rng: () => number, data: Dataset, width: number): number => data.firstTs + Math.floor(rng() * (data.lastTs - data.firstTs - width));
+const windowStart = (rng: () => number, data: Dataset, width: number): number =>
+  data.firstTs + Math.floor(rng() * (data.lastTs - data.firstTs - width));
 
 function sizeLabel(n: number): string {
   if (n >= 1e6) return `${+(n / 1e6).toFixed(2)}M`;
@@ -252,7 +275,10 @@ async function withCpu<T>(pids: CpuWatch, fn: () => Promise<T>): Promise<{ resul
     now === undefined || then === undefined ? 'n/a' : `${(((now - then) / CLK_TCK / wallS) * 100).toFixed(0)}%`;
   // The whole host too: on a shared machine, other work there explains a noisy figure.
   const host = hostTicks();
-  const hostBusy = host && before.host ? `${(((host.busy - before.host.busy) / (host.total - before.host.total)) * 100).toFixed(0)}%` : 'n/a';
+  const hostBusy =
+    host && before.host
+      ? `${(((host.busy - before.host.busy) / (host.total - before.host.total)) * 100).toFixed(0)}%`
+      : 'n/a';
   const cpu =
     `CPU over ${wallS.toFixed(2)} s: store (FerretDB) ${share(cpuTicks(pids.store), before.store)} of one core, ` +
     `API replica ${share(cpuTicks(pids.api), before.api)}, host ${hostBusy} busy (${availableParallelism()} cores)`;
@@ -267,10 +293,12 @@ async function load(store: MongoStore, sensors: number, lastTs: number): Promise
   for (const [s, sensorId] of sensorIds.entries()) {
     for (let i = 0; i < READINGS_PER_SENSOR; i += LOAD_BATCH) {
       const batch: Reading[] = [];
-      for (let k = i; k < Math.min(i + LOAD_BATCH, READINGS_PER_SENSOR); k++) batch.push(syntheticReading(sensorId, s, firstTs + k * CADENCE_MS));
+      for (let k = i; k < Math.min(i + LOAD_BATCH, READINGS_PER_SENSOR); k++)
+        batch.push(syntheticReading(sensorId, s, firstTs + k * CADENCE_MS));
       // Awaited one by one: the store serialises writes anyway, and this keeps the batch size honest.
       const added = await store.readings.insert(batch);
-      if (added !== batch.length) throw new Error(`history: ${added} of ${batch.length} readings were new (the database was not empty?)`);
+      if (added !== batch.length)
+        throw new Error(`history: ${added} of ${batch.length} readings were new (the database was not empty?)`);
     }
     console.error(`  history: loaded sensor ${s + 1}/${sensors}`);
   }
@@ -278,7 +306,10 @@ async function load(store: MongoStore, sensors: number, lastTs: number): Promise
 }
 
 /** collStats `size` of the history collections, and the SQLite file for comparison. */
-async function storedBytes(store: MongoStore, sqliteDir: string): Promise<{ bytes: number | undefined; notes: string[] }> {
+async function storedBytes(
+  store: MongoStore,
+  sqliteDir: string,
+): Promise<{ bytes: number | undefined; notes: string[] }> {
   const notes: string[] = [];
   let bytes: number | undefined = 0;
   for (const name of [BUCKETS, DAYS, SENSORS]) {
@@ -305,7 +336,13 @@ async function storedBytes(store: MongoStore, sqliteDir: string): Promise<{ byte
 }
 
 /** The store's limit: one bucket part by exact `_id`, through the driver alone. */
-async function bucketLookups(store: MongoStore, data: Dataset, rng: () => number, n: number, samples: Samples): Promise<number> {
+async function bucketLookups(
+  store: MongoStore,
+  data: Dataset,
+  rng: () => number,
+  n: number,
+  samples: Samples,
+): Promise<number> {
   const buckets = store.db.collection<{ _id: string; n: number }>(BUCKETS);
   const firstFullHour = sliceStart(data.firstTs) + SLICE_MS;
   const hours = (sliceStart(data.lastTs) - firstFullHour) / SLICE_MS;
@@ -315,22 +352,38 @@ async function bucketLookups(store: MongoStore, data: Dataset, rng: () => number
     const t = performance.now();
     const doc = await buckets.findOne({ _id: id });
     samples.add(performance.now() - t);
-    if (doc?.n !== PER_HOUR) throw new Error(`history: bucket ${id} ${doc ? `holds ${doc.n} readings, not ${PER_HOUR}` : 'not found'}`);
+    if (doc?.n !== PER_HOUR)
+      throw new Error(`history: bucket ${id} ${doc ? `holds ${doc.n} readings, not ${PER_HOUR}` : 'not found'}`);
     bytes = BSON.calculateObjectSize(doc);
   }
   return bytes;
 }
 
 /** Newest 100 of a random hour of a random sensor: every hour holds 360, so exactly 100 and more. */
-async function oneHourWindows(reader: HistoryReader, data: Dataset, rng: () => number, n: number, samples: Samples): Promise<void> {
+async function oneHourWindows(
+  reader: HistoryReader,
+  data: Dataset,
+  rng: () => number,
+  n: number,
+  samples: Samples,
+): Promise<void> {
   for (let i = 0; i < n; i++) {
     const from = windowStart(rng, data, SLICE_MS);
-    const q: PageQuery = { sensorId: pick(rng, data.sensorIds), from, to: from + SLICE_MS - 1, first: HOUR_FIRST, after: null };
+    const q: PageQuery = {
+      sensorId: pick(rng, data.sensorIds),
+      from,
+      to: from + SLICE_MS - 1,
+      first: HOUR_FIRST,
+      after: null,
+    };
     const t = performance.now();
     const page = await reader.page(q);
     samples.add(performance.now() - t);
     checkPage(page, q, Infinity, 'one-hour window');
-    if (page.ts.length !== HOUR_FIRST || !page.hasNextPage) throw new Error(`history: one-hour window returned ${page.ts.length} (hasNextPage ${page.hasNextPage}), expected ${HOUR_FIRST} and more`);
+    if (page.ts.length !== HOUR_FIRST || !page.hasNextPage)
+      throw new Error(
+        `history: one-hour window returned ${page.ts.length} (hasNextPage ${page.hasNextPage}), expected ${HOUR_FIRST} and more`,
+      );
   }
 }
 
@@ -338,11 +391,24 @@ async function oneHourWindows(reader: HistoryReader, data: Dataset, rng: () => n
  * Random 24 h windows paged to the end (first 1000, following endCursor): one sample per page, and
  * one per whole day. A day is [from, from + 24 h), so it holds exactly 8640 readings.
  */
-async function dayWindows(reader: HistoryReader, data: Dataset, rng: () => number, windows: number, pageSamples: Samples, daySamples: Samples): Promise<number> {
+async function dayWindows(
+  reader: HistoryReader,
+  data: Dataset,
+  rng: () => number,
+  windows: number,
+  pageSamples: Samples,
+  daySamples: Samples,
+): Promise<number> {
   let pages = 0;
   for (let w = 0; w < windows; w++) {
     const from = windowStart(rng, data, DAY_MS);
-    const q: PageQuery = { sensorId: pick(rng, data.sensorIds), from, to: from + DAY_MS - 1, first: DAY_FIRST, after: null };
+    const q: PageQuery = {
+      sensorId: pick(rng, data.sensorIds),
+      from,
+      to: from + DAY_MS - 1,
+      first: DAY_FIRST,
+      after: null,
+    };
     let below = Infinity;
     let seen = 0;
     const dayStarted = performance.now();
@@ -358,13 +424,22 @@ async function dayWindows(reader: HistoryReader, data: Dataset, rng: () => numbe
       q.after = page.endCursor;
     }
     daySamples.add(performance.now() - dayStarted);
-    if (seen !== PER_DAY) throw new Error(`history: 24 h window of ${q.sensorId} from ${iso(from)} paged to ${seen} readings, expected ${PER_DAY}`);
+    if (seen !== PER_DAY)
+      throw new Error(
+        `history: 24 h window of ${q.sensorId} from ${iso(from)} paged to ${seen} readings, expected ${PER_DAY}`,
+      );
   }
   return pages;
 }
 
 /** readingStats at HOUR over a random sensor's whole 30 days: ~720 points summing to every reading. */
-async function statsQueries(reader: HistoryReader, data: Dataset, rng: () => number, n: number, samples: Samples): Promise<number> {
+async function statsQueries(
+  reader: HistoryReader,
+  data: Dataset,
+  rng: () => number,
+  n: number,
+  samples: Samples,
+): Promise<number> {
   let points = 0;
   for (let i = 0; i < n; i++) {
     const sensorId = pick(rng, data.sensorIds);
@@ -373,9 +448,12 @@ async function statsQueries(reader: HistoryReader, data: Dataset, rng: () => num
     samples.add(performance.now() - t);
     const total = stats.reduce((sum, p) => sum + p.count, 0);
     if (stats.length < 700 || total !== READINGS_PER_SENSOR) {
-      throw new Error(`history: readingStats of ${sensorId} over 30 days returned ${stats.length} points counting ${total} readings, expected >= 700 and ${READINGS_PER_SENSOR}`);
+      throw new Error(
+        `history: readingStats of ${sensorId} over 30 days returned ${stats.length} points counting ${total} readings, expected >= 700 and ${READINGS_PER_SENSOR}`,
+      );
     }
-    if (stats.some((p, k) => k > 0 && p.start <= stats[k - 1]!.start)) throw new Error(`history: readingStats of ${sensorId} not oldest first`);
+    if (stats.some((p, k) => k > 0 && p.start <= stats[k - 1]!.start))
+      throw new Error(`history: readingStats of ${sensorId} not oldest first`);
     points = stats.length;
   }
   return points;
@@ -395,7 +473,9 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
   const measured = (f: Figure, cpu?: string): void => {
     figures.push(f);
     const l = f.latency!;
-    console.error(`  ${f.name}: p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, n ${l.count}${cpu ? `; ${cpu}` : ''}`);
+    console.error(
+      `  ${f.name}: p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, n ${l.count}${cpu ? `; ${cpu}` : ''}`,
+    );
   };
   try {
     // 1. Load through the store module, ending a minute ago: the newest hour is a partial one, as in production.
@@ -406,7 +486,9 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
     const counted = await store.readings.count(data.sensorIds);
     if (counted !== stored) throw new Error(`history: ${counted} readings counted after loading ${stored}`);
     const rate = stored / loaded.wallS;
-    console.error(`  history: ${stored} readings (${sensors} sensors × 30 d at 10 s) loaded in ${loaded.wallS.toFixed(1)} s (${Math.round(rate)}/s); ${loaded.cpu}`);
+    console.error(
+      `  history: ${stored} readings (${sensors} sensors × 30 d at 10 s) loaded in ${loaded.wallS.toFixed(1)} s (${Math.round(rate)}/s); ${loaded.cpu}`,
+    );
     figures.push({
       name: 'history.loadRate',
       rate,
@@ -431,7 +513,12 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
     const limit = new Samples();
     const lookup = await withCpu(pids, () => bucketLookups(store, data, rng, o.queries, limit));
     measured(
-      { name: LIMIT, latency: limit.percentiles(), unit: 'ms', notes: `findOne({_id}) of one bucket part (${PER_HOUR} readings, ${lookup.result} B of BSON) via the driver alone, ${o.queries} lookups; ${lookup.cpu}` },
+      {
+        name: LIMIT,
+        latency: limit.percentiles(),
+        unit: 'ms',
+        notes: `findOne({_id}) of one bucket part (${PER_HOUR} readings, ${lookup.result} B of BSON) via the driver alone, ${o.queries} lookups; ${lookup.cpu}`,
+      },
       lookup.cpu,
     );
 
@@ -443,37 +530,51 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
       await oneHourWindows(reader, data, rng, WARMUP, new Samples());
       const hour = new Samples();
       const h = await withCpu(pids, () => oneHourWindows(reader, data, rng, o.queries, hour));
-      measured({
-        name: `history.oneHourWindow${suffix}.${label}`,
-        limit: LIMIT,
-        latency: hour.percentiles(),
-        unit: 'ms',
-        notes: `${o.queries} random one-hour windows (random sensor), first ${HOUR_FIRST}, via ${via}; ${HOUR_FIRST} items checked; ${h.cpu}`,
-      }, h.cpu);
+      measured(
+        {
+          name: `history.oneHourWindow${suffix}.${label}`,
+          limit: LIMIT,
+          latency: hour.percentiles(),
+          unit: 'ms',
+          notes: `${o.queries} random one-hour windows (random sensor), first ${HOUR_FIRST}, via ${via}; ${HOUR_FIRST} items checked; ${h.cpu}`,
+        },
+        h.cpu,
+      );
 
       await dayWindows(reader, data, rng, 1, new Samples(), new Samples());
       const page = new Samples();
       const day = new Samples();
       const d = await withCpu(pids, () => dayWindows(reader, data, rng, windows, page, day));
+      measured(
+        {
+          name: `history.day.page${DAY_FIRST}${suffix}.${label}`,
+          limit: LIMIT,
+          latency: page.percentiles(),
+          unit: 'ms',
+          notes: `${windows} random 24 h windows paged to the end with first ${DAY_FIRST}, one sample per page: ${d.result} pages (${(d.result / windows).toFixed(1)} per day), ${PER_DAY} readings per day checked, via ${via}; ${d.cpu}`,
+        },
+        `${d.result} pages; ${d.cpu}`,
+      );
       measured({
-        name: `history.day.page${DAY_FIRST}${suffix}.${label}`,
-        limit: LIMIT,
-        latency: page.percentiles(),
+        name: `history.day.wholeDay${suffix}.${label}`,
+        latency: day.percentiles(),
         unit: 'ms',
-        notes: `${windows} random 24 h windows paged to the end with first ${DAY_FIRST}, one sample per page: ${d.result} pages (${(d.result / windows).toFixed(1)} per day), ${PER_DAY} readings per day checked, via ${via}; ${d.cpu}`,
-      }, `${d.result} pages; ${d.cpu}`);
-      measured({ name: `history.day.wholeDay${suffix}.${label}`, latency: day.percentiles(), unit: 'ms', notes: `all pages of one 24 h window back to back, ${windows} windows, via ${via}` });
+        notes: `all pages of one 24 h window back to back, ${windows} windows, via ${via}`,
+      });
 
       await statsQueries(reader, data, rng, WARMUP, new Samples());
       const chart = new Samples();
       const s = await withCpu(pids, () => statsQueries(reader, data, rng, o.queries, chart));
-      measured({
-        name: `history.stats30dHour${suffix}.${label}`,
-        limit: LIMIT,
-        latency: chart.percentiles(),
-        unit: 'ms',
-        notes: `${o.queries} readingStats every HOUR over a random sensor's 30 days via ${via}: ${s.result} points, counts summing to ${READINGS_PER_SENSOR} checked; ${s.cpu}`,
-      }, `${s.result} points; ${s.cpu}`);
+      measured(
+        {
+          name: `history.stats30dHour${suffix}.${label}`,
+          limit: LIMIT,
+          latency: chart.percentiles(),
+          unit: 'ms',
+          notes: `${o.queries} readingStats every HOUR over a random sensor's 30 days via ${via}: ${s.result} points, counts summing to ${READINGS_PER_SENSOR} checked; ${s.cpu}`,
+        },
+        `${s.result} points; ${s.cpu}`,
+      );
     }
   } finally {
     await store.dispose();

@@ -9,12 +9,18 @@ import { createReadingLoad } from '../lib/loadgen.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
 async function lagMessages(admin: ReturnType<Kafka['admin']>, topic: string, groupId: string): Promise<number> {
-  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
   const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
   return ends.reduce((lag, p) => lag + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)), 0);
 }
 
-export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; windowMs: number; sensors: number }): Promise<Figure[]> {
+export async function sustainedIngest(
+  cluster: Cluster,
+  o: { rates: number[]; windowMs: number; sensors: number },
+): Promise<Figure[]> {
   const topic = cluster.env.KAFKA_READINGS_TOPIC!;
   // Stored means committed by the history group (the alert path commits on its own).
   const groupId = `${cluster.env.KAFKA_GROUP_ID!}.history`;
@@ -45,8 +51,16 @@ export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; wi
       await sleep(1500);
       const stored = (await cluster.metrics()).reduce((s, m) => s + (m.readings_stored_total ?? 0), 0) - before;
       const ok = worstLagS < 1 && stored >= sent.sent && sent.achievedRate >= rate * 0.95;
-      console.error(`  ingest @ ${rate}/s: achieved ${Math.round(sent.achievedRate)}/s, worst lag ${worstLagS.toFixed(2)} s, stored ${stored}/${sent.sent} ${ok ? 'OK' : 'FAIL'}`);
-      figures.push({ name: `ingest.${o.sensors}sensors.${rate}_rps`, rate: sent.achievedRate, unit: 'readings/s', value: worstLagS, notes: `${o.sensors} sensors; worst lag ${worstLagS.toFixed(2)} s; stored ${stored}/${sent.sent}; ${ok ? 'sustained' : 'not sustained'}` });
+      console.error(
+        `  ingest @ ${rate}/s: achieved ${Math.round(sent.achievedRate)}/s, worst lag ${worstLagS.toFixed(2)} s, stored ${stored}/${sent.sent} ${ok ? 'OK' : 'FAIL'}`,
+      );
+      figures.push({
+        name: `ingest.${o.sensors}sensors.${rate}_rps`,
+        rate: sent.achievedRate,
+        unit: 'readings/s',
+        value: worstLagS,
+        notes: `${o.sensors} sensors; worst lag ${worstLagS.toFixed(2)} s; stored ${stored}/${sent.sent}; ${ok ? 'sustained' : 'not sustained'}`,
+      });
       // Keep raising the rate while everything is stored (the lag at each rate is the figure); stop
       // once the pipeline falls behind for good.
       if (ok) best = rate;
@@ -57,7 +71,19 @@ export async function sustainedIngest(cluster: Cluster, o: { rates: number[]; wi
     await admin.disconnect();
   }
   // The binding limit is the store (raw.store.insertRate), far below Kafka's raw consume rate.
-  figures.push({ name: `ingest.sustained.${o.sensors}sensors`, limit: 'raw.store.insertRate', rate: best, unit: 'readings/s', notes: `${o.sensors} sensors: highest rate tried with lag < 1 s for ${o.windowMs / 1000} s, everything stored` });
-  figures.push({ name: `ingest.sustained.${o.sensors}sensors.vsKafka`, limit: 'raw.kafka.consumeRate', rate: best, unit: 'readings/s', notes: 'the same figure against the raw Kafka consume limit' });
+  figures.push({
+    name: `ingest.sustained.${o.sensors}sensors`,
+    limit: 'raw.store.insertRate',
+    rate: best,
+    unit: 'readings/s',
+    notes: `${o.sensors} sensors: highest rate tried with lag < 1 s for ${o.windowMs / 1000} s, everything stored`,
+  });
+  figures.push({
+    name: `ingest.sustained.${o.sensors}sensors.vsKafka`,
+    limit: 'raw.kafka.consumeRate',
+    rate: best,
+    unit: 'readings/s',
+    notes: 'the same figure against the raw Kafka consume limit',
+  });
   return figures;
 }

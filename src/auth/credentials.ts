@@ -26,7 +26,8 @@ export interface Principal {
   readonly expiresAt: number | undefined;
 }
 
-export type AuthOutcome = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: string };
+export type AuthOutcome =
+  { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: string };
 
 export interface ApiKeyEntry {
   readonly role: Role;
@@ -60,22 +61,29 @@ export function digestOf(secret: string): string {
 export function parseApiKeys(text: string): { keys: ApiKeyEntry[]; problems: string[] } {
   const keys: ApiKeyEntry[] = [];
   const problems: string[] = [];
-  const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   entries.forEach((entry, i) => {
     const [role, secret, scope, ...rest] = entry.split(':');
     const where = `API_KEYS entry ${i + 1}`;
     if (!ROLES.includes(role as Role)) return problems.push(`${where}: role must be one of ${ROLES.join(', ')}`);
     if (rest.length > 0) return problems.push(`${where}: expected role:secret or role:secret:sensorA|sensorB`);
     if (!secret || secret.length < MIN_SECRET_LENGTH || /\s/.test(secret)) {
-      return problems.push(`${where} (${role}): the secret must be at least ${MIN_SECRET_LENGTH} characters, without spaces`);
+      return problems.push(
+        `${where} (${role}): the secret must be at least ${MIN_SECRET_LENGTH} characters, without spaces`,
+      );
     }
     const sensors = scope === undefined ? undefined : scope.split('|').filter(Boolean);
     if (sensors !== undefined && (sensors.length === 0 || sensors.some((s) => !SENSOR_ID.test(s)))) {
       return problems.push(`${where} (${role}): the scope must list sensor ids separated by |`);
     }
-    if (role === 'device' && sensors === undefined) return problems.push(`${where}: a device key must name its sensors (device:secret:sensorA|sensorB)`);
+    if (role === 'device' && sensors === undefined)
+      return problems.push(`${where}: a device key must name its sensors (device:secret:sensorA|sensorB)`);
     const digest = digestOf(secret);
-    if (keys.some((k) => k.digest === digest)) return problems.push(`${where} (${role}): the same secret is listed twice`);
+    if (keys.some((k) => k.digest === digest))
+      return problems.push(`${where} (${role}): the same secret is listed twice`);
     keys.push({ role: role as Role, digest, sensors });
     return undefined;
   });
@@ -88,7 +96,10 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
   const byDigest = new Map(settings.apiKeys.map((k) => [k.digest, k]));
   let jwtKey: Uint8Array | JWTVerifyGetKey | undefined;
   if (settings.jwtSecret) jwtKey = new TextEncoder().encode(settings.jwtSecret);
-  else if (settings.jwksFile) jwtKey = createLocalJWKSet(JSON.parse(readFileSync(settings.jwksFile, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+  else if (settings.jwksFile)
+    jwtKey = createLocalJWKSet(
+      JSON.parse(readFileSync(settings.jwksFile, 'utf8')) as Parameters<typeof createLocalJWKSet>[0],
+    );
 
   const fromJwt = async (token: string): Promise<AuthOutcome> => {
     if (!jwtKey) return { ok: false, reason: 'invalid credential' };
@@ -96,20 +107,34 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
     try {
       const verified =
         jwtKey instanceof Uint8Array
-          ? await jwtVerify(token, jwtKey, { algorithms: ['HS256', 'HS384', 'HS512'], issuer: settings.jwtIssuer, audience: settings.jwtAudience, requiredClaims: ['exp'] })
-          : await jwtVerify(token, jwtKey, { issuer: settings.jwtIssuer, audience: settings.jwtAudience, requiredClaims: ['exp'] });
+          ? await jwtVerify(token, jwtKey, {
+              algorithms: ['HS256', 'HS384', 'HS512'],
+              issuer: settings.jwtIssuer,
+              audience: settings.jwtAudience,
+              requiredClaims: ['exp'],
+            })
+          : await jwtVerify(token, jwtKey, {
+              issuer: settings.jwtIssuer,
+              audience: settings.jwtAudience,
+              requiredClaims: ['exp'],
+            });
       payload = verified.payload;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return { ok: false, reason: 'token expired' };
       return { ok: false, reason: 'invalid token' };
     }
     const role = payload.role;
-    if (typeof role !== 'string' || !ROLES.includes(role as Role)) return { ok: false, reason: `token has no valid role claim (${ROLES.join(', ')})` };
+    if (typeof role !== 'string' || !ROLES.includes(role as Role))
+      return { ok: false, reason: `token has no valid role claim (${ROLES.join(', ')})` };
     const sensors = payload.sensors;
-    if (sensors !== undefined && (!Array.isArray(sensors) || sensors.some((s) => typeof s !== 'string' || !SENSOR_ID.test(s)))) {
+    if (
+      sensors !== undefined &&
+      (!Array.isArray(sensors) || sensors.some((s) => typeof s !== 'string' || !SENSOR_ID.test(s)))
+    ) {
       return { ok: false, reason: 'token sensors claim must be a list of sensor ids' };
     }
-    if (role === 'device' && sensors === undefined) return { ok: false, reason: 'a device token must carry a sensors claim' };
+    if (role === 'device' && sensors === undefined)
+      return { ok: false, reason: 'a device token must carry a sensors claim' };
     const subject = typeof payload.sub === 'string' ? payload.sub.slice(0, 128) : digestOf(token).slice(0, 12);
     return {
       ok: true,
@@ -126,7 +151,10 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
     async authenticate(authorization) {
       if (authorization === undefined || authorization === null || authorization === '') {
         if (settings.anonymousRole) {
-          return { ok: true, principal: { id: 'anonymous', role: settings.anonymousRole, sensors: undefined, expiresAt: undefined } };
+          return {
+            ok: true,
+            principal: { id: 'anonymous', role: settings.anonymousRole, sensors: undefined, expiresAt: undefined },
+          };
         }
         return { ok: false, reason: 'credential required: send "Authorization: Bearer <API key or token>"' };
       }
@@ -139,7 +167,12 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
       if (!key) return { ok: false, reason: 'invalid credential' };
       return {
         ok: true,
-        principal: { id: `key:${key.role}:${digest.slice(0, 12)}`, role: key.role, sensors: key.sensors ? new Set(key.sensors) : undefined, expiresAt: undefined },
+        principal: {
+          id: `key:${key.role}:${digest.slice(0, 12)}`,
+          role: key.role,
+          sensors: key.sensors ? new Set(key.sensors) : undefined,
+          expiresAt: undefined,
+        },
       };
     },
   };

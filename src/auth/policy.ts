@@ -11,7 +11,15 @@
  * | device   | only ingestReadings, for its own sensors    |
  * | admin    | everything, including stopSensors without ids |
  */
-import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { ErrorCode } from '../errors.js';
 import type { Principal, Role } from './credentials.js';
 
@@ -69,7 +77,13 @@ export function rootFields(document: DocumentNode, operation: OperationDefinitio
  * whether `__schema` and `__type` are served at all. A field the schema does not have is left to
  * validation (which refuses it with a better message); one it has but the table lacks is refused.
  */
-export function authorizeOperation(principal: Principal, document: DocumentNode, operation: OperationDefinitionNode, introspection: boolean, schema: GraphQLSchema): GraphQLError | undefined {
+export function authorizeOperation(
+  principal: Principal,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  introspection: boolean,
+  schema: GraphQLSchema,
+): GraphQLError | undefined {
   const typeName = ROOT_TYPE[operation.operation];
   const rootType = schema.getRootType(operation.operation);
   if (!rootType) return undefined;
@@ -79,7 +93,11 @@ export function authorizeOperation(principal: Principal, document: DocumentNode,
   for (const field of rootFields(document, operation)) {
     if (field === '__typename') continue;
     if (field === '__schema' || field === '__type') {
-      if (!introspection) return forbidden('Introspection is disabled on this server (GRAPHQL_INTROSPECTION); use the published schema.graphql', { field });
+      if (!introspection)
+        return forbidden(
+          'Introspection is disabled on this server (GRAPHQL_INTROSPECTION); use the published schema.graphql',
+          { field },
+        );
       continue;
     }
     if (!(field in existing)) continue;
@@ -87,12 +105,18 @@ export function authorizeOperation(principal: Principal, document: DocumentNode,
     if (!permission || !allowed.has(permission)) denied.push(field);
   }
   if (denied.length === 0) return undefined;
-  return forbidden(`The ${principal.role} role may not use ${denied.map((f) => `${typeName}.${f}`).join(', ')}`, { role: principal.role, fields: denied });
+  return forbidden(`The ${principal.role} role may not use ${denied.map((f) => `${typeName}.${f}`).join(', ')}`, {
+    role: principal.role,
+    fields: denied,
+  });
 }
 
 /** The caller of an operation; the front door sets it on every context, so its absence is a bug: refuse. */
 export function principalOf(context: { principal?: Principal | undefined }): Principal {
-  if (!context.principal) throw new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } } });
+  if (!context.principal)
+    throw new GraphQLError('Not authenticated', {
+      extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+    });
   return context.principal;
 }
 
@@ -102,6 +126,9 @@ export function checkScope(principal: Principal | undefined, sensorIds: readonly
   if (!scope) return;
   const outside = [...new Set(sensorIds.filter((id) => !scope.has(id)))];
   if (outside.length > 0) {
-    throw forbidden(`This credential may not access sensor${outside.length > 1 ? 's' : ''} ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ', …' : ''}`, { field });
+    throw forbidden(
+      `This credential may not access sensor${outside.length > 1 ? 's' : ''} ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ', …' : ''}`,
+      { field },
+    );
   }
 }

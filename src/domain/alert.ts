@@ -29,7 +29,12 @@ export function isCritical(reading: Reading, thresholdC: number): boolean {
   return reading.temperature > thresholdC;
 }
 
-export function toAlert(reading: Reading, thresholdC: number, position: StreamPosition, detectedAt: Date): OverheatAlert {
+export function toAlert(
+  reading: Reading,
+  thresholdC: number,
+  position: StreamPosition,
+  detectedAt: Date,
+): OverheatAlert {
   return {
     id: readingKey(reading.sensorId, reading.ts),
     sensorId: reading.sensorId,
@@ -41,4 +46,3 @@ export function toAlert(reading: Reading, thresholdC: number, position: StreamPo
     position,
   };
 }
-

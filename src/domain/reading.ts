@@ -58,10 +58,15 @@ function reject(code: RejectionCode, field: string, message: string): Validated 
 
 function checkNumber(value: unknown, field: string, min: number, max: number): ReadingRejection | number {
   if (typeof value !== 'number') {
-    return { code: value === undefined ? 'MISSING_FIELD' : 'WRONG_TYPE', field, message: value === undefined ? `${field} is required` : `${field} must be a number` };
+    return {
+      code: value === undefined ? 'MISSING_FIELD' : 'WRONG_TYPE',
+      field,
+      message: value === undefined ? `${field} is required` : `${field} must be a number`,
+    };
   }
   if (!Number.isFinite(value)) return { code: 'OUT_OF_RANGE', field, message: `${field} must be finite` };
-  if (value < min || value > max) return { code: 'OUT_OF_RANGE', field, message: `${field} ${value} is outside ${min}..${max}` };
+  if (value < min || value > max)
+    return { code: 'OUT_OF_RANGE', field, message: `${field} ${value} is outside ${min}..${max}` };
   return value;
 }
 
@@ -97,15 +102,21 @@ export function validateReading(input: unknown, limits: ReadingLimits, now: numb
   if (sensorId === undefined) return reject('MISSING_FIELD', 'sensorId', 'sensorId is required');
   if (typeof sensorId !== 'string') return reject('WRONG_TYPE', 'sensorId', 'sensorId must be a string');
   if (!SENSOR_ID_PATTERN.test(sensorId)) {
-    return reject('OUT_OF_RANGE', 'sensorId', 'sensorId must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit');
+    return reject(
+      'OUT_OF_RANGE',
+      'sensorId',
+      'sensorId must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit',
+    );
   }
 
   if (obj.ts === undefined) return reject('MISSING_FIELD', 'ts', 'ts is required');
   const ts = parseTimestamp(obj.ts);
   if (!ts) return reject('WRONG_TYPE', 'ts', 'ts must be an ISO-8601 timestamp with a zone, or epoch milliseconds');
   const t = ts.getTime();
-  if (t < now - limits.maxAgeMs) return reject('TIMESTAMP_OUT_OF_WINDOW', 'ts', `ts ${ts.toISOString()} is older than the accepted window`);
-  if (t > now + limits.maxFutureMs) return reject('TIMESTAMP_OUT_OF_WINDOW', 'ts', `ts ${ts.toISOString()} is too far in the future`);
+  if (t < now - limits.maxAgeMs)
+    return reject('TIMESTAMP_OUT_OF_WINDOW', 'ts', `ts ${ts.toISOString()} is older than the accepted window`);
+  if (t > now + limits.maxFutureMs)
+    return reject('TIMESTAMP_OUT_OF_WINDOW', 'ts', `ts ${ts.toISOString()} is too far in the future`);
 
   const temperature = checkNumber(obj.temperature, 'temperature', limits.temperatureMinC, limits.temperatureMaxC);
   if (typeof temperature !== 'number') return { ok: false, rejection: temperature };
@@ -114,7 +125,8 @@ export function validateReading(input: unknown, limits: ReadingLimits, now: numb
 
   const loc = obj.location;
   if (loc === undefined) return reject('MISSING_FIELD', 'location', 'location is required');
-  if (typeof loc !== 'object' || loc === null || Array.isArray(loc)) return reject('WRONG_TYPE', 'location', 'location must be an object { lat, lon }');
+  if (typeof loc !== 'object' || loc === null || Array.isArray(loc))
+    return reject('WRONG_TYPE', 'location', 'location must be an object { lat, lon }');
   const locObj = loc as Record<string, unknown>;
   for (const key of Object.keys(locObj)) {
     if (!LOCATION_FIELDS.has(key)) return reject('UNKNOWN_FIELD', `location.${key}`, `unknown field "location.${key}"`);

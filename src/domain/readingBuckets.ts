@@ -24,11 +24,14 @@ export const INTERVAL_MS: Readonly<Record<StatsInterval, number>> = { MINUTE: MI
 
 export const sliceStart = (tsMs: number): number => Math.floor(tsMs / SLICE_MS) * SLICE_MS;
 export const dayStart = (tsMs: number): number => Math.floor(tsMs / DAY_MS) * DAY_MS;
-export const floorTo = (tsMs: number, interval: StatsInterval): number => Math.floor(tsMs / INTERVAL_MS[interval]) * INTERVAL_MS[interval];
+export const floorTo = (tsMs: number, interval: StatsInterval): number =>
+  Math.floor(tsMs / INTERVAL_MS[interval]) * INTERVAL_MS[interval];
 
 /** `_id`s. Sensor ids never contain `|` (see SENSOR_ID_PATTERN), so these cannot collide. */
-export const partId = (sensorId: string, sliceMs: number, part: number): string => `${sensorId}|${new Date(sliceMs).toISOString()}|${part}`;
-export const dayId = (sensorId: string, dayMs: number): string => `${sensorId}|${new Date(dayMs).toISOString().slice(0, 10)}`;
+export const partId = (sensorId: string, sliceMs: number, part: number): string =>
+  `${sensorId}|${new Date(sliceMs).toISOString()}|${part}`;
+export const dayId = (sensorId: string, dayMs: number): string =>
+  `${sensorId}|${new Date(dayMs).toISOString().slice(0, 10)}`;
 
 /** Count, min, max and sum of temperature and humidity over some readings. */
 export interface Summary {
@@ -41,7 +44,15 @@ export interface Summary {
   hSum: number;
 }
 
-export const emptySummary = (): Summary => ({ n: 0, tMin: Infinity, tMax: -Infinity, tSum: 0, hMin: Infinity, hMax: -Infinity, hSum: 0 });
+export const emptySummary = (): Summary => ({
+  n: 0,
+  tMin: Infinity,
+  tMax: -Infinity,
+  tSum: 0,
+  hMin: Infinity,
+  hMax: -Infinity,
+  hSum: 0,
+});
 
 export function addToSummary(s: Summary, temperature: number, humidity: number): void {
   s.n++;
@@ -88,7 +99,13 @@ export class PartColumns {
   /** A copy with `added` (offset-sorted, not present here) merged in. */
   withReadings(added: readonly { offset: number; reading: Reading }[]): PartColumns {
     const n = this.length + added.length;
-    const next = new PartColumns(new Uint32Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n));
+    const next = new PartColumns(
+      new Uint32Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+    );
     let i = 0;
     let j = 0;
     for (let k = 0; k < n; k++) {
@@ -132,7 +149,13 @@ export class PartColumns {
 
   reading(sensorId: string, sliceMs: number, i: number): Reading {
     const location: Location = { lat: this.lat[i]!, lon: this.lon[i]! };
-    return { sensorId, ts: new Date(sliceMs + this.offsets[i]!), temperature: this.temperature[i]!, humidity: this.humidity[i]!, location };
+    return {
+      sensorId,
+      ts: new Date(sliceMs + this.offsets[i]!),
+      temperature: this.temperature[i]!,
+      humidity: this.humidity[i]!,
+      location,
+    };
   }
 }
 
@@ -168,7 +191,13 @@ export function decodeColumns(buf: Uint8Array): PartColumns {
   if (buf.length % 36 !== 0) throw new Error(`bucket columns of ${buf.length} bytes are not a multiple of 36`);
   const n = buf.length / 36;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const c = new PartColumns(new Uint32Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n));
+  const c = new PartColumns(
+    new Uint32Array(n),
+    new Float64Array(n),
+    new Float64Array(n),
+    new Float64Array(n),
+    new Float64Array(n),
+  );
   for (let i = 0; i < n; i++) c.offsets[i] = view.getUint32(i * 4, true);
   let at = n * 4;
   for (const col of [c.temperature, c.humidity, c.lat, c.lon]) {
@@ -203,7 +232,8 @@ export function encodeSummaryTable(entries: readonly SummaryEntry[]): Buffer {
 }
 
 export function decodeSummaryTable(buf: Uint8Array): SummaryEntry[] {
-  if (buf.length % ENTRY_BYTES !== 0) throw new Error(`summary table of ${buf.length} bytes is not a multiple of ${ENTRY_BYTES}`);
+  if (buf.length % ENTRY_BYTES !== 0)
+    throw new Error(`summary table of ${buf.length} bytes is not a multiple of ${ENTRY_BYTES}`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: SummaryEntry[] = [];
   for (let at = 0; at < buf.length; at += ENTRY_BYTES) {
@@ -211,7 +241,15 @@ export function decodeSummaryTable(buf: Uint8Array): SummaryEntry[] {
     out.push({
       key: view.getUint16(at, true),
       extra: view.getUint16(at + 2, true),
-      summary: { n: view.getUint32(at + 4, true), tMin: f(0), tMax: f(1), tSum: f(2), hMin: f(3), hMax: f(4), hSum: f(5) },
+      summary: {
+        n: view.getUint32(at + 4, true),
+        tMin: f(0),
+        tMax: f(1),
+        tSum: f(2),
+        hMin: f(3),
+        hMax: f(4),
+        hSum: f(5),
+      },
     });
   }
   return out;

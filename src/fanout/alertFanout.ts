@@ -84,7 +84,11 @@ export function deserializeAlert(text: string): OverheatAlert {
   };
 }
 
-export async function connectAlertFanout(options: { url: string; channelPrefix: string; logger: Logger }): Promise<AlertFanout> {
+export async function connectAlertFanout(options: {
+  url: string;
+  channelPrefix: string;
+  logger: Logger;
+}): Promise<AlertFanout> {
   const log = options.logger.child({ module: 'fanout.redis' });
   const channelPrefix = `${options.channelPrefix}:alerts:`;
   const pattern = `${channelPrefix}*`;
@@ -96,8 +100,16 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
   const pub = new Redis(options.url, { ...redisOptions, connectionName: 'alerts-pub' });
-  const sub = new Redis(options.url, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'alerts-sub' });
-  for (const [name, conn] of [['pub', pub], ['sub', sub]] as const) {
+  const sub = new Redis(options.url, {
+    ...redisOptions,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectionName: 'alerts-sub',
+  });
+  for (const [name, conn] of [
+    ['pub', pub],
+    ['sub', sub],
+  ] as const) {
     conn.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis error'));
   }
   await Promise.all([pub.connect(), sub.connect()]);
@@ -237,13 +249,20 @@ export async function connectAlertFanout(options: { url: string; channelPrefix: 
       } catch (err) {
         publishFailures += alerts.length;
         owedResync = true;
-        log.warn({ err: (err as Error).message, alerts: alerts.length }, 'alert publish failed; subscribers will recover from the store');
+        log.warn(
+          { err: (err as Error).message, alerts: alerts.length },
+          'alert publish failed; subscribers will recover from the store',
+        );
       }
     },
     async listen(sensorIds, listener) {
       if (sensorIds === undefined) {
         everything.add(listener);
-        if (everything.size === 1) confirmations.set(pattern, subscribeQuietly(() => sub.psubscribe(pattern), pattern));
+        if (everything.size === 1)
+          confirmations.set(
+            pattern,
+            subscribeQuietly(() => sub.psubscribe(pattern), pattern),
+          );
         await confirmed([pattern]);
         return () => {
           if (everything.delete(listener) && everything.size === 0) {

@@ -113,13 +113,17 @@ export function createAlertFeed(deps: {
         if (this.request.after) {
           for (const [partition, upTo] of await deps.store.alerts.purgedUpTo(deps.topic)) {
             if (this.request.after.isAfter({ partition, offset: upTo })) {
-              throw new GraphQLError('This cursor is older than the alerts kept (ALERTS_RETENTION): resubscribe without "after", or with a newer cursor', {
-                extensions: { code: CURSOR_EXPIRED, partition },
-              });
+              throw new GraphQLError(
+                'This cursor is older than the alerts kept (ALERTS_RETENTION): resubscribe without "after", or with a newer cursor',
+                {
+                  extensions: { code: CURSOR_EXPIRED, partition },
+                },
+              );
             }
           }
         }
-        this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic));
+        this.cursor =
+          this.request.after ?? AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic));
         await this.replay();
       } catch (err) {
         this.fail(err);
@@ -163,9 +167,12 @@ export function createAlertFeed(deps: {
 
     private overflow(): void {
       this.fail(
-        new GraphQLError(`Subscriber fell more than ${deps.maxPending} alerts behind; resubscribe with "after" set to the last cursor received`, {
-          extensions: { code: SUBSCRIBER_TOO_SLOW, maxPending: deps.maxPending },
-        }),
+        new GraphQLError(
+          `Subscriber fell more than ${deps.maxPending} alerts behind; resubscribe with "after" set to the last cursor received`,
+          {
+            extensions: { code: SUBSCRIBER_TOO_SLOW, maxPending: deps.maxPending },
+          },
+        ),
       );
     }
 
@@ -273,7 +280,7 @@ export function createAlertFeed(deps: {
       if (this.failure !== undefined && !this.done) {
         const err = this.failure;
         this.dispose();
-        return Promise.reject(err);
+        return Promise.reject(err instanceof Error ? err : new Error('alert feed failed'));
       }
       const value = this.queue.shift();
       if (value) {
@@ -303,7 +310,7 @@ export function createAlertFeed(deps: {
 
     throw(err?: unknown): Promise<IteratorResult<DeliveredAlert>> {
       this.dispose();
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error('alert feed failed'));
     }
 
     [Symbol.asyncIterator](): AsyncIterableIterator<DeliveredAlert> {

@@ -4,7 +4,15 @@
  * name), the role check on every root field, and the per-credential rate limit of its kind.
  * Nothing here touches the store; a refused request costs a parse and a walk of its document.
  */
-import { GraphQLError, getOperationAST, parse, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import {
+  GraphQLError,
+  OperationTypeNode,
+  getOperationAST,
+  parse,
+  type DocumentNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
 import type { Principal } from '../auth/credentials.js';
 import { authorizeOperation } from '../auth/policy.js';
 import { ErrorCode } from '../errors.js';
@@ -17,7 +25,8 @@ export interface GraphQLRequestText {
   variables?: unknown;
 }
 
-export type Admitted = { ok: true; document: DocumentNode; operation: OperationDefinitionNode } | { ok: false; error: GraphQLError };
+export type Admitted =
+  { ok: true; document: DocumentNode; operation: OperationDefinitionNode } | { ok: false; error: GraphQLError };
 
 export interface Admission {
   admit(principal: Principal, request: GraphQLRequestText): Promise<Admitted>;
@@ -27,18 +36,40 @@ function badRequest(message: string, code: string = ErrorCode.BAD_USER_INPUT): G
   return new GraphQLError(message, { extensions: { code, http: { status: 400 } } });
 }
 
-export function createAdmission(o: { schema: GraphQLSchema; limits: OperationLimits; introspection: boolean; rateLimiter: RateLimiter }): Admission {
+export function createAdmission(o: {
+  schema: GraphQLSchema;
+  limits: OperationLimits;
+  introspection: boolean;
+  rateLimiter: RateLimiter;
+}): Admission {
   return {
     async admit(principal, request) {
-      if (typeof request.query !== 'string' || request.query.length === 0) return { ok: false, error: badRequest('The request has no query string') };
-      if (request.operationName !== undefined && request.operationName !== null && typeof request.operationName !== 'string') {
+      if (typeof request.query !== 'string' || request.query.length === 0)
+        return { ok: false, error: badRequest('The request has no query string') };
+      if (
+        request.operationName !== undefined &&
+        request.operationName !== null &&
+        typeof request.operationName !== 'string'
+      ) {
         return { ok: false, error: badRequest('operationName must be a string') };
       }
-      const operationName = (request.operationName as string | null | undefined) ?? undefined;
+      const operationName = request.operationName ?? undefined;
       if (operationName !== undefined && operationName.length > o.limits.maxOperationNameLength) {
-        return { ok: false, error: limitError('operationName', o.limits.maxOperationNameLength, operationName.length, `Operation names may be at most ${o.limits.maxOperationNameLength} characters (got ${operationName.length})`) };
+        return {
+          ok: false,
+          error: limitError(
+            'operationName',
+            o.limits.maxOperationNameLength,
+            operationName.length,
+            `Operation names may be at most ${o.limits.maxOperationNameLength} characters (got ${operationName.length})`,
+          ),
+        };
       }
-      if (request.variables !== undefined && request.variables !== null && (typeof request.variables !== 'object' || Array.isArray(request.variables))) {
+      if (
+        request.variables !== undefined &&
+        request.variables !== null &&
+        (typeof request.variables !== 'object' || Array.isArray(request.variables))
+      ) {
         return { ok: false, error: badRequest('variables must be an object') };
       }
       const variablesError = checkVariables(request.variables, o.limits);
@@ -50,20 +81,36 @@ export function createAdmission(o: { schema: GraphQLSchema; limits: OperationLim
       } catch (err) {
         const message = (err as Error).message;
         if (/contains more tha[nt] \d+ tokens/i.test(message)) {
-          return { ok: false, error: limitError('tokens', o.limits.maxTokens, o.limits.maxTokens + 1, `The document has more than ${o.limits.maxTokens} tokens`) };
+          return {
+            ok: false,
+            error: limitError(
+              'tokens',
+              o.limits.maxTokens,
+              o.limits.maxTokens + 1,
+              `The document has more than ${o.limits.maxTokens} tokens`,
+            ),
+          };
         }
         return { ok: false, error: badRequest(message, 'GRAPHQL_PARSE_FAILED') };
       }
       const shapeError = checkDocument(document, request.variables as Record<string, unknown> | undefined, o.limits);
       if (shapeError) return { ok: false, error: shapeError };
       const operation = getOperationAST(document, operationName);
-      if (!operation) return { ok: false, error: badRequest('Unable to identify the operation: send operationName when the document has several', 'OPERATION_RESOLUTION_FAILURE') };
+      if (!operation)
+        return {
+          ok: false,
+          error: badRequest(
+            'Unable to identify the operation: send operationName when the document has several',
+            'OPERATION_RESOLUTION_FAILURE',
+          ),
+        };
 
       const denied = authorizeOperation(principal, document, operation, o.introspection, o.schema);
       if (denied) return { ok: false, error: denied };
       try {
-        if (operation.operation === 'mutation') await o.rateLimiter.take('mutations', principal.id);
-        if (operation.operation === 'subscription') await o.rateLimiter.take('subscriptions', principal.id);
+        if (operation.operation === OperationTypeNode.MUTATION) await o.rateLimiter.take('mutations', principal.id);
+        if (operation.operation === OperationTypeNode.SUBSCRIPTION)
+          await o.rateLimiter.take('subscriptions', principal.id);
       } catch (err) {
         if (err instanceof GraphQLError) return { ok: false, error: err };
         throw err;

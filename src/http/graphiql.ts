@@ -36,10 +36,7 @@ export interface GraphiQLHandlerOptions {
   defaultHeaders?: Record<string, string>;
 }
 
-export type GraphiQLHandler = (
-  req: IncomingMessage,
-  res: ServerResponse,
-) => Promise<boolean> | boolean;
+export type GraphiQLHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
 
 /** Exact files served from node_modules: asset name -> package + file inside it. */
 const PACKAGE_ASSETS = {

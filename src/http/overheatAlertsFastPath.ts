@@ -16,6 +16,7 @@
 import {
   GraphQLError,
   Kind,
+  OperationTypeNode,
   getArgumentValues,
   getVariableValues,
   subscribe as graphqlSubscribe,
@@ -30,7 +31,6 @@ import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { principalOf } from '../auth/policy.js';
 import { overheatAlertsSubscribe } from '../resolvers/alert.resolver.js';
 import type { GraphQLContext } from '../resolvers/services.js';
-
 
 const LOCATION_FIELDS: Record<string, (l: { lat: number; lon: number }) => unknown> = {
   lat: (l) => l.lat,
@@ -72,9 +72,15 @@ function plainFields(selectionSet: SelectionSetNode | undefined): FieldNode[] | 
 }
 
 function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined {
-  const ops = args.document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const ops = args.document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
   if (args.document.definitions.length !== ops.length) return undefined; // fragments: regular path
-  return args.operationName ? ops.find((o) => o.name?.value === args.operationName) : ops.length === 1 ? ops[0] : undefined;
+  return args.operationName
+    ? ops.find((o) => o.name?.value === args.operationName)
+    : ops.length === 1
+      ? ops[0]
+      : undefined;
 }
 
 /**
@@ -83,7 +89,10 @@ function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined
  * settle, so closing the socket would never reach the feed (its Redis interest, queue and timers
  * would outlive the socket). Here `return()` goes straight to the source.
  */
-function resultsOf(source: AsyncIterableIterator<DeliveredAlert>, next: () => Promise<IteratorResult<ExecutionResult>>): AsyncIterableIterator<ExecutionResult> {
+function resultsOf(
+  source: AsyncIterableIterator<DeliveredAlert>,
+  next: () => Promise<IteratorResult<ExecutionResult>>,
+): AsyncIterableIterator<ExecutionResult> {
   const results: AsyncIterableIterator<ExecutionResult> = {
     next,
     async return() {
@@ -126,7 +135,9 @@ function compileTemplate(selectionSet: SelectionSetNode | undefined): Template |
     } else if (f.name.value === 'location') {
       const sub = plainFields(f.selectionSet);
       if (!sub || sub.some((x) => !(x.name.value in LOCATION_FIELDS))) return undefined;
-      const parts = sub.map((x) => [JSON.stringify(x.alias?.value ?? x.name.value), LOCATION_FIELDS[x.name.value]!] as const);
+      const parts = sub.map(
+        (x) => [JSON.stringify(x.alias?.value ?? x.name.value), LOCATION_FIELDS[x.name.value]!] as const,
+      );
       pieces.push(prefix, (a) => `{${parts.map(([k, get]) => `${k}:${JSON.stringify(get(a.location))}`).join(',')}}`);
     } else {
       const get = ALERT_FIELDS[f.name.value];
@@ -155,7 +166,17 @@ const templates = new Map<string, Template>();
 const serialized = new WeakMap<OverheatAlert, Map<string, string[]>>();
 
 function templateFor(field: FieldNode): { key: string; template: Template } | undefined {
-  const key = JSON.stringify((field.selectionSet?.selections ?? []).map((s) => (s.kind === Kind.FIELD ? [s.alias?.value, s.name.value, s.selectionSet?.selections.map((x) => (x.kind === Kind.FIELD ? [x.alias?.value, x.name.value] : '?'))] : '?')));
+  const key = JSON.stringify(
+    (field.selectionSet?.selections ?? []).map((s) =>
+      s.kind === Kind.FIELD
+        ? [
+            s.alias?.value,
+            s.name.value,
+            s.selectionSet?.selections.map((x) => (x.kind === Kind.FIELD ? [x.alias?.value, x.name.value] : '?')),
+          ]
+        : '?',
+    ),
+  );
   let template = templates.get(key);
   if (!template) {
     template = compileTemplate(field.selectionSet);
@@ -168,14 +189,20 @@ function templateFor(field: FieldNode): { key: string; template: Template } | un
 
 function segmentsOf(alert: OverheatAlert, key: string, template: Template): string[] {
   let bySelection = serialized.get(alert);
-  if (!bySelection) serialized.set(alert, (bySelection = new Map()));
+  if (!bySelection) serialized.set(alert, (bySelection = new Map<string, string[]>()));
   let segments = bySelection.get(key);
   if (!segments) bySelection.set(key, (segments = template(alert)));
   return segments;
 }
 
 /** The feed in push mode, writing `next` frames itself; graphql-ws only sees the end or an error. */
-function directStream(source: (sink: AlertSink) => AsyncIterableIterator<DeliveredAlert>, transport: DirectTransport, rootKey: string, key: string, template: Template): AsyncIterableIterator<ExecutionResult> {
+function directStream(
+  source: (sink: AlertSink) => AsyncIterableIterator<DeliveredAlert>,
+  transport: DirectTransport,
+  rootKey: string,
+  key: string,
+  template: Template,
+): AsyncIterableIterator<ExecutionResult> {
   const head = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`;
   const sink: AlertSink = {
     push(alert, cursor) {
@@ -199,9 +226,12 @@ function directStream(source: (sink: AlertSink) => AsyncIterableIterator<Deliver
 }
 
 /** graphql-ws `subscribe`: the fast path when it applies, graphql-js otherwise. */
-export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe> | AsyncIterableIterator<ExecutionResult> | ExecutionResult {
+export function subscribeWithFastPath(
+  args: ExecutionArgs,
+): ReturnType<typeof graphqlSubscribe> | AsyncIterableIterator<ExecutionResult> | ExecutionResult {
   const operation = findOperation(args);
-  const root = operation?.operation === 'subscription' ? plainFields(operation.selectionSet) : undefined;
+  const root =
+    operation?.operation === OperationTypeNode.SUBSCRIPTION ? plainFields(operation.selectionSet) : undefined;
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
   const fieldDef = args.schema.getSubscriptionType()?.getFields().overheatAlerts;
   const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
@@ -211,11 +241,23 @@ export function subscribeWithFastPath(args: ExecutionArgs): ReturnType<typeof gr
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
   if (variables.errors) return { errors: variables.errors };
   try {
-    const argValues = getArgumentValues(fieldDef, field, variables.coerced) as { sensorIds?: string[] | null; after?: string | null };
+    const argValues = getArgumentValues(fieldDef, field, variables.coerced) as {
+      sensorIds?: string[] | null;
+      after?: string | null;
+    };
     const transport = context.transport;
     const principal = principalOf(context);
     const rootKey = field.alias?.value ?? field.name.value;
-    return directStream((sink) => overheatAlertsSubscribe(context.services, principal, { budget: context.budget, sink })(argValues) as AsyncIterableIterator<DeliveredAlert>, transport, rootKey, compiled.key, compiled.template);
+    return directStream(
+      (sink) =>
+        overheatAlertsSubscribe(context.services, principal, { budget: context.budget, sink })(
+          argValues,
+        ) as AsyncIterableIterator<DeliveredAlert>,
+      transport,
+      rootKey,
+      compiled.key,
+      compiled.template,
+    );
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };
     throw err;

@@ -37,9 +37,19 @@ return {1, ttl}
 
 export function rateLimited(bucket: RateBucket, limit: RateLimit, retryAfterMs: number): GraphQLError {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return new GraphQLError(`Rate limit for ${bucket} reached (${limit.limit} per ${limit.windowMs / 1000} s for this credential); retry in ${seconds} s`, {
-    extensions: { code: ErrorCode.RATE_LIMITED, bucket, limit: limit.limit, windowMs: limit.windowMs, retryAfterMs, http: { status: 429, headers: new Map([['retry-after', String(seconds)]]) } },
-  });
+  return new GraphQLError(
+    `Rate limit for ${bucket} reached (${limit.limit} per ${limit.windowMs / 1000} s for this credential); retry in ${seconds} s`,
+    {
+      extensions: {
+        code: ErrorCode.RATE_LIMITED,
+        bucket,
+        limit: limit.limit,
+        windowMs: limit.windowMs,
+        retryAfterMs,
+        http: { status: 429, headers: new Map([['retry-after', String(seconds)]]) },
+      },
+    },
+  );
 }
 
 /** The same windows in this process: used while Redis is unreachable, and by unit tests. */
@@ -59,7 +69,12 @@ export function localWindows(): (key: string, units: number, limit: RateLimit) =
   };
 }
 
-export async function connectRateLimiter(o: { url: string; prefix: string; limits: Readonly<Record<RateBucket, RateLimit>>; logger: Logger }): Promise<RateLimiter> {
+export async function connectRateLimiter(o: {
+  url: string;
+  prefix: string;
+  limits: Readonly<Record<RateBucket, RateLimit>>;
+  logger: Logger;
+}): Promise<RateLimiter> {
   const log = o.logger.child({ module: 'limits.rate' });
   const redis = new Redis(o.url, {
     lazyConnect: true,
@@ -70,7 +85,11 @@ export async function connectRateLimiter(o: { url: string; prefix: string; limit
   });
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
   redis.defineCommand('takeRate', { numberOfKeys: 1, lua: TAKE });
-  await redis.connect().catch((err: Error) => log.warn({ err: err.message }, 'rate-limit store unreachable at start; limiting per replica until it is back'));
+  await redis
+    .connect()
+    .catch((err: Error) =>
+      log.warn({ err: err.message }, 'rate-limit store unreachable at start; limiting per replica until it is back'),
+    );
   const local = localWindows();
   let degraded = false;
 
@@ -82,7 +101,9 @@ export async function connectRateLimiter(o: { url: string; prefix: string; limit
       let allowed: boolean;
       let retryAfterMs: number;
       try {
-        const [ok, ttl] = (await (redis as unknown as { takeRate(k: string, u: number, l: number, w: number): Promise<[number, number]> }).takeRate(key, units, limit.limit, limit.windowMs));
+        const [ok, ttl] = await (
+          redis as unknown as { takeRate(k: string, u: number, l: number, w: number): Promise<[number, number]> }
+        ).takeRate(key, units, limit.limit, limit.windowMs);
         allowed = ok === 1;
         retryAfterMs = ttl;
         if (degraded) log.info('rate-limit store back; limits are shared across replicas again');

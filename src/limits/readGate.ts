@@ -25,7 +25,11 @@ export function createReadGate(concurrent: number, queued: number): ReadGate {
       if (running >= concurrent) {
         if (waiting.length >= queued) {
           refused++;
-          throw retryable(ErrorCode.STORE_BUSY, `The history store is busy (${concurrent} reads running, ${queued} waiting on this replica); retry shortly`, 200);
+          throw retryable(
+            ErrorCode.STORE_BUSY,
+            `The history store is busy (${concurrent} reads running, ${queued} waiting on this replica); retry shortly`,
+            200,
+          );
         }
         // The slot is handed over by release(): running stays the same.
         await new Promise<void>((resolve) => waiting.push(resolve));

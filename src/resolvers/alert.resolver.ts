@@ -32,7 +32,11 @@ interface OverheatAlertsArgs {
 }
 
 /** Checks the arguments and opens this subscriber's feed (history after `after`, then live). */
-export function overheatAlertsSubscribe(services: Services, principal: Principal, delivery: { budget?: SocketBudget | undefined; sink?: AlertSink | undefined } = {}) {
+export function overheatAlertsSubscribe(
+  services: Services,
+  principal: Principal,
+  delivery: { budget?: SocketBudget | undefined; sink?: AlertSink | undefined } = {},
+) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
     let sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
     // A scoped credential sees its sensors only: without a filter, its scope is the filter.
@@ -55,12 +59,14 @@ export class AlertResolver {
   async alerts(
     @Arg('sensorId', () => ID, { nullable: true }) sensorId?: string | null,
     @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
-    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' })
+    after?: string | null,
     @Ctx() ctx?: GraphQLContext,
   ): Promise<AlertConnection> {
     const principal = principalOf(ctx ?? {});
     if (sensorId) checkSensorId(sensorId, 'sensorId');
-    if (principal.sensors && !sensorId) throw forbidden('A credential scoped to sensors must name one (sensorId)', { field: 'sensorId' });
+    if (principal.sensors && !sensorId)
+      throw forbidden('A credential scoped to sensors must name one (sensorId)', { field: 'sensorId' });
     if (sensorId) checkScope(principal, [sensorId], 'sensorId');
     const query = {
       sensorId: sensorId ?? undefined,
@@ -68,12 +74,20 @@ export class AlertResolver {
       before: after ? parseAlertPageCursor(after) : undefined,
     };
     const page = await this.services.readGate.run(() => this.services.store.alerts.page(query));
-    const edges = page.items.map((d) => ({ cursor: alertPageCursor(d.ts, d._id), node: toGraphQL(fromAlertDoc(d), null) }));
-    return { edges, nodes: edges.map((e) => e.node), pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+    const edges = page.items.map((d) => ({
+      cursor: alertPageCursor(d.ts, d._id),
+      node: toGraphQL(fromAlertDoc(d), null),
+    }));
+    return {
+      edges,
+      nodes: edges.map((e) => e.node),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },
+    };
   }
 
   @Query(() => String, {
-    description: 'A subscription cursor for "now": subscribe to overheatAlerts with `after` set to it to get every alert stored from this point on.',
+    description:
+      'A subscription cursor for "now": subscribe to overheatAlerts with `after` set to it to get every alert stored from this point on.',
   })
   async alertsCursor(): Promise<string> {
     return this.services.feed.currentCursor();
@@ -84,13 +98,17 @@ export class AlertResolver {
       'Overheat alerts as they are detected, over graphql-ws. With `after`, first replays every stored alert after that cursor, then continues live, without gap or duplicate.',
     subscribe: ({ args, context }) => {
       const ctx = context as GraphQLContext;
-      return overheatAlertsSubscribe(ctx.services, principalOf(ctx), { budget: ctx.budget })(args as OverheatAlertsArgs);
+      return overheatAlertsSubscribe(ctx.services, principalOf(ctx), { budget: ctx.budget })(
+        args as OverheatAlertsArgs,
+      );
     },
   })
   overheatAlerts(
     @Root() alert: DeliveredAlert,
-    @Arg('sensorIds', () => [ID], { nullable: true, description: 'Only these sensors; all when omitted.' }) _sensorIds?: string[] | null,
-    @Arg('after', () => String, { nullable: true, description: 'Resume after this cursor (from a previous delivery).' }) _after?: string | null,
+    @Arg('sensorIds', () => [ID], { nullable: true, description: 'Only these sensors; all when omitted.' })
+    _sensorIds?: string[] | null,
+    @Arg('after', () => String, { nullable: true, description: 'Resume after this cursor (from a previous delivery).' })
+    _after?: string | null,
   ): OverheatAlert {
     return toGraphQL(alert, alert.cursor);
   }

@@ -15,13 +15,16 @@ import { checkPageSize, checkSensorId } from './validate.js';
 export class ReadingResolver {
   constructor(private readonly services: Services) {}
 
-  @Query(() => ReadingConnection, { description: 'Stored readings of one sensor, newest first, optionally within [from, to].' })
+  @Query(() => ReadingConnection, {
+    description: 'Stored readings of one sensor, newest first, optionally within [from, to].',
+  })
   async readings(
     @Arg('sensorId', () => ID) sensorId: string,
     @Arg('from', () => DateTimeScalar, { nullable: true }) from?: Date | null,
     @Arg('to', () => DateTimeScalar, { nullable: true }) to?: Date | null,
     @Arg('first', () => Int, { nullable: true, description: 'Page size, default 50.' }) first?: number | null,
-    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' }) after?: string | null,
+    @Arg('after', () => String, { nullable: true, description: '`endCursor` of the previous page.' })
+    after?: string | null,
     @Ctx() ctx?: GraphQLContext,
   ): Promise<ReadingConnection> {
     checkSensorId(sensorId, 'sensorId');
@@ -30,7 +33,13 @@ export class ReadingResolver {
     const pageSize = checkPageSize(first, this.services.config.limits.historyMaxPage);
     const beforeTs = after ? parseReadingCursor(after) : undefined;
     const page = await this.services.readGate.run(() =>
-      this.services.store.readings.page({ sensorId, from: from ?? undefined, to: to ?? undefined, first: pageSize, beforeTs }),
+      this.services.store.readings.page({
+        sensorId,
+        from: from ?? undefined,
+        to: to ?? undefined,
+        first: pageSize,
+        beforeTs,
+      }),
     );
     const edges = page.items.map((node) => ({ cursor: readingCursor(node.ts), node }));
     return {
@@ -56,8 +65,11 @@ export class ReadingResolver {
     if (from.getTime() > to.getTime()) throw badUserInput('from', 'from must not be after to');
     const max = this.services.config.limits.statsMaxPoints;
     const points = Math.floor((to.getTime() - floorTo(from.getTime(), every)) / INTERVAL_MS[every]) + 1;
-    if (points > max) throw limitExceeded('to', `at most ${max} points per call; this window has ${points} at ${every}`, max);
-    const stats = await this.services.readGate.run(() => this.services.store.readings.stats({ sensorId, from, to, every }));
+    if (points > max)
+      throw limitExceeded('to', `at most ${max} points per call; this window has ${points} at ${every}`, max);
+    const stats = await this.services.readGate.run(() =>
+      this.services.store.readings.stats({ sensorId, from, to, every }),
+    );
     return stats.map(({ start, summary: s }) => ({
       start,
       count: s.n,
@@ -70,7 +82,10 @@ export class ReadingResolver {
     description:
       'Pushes readings from a device or gateway through the same Kafka topic as simulated ones. Resolves once Kafka acknowledged them. On KAFKA_UNAVAILABLE, retry: duplicates are absorbed.',
   })
-  async ingestReadings(@Arg('readings', () => [ReadingInput]) inputs: ReadingInput[], @Ctx() ctx?: GraphQLContext): Promise<IngestResult> {
+  async ingestReadings(
+    @Arg('readings', () => [ReadingInput]) inputs: ReadingInput[],
+    @Ctx() ctx?: GraphQLContext,
+  ): Promise<IngestResult> {
     const principal = principalOf(ctx ?? {});
     const { limits, readings: readingLimits } = this.services.config;
     if (inputs.length === 0) throw badUserInput('readings', 'readings must not be empty');
@@ -94,12 +109,17 @@ export class ReadingResolver {
       return result.reading;
     });
     // A device writes only its own sensors; the whole batch is refused, nothing is half-sent.
-    checkScope(principal, readings.map((r) => r.sensorId), 'readings');
+    checkScope(
+      principal,
+      readings.map((r) => r.sensorId),
+      'readings',
+    );
     await this.services.rateLimiter.take('ingest', principal.id, readings.length);
     try {
       await this.services.producer.send(readings);
     } catch (err) {
-      if (err instanceof DependencyError) throw retryable(ErrorCode.KAFKA_UNAVAILABLE, `${err.message}. Retry: readings are deduplicated.`);
+      if (err instanceof DependencyError)
+        throw retryable(ErrorCode.KAFKA_UNAVAILABLE, `${err.message}. Retry: readings are deduplicated.`);
       throw err;
     }
     return { accepted: readings.length };

@@ -4,12 +4,19 @@ import { SENSOR_ID_PATTERN } from '../domain/reading.js';
 
 export function checkSensorId(value: string, field: string): string {
   if (!SENSOR_ID_PATTERN.test(value)) {
-    throw badUserInput(field, `${field} must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit`);
+    throw badUserInput(
+      field,
+      `${field} must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit`,
+    );
   }
   return value;
 }
 
-export function checkSensorIds(values: readonly string[] | null | undefined, field: string, max = 1000): string[] | undefined {
+export function checkSensorIds(
+  values: readonly string[] | null | undefined,
+  field: string,
+  max = 1000,
+): string[] | undefined {
   if (values === null || values === undefined) return undefined;
   if (values.length > max) throw limitExceeded(field, `${field} may list at most ${max} ids`, max);
   values.forEach((v, i) => checkSensorId(v, `${field}[${i}]`));

@@ -6,7 +6,10 @@ export enum StatsInterval {
   HOUR = 'HOUR',
   DAY = 'DAY',
 }
-registerEnumType(StatsInterval, { name: 'StatsInterval', description: 'Width of one readingStats point, aligned to UTC.' });
+registerEnumType(StatsInterval, {
+  name: 'StatsInterval',
+  description: 'Width of one readingStats point, aligned to UTC.',
+});
 
 @ObjectType({ description: 'Minimum, maximum and mean of one quantity over an interval.' })
 export class MinMaxAvg {
@@ -20,7 +23,9 @@ export class MinMaxAvg {
   avg!: number;
 }
 
-@ObjectType({ description: 'Summary of one sensor over one interval, from stored summaries (no raw readings are read).' })
+@ObjectType({
+  description: 'Summary of one sensor over one interval, from stored summaries (no raw readings are read).',
+})
 export class ReadingStats {
   @Field(() => DateTimeScalar, { description: 'Start of the interval (UTC minute, hour or day).' })
   start!: Date;

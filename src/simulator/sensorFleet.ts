@@ -31,7 +31,11 @@ export interface SpawnRequest {
  * Which replica runs the sensors spawned by `replicaId`: itself while its lease holds, else whoever
  * adopted it (following adoptions), else nobody yet (waiting for adoption).
  */
-export function resolveOwner(replicaId: string, leases: ReadonlyMap<string, ReplicaLease>, now: number): string | undefined {
+export function resolveOwner(
+  replicaId: string,
+  leases: ReadonlyMap<string, ReplicaLease>,
+  now: number,
+): string | undefined {
   const seen = new Set<string>();
   let current: string | undefined = replicaId;
   while (current !== undefined && !seen.has(current)) {
@@ -176,7 +180,10 @@ export function createSensorFleet(deps: {
       await deps.store.sensors.insert(docs);
       for (const doc of docs) startLocal(doc);
       await deps.store.fleet.bumpVersion();
-      log.info({ count: req.count, scenario: req.scenario, intervalMs: req.intervalMs, seed: req.seed }, 'sensors spawned');
+      log.info(
+        { count: req.count, scenario: req.scenario, intervalMs: req.intervalMs, seed: req.seed },
+        'sensors spawned',
+      );
       return docs;
     },
     async stop(ids) {
@@ -191,7 +198,9 @@ export function createSensorFleet(deps: {
       const [docs, leases] = await Promise.all([deps.store.sensors.list(), deps.store.fleet.leases()]);
       const byId = new Map(leases.map((l) => [l._id, l]));
       const now = Date.now();
-      return docs.map((d) => (d.status === 'RUNNING' ? { ...d, replicaId: resolveOwner(d.replicaId, byId, now) ?? d.replicaId } : d));
+      return docs.map((d) =>
+        d.status === 'RUNNING' ? { ...d, replicaId: resolveOwner(d.replicaId, byId, now) ?? d.replicaId } : d,
+      );
     },
     localCount: () => running.size,
     localRate: () => {

@@ -33,7 +33,10 @@ export class VirtualSensor {
   private readonly moving: boolean;
   private drift = 0;
 
-  constructor(readonly scenario: Scenario, seed: number) {
+  constructor(
+    readonly scenario: Scenario,
+    seed: number,
+  ) {
     this.random = seededRandom(seed);
     this.baseTemperature = scenario === 'OVERHEAT' ? 64 + this.random() * 2 : 20 + this.random() * 8;
     this.baseHumidity = 35 + this.random() * 30;

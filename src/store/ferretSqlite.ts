@@ -26,15 +26,23 @@ async function sqlite(file: string, sql: string): Promise<string> {
 }
 
 /** Creates the collections if needed, then the `_id` expression index on each. Returns the indexes ensured. */
-export async function ensureSqliteIdIndexes(db: Db, sqliteDir: string, collections: readonly string[]): Promise<string[]> {
-  if (!SAFE.test(db.databaseName)) throw new Error(`database name ${db.databaseName} is not safe to use as a file name`);
+export async function ensureSqliteIdIndexes(
+  db: Db,
+  sqliteDir: string,
+  collections: readonly string[],
+): Promise<string[]> {
+  if (!SAFE.test(db.databaseName))
+    throw new Error(`database name ${db.databaseName} is not safe to use as a file name`);
   for (const name of collections) {
     await db.createCollection(name).catch((err: unknown) => {
       if (!(err instanceof MongoServerError && err.code === NAMESPACE_EXISTS)) throw err;
     });
   }
   const file = join(sqliteDir, `${db.databaseName}.sqlite`);
-  if (!existsSync(file)) throw new Error(`FerretDB SQLite file ${file} not found (is MONGODB_FERRETDB_SQLITE_DIR FerretDB's --sqlite-url directory?)`);
+  if (!existsSync(file))
+    throw new Error(
+      `FerretDB SQLite file ${file} not found (is MONGODB_FERRETDB_SQLITE_DIR FerretDB's --sqlite-url directory?)`,
+    );
   const ensured: string[] = [];
   for (const name of collections) {
     if (!SAFE.test(name)) throw new Error(`collection name ${name} is not safe in SQL`);

@@ -28,18 +28,32 @@ export interface LegacyReadings {
   estimatedCount(): Promise<number>;
 }
 
-const toReading = (d: LegacyReadingDoc): Reading => ({ sensorId: d.sensorId, ts: d.ts, temperature: d.temperature, humidity: d.humidity, location: { lat: d.location.lat, lon: d.location.lon } });
+const toReading = (d: LegacyReadingDoc): Reading => ({
+  sensorId: d.sensorId,
+  ts: d.ts,
+  temperature: d.temperature,
+  humidity: d.humidity,
+  location: { lat: d.location.lat, lon: d.location.lon },
+});
 
 export function legacyReadings(db: Db): LegacyReadings {
   const col: Collection<LegacyReadingDoc> = db.collection(LEGACY_READINGS);
   return {
     async insert(batch) {
       if (batch.length === 0) return 0;
-      const docs = batch.map((r) => ({ _id: readingKey(r.sensorId, r.ts), sensorId: r.sensorId, ts: r.ts, temperature: r.temperature, humidity: r.humidity, location: { lat: r.location.lat, lon: r.location.lon } }));
+      const docs = batch.map((r) => ({
+        _id: readingKey(r.sensorId, r.ts),
+        sensorId: r.sensorId,
+        ts: r.ts,
+        temperature: r.temperature,
+        humidity: r.humidity,
+        location: { lat: r.location.lat, lon: r.location.lon },
+      }));
       try {
         return (await col.insertMany(docs, { ordered: false })).insertedCount;
       } catch (err) {
-        if (err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === 11000)) return err.insertedCount;
+        if (err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === 11000))
+          return err.insertedCount;
         throw err;
       }
     },
@@ -52,7 +66,11 @@ export function legacyReadings(db: Db): LegacyReadings {
         ts.$lt = q.beforeTs;
       }
       const filter = Object.keys(ts).length > 0 ? { sensorId: q.sensorId, ts } : { sensorId: q.sensorId };
-      const docs = await col.find(filter).sort({ ts: -1 }).limit(q.first + 1).toArray();
+      const docs = await col
+        .find(filter)
+        .sort({ ts: -1 })
+        .limit(q.first + 1)
+        .toArray();
       return { items: docs.slice(0, q.first).map(toReading), hasNextPage: docs.length > q.first };
     },
     async *batches(size) {
@@ -76,7 +94,10 @@ export function legacyReadings(db: Db): LegacyReadings {
     },
     async remove(ids) {
       for (let i = 0; i < ids.length; i += MAX_STATEMENTS_PER_COMMAND) {
-        await col.bulkWrite(ids.slice(i, i + MAX_STATEMENTS_PER_COMMAND).map((_id) => ({ deleteOne: { filter: { _id } } })), { ordered: false });
+        await col.bulkWrite(
+          ids.slice(i, i + MAX_STATEMENTS_PER_COMMAND).map((_id) => ({ deleteOne: { filter: { _id } } })),
+          { ordered: false },
+        );
       }
     },
     estimatedCount: () => col.estimatedDocumentCount(),

@@ -82,7 +82,12 @@ export interface MongoStore {
     insert(alerts: readonly OverheatAlert[]): Promise<OverheatAlert[]>;
     page(query: AlertQuery): Promise<Page<AlertDoc>>;
     /** The first `limit` alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
-    between(cursor: AlertCursor, watermarks: ReadonlyMap<number, number>, sensorIds: ReadonlySet<string> | undefined, limit: number): Promise<OverheatAlert[]>;
+    between(
+      cursor: AlertCursor,
+      watermarks: ReadonlyMap<number, number>,
+      sensorIds: ReadonlySet<string> | undefined,
+      limit: number,
+    ): Promise<OverheatAlert[]>;
     count(filter?: Filter<AlertDoc>): Promise<number>;
     /**
      * Removes alerts detected before `cutoff`. Records first, per partition, the offset up to which
@@ -129,15 +134,20 @@ export interface MongoStore {
 
 const DUPLICATE_KEY = 11000;
 
+/** The driver types `writeErrors` as one error or a list. */
+function writeErrorsOf(err: MongoBulkWriteError): { code: number; index: number }[] {
+  const raw = err.writeErrors as unknown;
+  return (Array.isArray(raw) ? raw : [raw]) as { code: number; index: number }[];
+}
+
 function isOnlyDuplicates(err: unknown): err is MongoBulkWriteError {
   if (!(err instanceof MongoBulkWriteError)) return false;
-  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  const errors = writeErrorsOf(err);
   return errors.length > 0 && errors.every((e) => e.code === DUPLICATE_KEY);
 }
 
 function duplicateIndexes(err: MongoBulkWriteError): number[] {
-  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-  return errors.map((e) => e.index);
+  return writeErrorsOf(err).map((e) => e.index);
 }
 
 export function toAlertDoc(a: OverheatAlert): AlertDoc {
@@ -210,10 +220,16 @@ export async function connectMongoStore(options: {
     // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
     await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]).then(
       (indexes) => log.debug({ indexes }, 'FerretDB SQLite _id indexes ensured'),
-      (err: Error) => log.error({ err: err.message, dir: options.ferretSqliteDir }, 'could not ensure the FerretDB SQLite _id indexes; history lookups will scan'),
+      (err: Error) =>
+        log.error(
+          { err: err.message, dir: options.ferretSqliteDir },
+          'could not ensure the FerretDB SQLite _id indexes; history lookups will scan',
+        ),
     );
   } else if (await isFerretDb(db).catch(() => false)) {
-    log.warn('FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB\'s SQLite directory');
+    log.warn(
+      "FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB's SQLite directory",
+    );
   }
   log.debug({ database: options.database }, 'connected');
 
@@ -235,7 +251,8 @@ export async function connectMongoStore(options: {
           const byId = new Map(existing.map((d) => [d._id, d]));
           for (const a of dupAlerts) {
             const d = byId.get(a.id);
-            if (d && d.partition === a.position.partition && d.offset === a.position.offset) owned.push(fromAlertDoc(d));
+            if (d && d.partition === a.position.partition && d.offset === a.position.offset)
+              owned.push(fromAlertDoc(d));
           }
           return owned.sort((x, y) => x.position.offset - y.position.offset);
         }
@@ -246,7 +263,11 @@ export async function connectMongoStore(options: {
         if (q.before) {
           filter.$or = [{ ts: { $lt: q.before.ts } }, { ts: q.before.ts, _id: { $lt: q.before.id } }];
         }
-        const docs = await alerts.find(filter).sort({ ts: -1, _id: -1 }).limit(q.first + 1).toArray();
+        const docs = await alerts
+          .find(filter)
+          .sort({ ts: -1, _id: -1 })
+          .limit(q.first + 1)
+          .toArray();
         return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
       },
       async between(cursor, watermarks, sensorIds, limit) {
@@ -267,11 +288,19 @@ export async function connectMongoStore(options: {
       async purgeBefore(topic, cutoff) {
         let removed = 0;
         for (const { partition } of await progress.find({ topic }).toArray()) {
-          const newest = await alerts.find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } }).sort({ offset: -1 }).limit(1).next();
+          const newest = await alerts
+            .find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } })
+            .sort({ offset: -1 })
+            .limit(1)
+            .next();
           if (!newest) continue;
           // A separate document from the watermark: FerretDB rewrites whole documents, and the
           // consumer advances the watermark concurrently.
-          await purges.updateOne({ _id: `${topic}:${partition}` }, { $max: { offset: newest.offset }, $setOnInsert: { topic, partition } }, { upsert: true });
+          await purges.updateOne(
+            { _id: `${topic}:${partition}` },
+            { $max: { offset: newest.offset }, $setOnInsert: { topic, partition } },
+            { upsert: true },
+          );
           removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
         }
         return removed;
@@ -298,7 +327,12 @@ export async function connectMongoStore(options: {
         const stoppedAt = new Date();
         // Filters by bare `_id` (pushed down to SQL on FerretDB), 25 statements per command.
         for (let i = 0; i < running.length; i += 25) {
-          await sensors.bulkWrite(running.slice(i, i + 25).map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { status: 'STOPPED' as const, stoppedAt } } } })), { ordered: false });
+          await sensors.bulkWrite(
+            running.slice(i, i + 25).map((_id) => ({
+              updateOne: { filter: { _id }, update: { $set: { status: 'STOPPED' as const, stoppedAt } } },
+            })),
+            { ordered: false },
+          );
         }
         return running;
       },
@@ -326,7 +360,11 @@ export async function connectMongoStore(options: {
         return (await fleetState.findOne({ _id: 'version' }))?.v;
       },
       async bumpVersion() {
-        await fleetState.updateOne({ _id: 'version' }, { $set: { v: `${Date.now()}-${Math.random().toString(36).slice(2)}` } }, { upsert: true });
+        await fleetState.updateOne(
+          { _id: 'version' },
+          { $set: { v: `${Date.now()}-${Math.random().toString(36).slice(2)}` } },
+          { upsert: true },
+        );
       },
     },
     progress: {

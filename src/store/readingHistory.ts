@@ -160,7 +160,8 @@ function toPartDoc(sensorId: string, sliceMs: number, part: number, c: PartColum
 
 function decodeDay(doc: DayDoc | null): DayState {
   const hours = new Map<number, { parts: number; summary: Summary }>();
-  if (doc) for (const e of decodeSummaryTable(bytesOf(doc.hours))) hours.set(e.key, { parts: e.extra, summary: e.summary });
+  if (doc)
+    for (const e of decodeSummaryTable(bytesOf(doc.hours))) hours.set(e.key, { parts: e.extra, summary: e.summary });
   return { hours };
 }
 
@@ -190,14 +191,21 @@ class Lru<V> {
 }
 
 /** Runs bulk operations in commands of at most MAX_STATEMENTS_PER_COMMAND, one after another. */
-async function boundedBulkWrite<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<void> {
+async function boundedBulkWrite<T extends Document>(
+  collection: Collection<T>,
+  ops: AnyBulkWriteOperation<T>[],
+): Promise<void> {
   for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND) {
     await collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: false });
   }
 }
 
 /** Fetches documents by exact `_id`, a few at a time (the only lookup every backend serves from an index). */
-async function byIds<T extends Document & { _id: string }>(collection: Collection<T>, ids: readonly string[], projection?: Document): Promise<(T | null)[]> {
+async function byIds<T extends Document & { _id: string }>(
+  collection: Collection<T>,
+  ids: readonly string[],
+  projection?: Document,
+): Promise<(T | null)[]> {
   const out: (T | null)[] = new Array<T | null>(ids.length).fill(null);
   const CONCURRENCY = 8;
   let next = 0;
@@ -250,9 +258,9 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
       const ts = r.ts.getTime();
       const sliceMs = sliceStart(ts);
       let bySlice = grouped.get(r.sensorId);
-      if (!bySlice) grouped.set(r.sensorId, (bySlice = new Map()));
+      if (!bySlice) grouped.set(r.sensorId, (bySlice = new Map<number, Map<number, Reading>>()));
       let byOffset = bySlice.get(sliceMs);
-      if (!byOffset) bySlice.set(sliceMs, (byOffset = new Map()));
+      if (!byOffset) bySlice.set(sliceMs, (byOffset = new Map<number, Reading>()));
       if (!byOffset.has(ts - sliceMs)) byOffset.set(ts - sliceMs, r);
     }
 
@@ -260,14 +268,16 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
       // Load what is not cached: day documents first (they count the parts), then the slices.
       const dayKeys = new Map<string, { sensorId: string; dayMs: number }>();
       for (const [sensorId, bySlice] of grouped) {
-        for (const sliceMs of bySlice.keys()) dayKeys.set(dayId(sensorId, dayStart(sliceMs)), { sensorId, dayMs: dayStart(sliceMs) });
+        for (const sliceMs of bySlice.keys())
+          dayKeys.set(dayId(sensorId, dayStart(sliceMs)), { sensorId, dayMs: dayStart(sliceMs) });
       }
       const missingDays = [...dayKeys.keys()].filter((id) => !dayStates.get(id));
       const loadedDays = await byIds(days, missingDays);
       missingDays.forEach((id, i) => dayStates.set(id, decodeDay(loadedDays[i] ?? null)));
 
       const sliceKeys: { key: string; sensorId: string; sliceMs: number }[] = [];
-      for (const [sensorId, bySlice] of grouped) for (const sliceMs of bySlice.keys()) sliceKeys.push({ key: partId(sensorId, sliceMs, 0), sensorId, sliceMs });
+      for (const [sensorId, bySlice] of grouped)
+        for (const sliceMs of bySlice.keys()) sliceKeys.push({ key: partId(sensorId, sliceMs, 0), sensorId, sliceMs });
       const missing = sliceKeys.filter((s) => !slices.get(s.key));
       const CONCURRENCY = 8;
       let next = 0;
@@ -300,7 +310,13 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
           const take = rest.slice(0, room);
           rest = rest.slice(room);
           state.open = state.open.withReadings(take);
-          partOps.push({ replaceOne: { filter: { _id: partId(sensorId, sliceMs, state.closed.length) }, replacement: toPartDoc(sensorId, sliceMs, state.closed.length, state.open), upsert: true } });
+          partOps.push({
+            replaceOne: {
+              filter: { _id: partId(sensorId, sliceMs, state.closed.length) },
+              replacement: toPartDoc(sensorId, sliceMs, state.closed.length, state.open),
+              upsert: true,
+            },
+          });
           if (state.open.length >= PART_CAPACITY) {
             state.closed.push({ offsets: state.open.offsets, summary: state.open.summary() });
             state.open = new PartColumns();
@@ -311,20 +327,30 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         const summary = emptySummary();
         for (const c of state.closed) mergeSummary(summary, c.summary);
         mergeSummary(summary, state.open.summary());
-        day.hours.set(new Date(sliceMs).getUTCHours(), { parts: state.closed.length + (state.open.length > 0 ? 1 : 0), summary });
+        day.hours.set(new Date(sliceMs).getUTCHours(), {
+          parts: state.closed.length + (state.open.length > 0 ? 1 : 0),
+          summary,
+        });
         dirtyDays.add(dayKey);
         // Whole days: the range document changes once a day per sensor, not at every write.
         const first = dayStart(sliceMs);
         const last = dayStart(sliceMs) + DAY_MS - 1;
         const range = ranges.get(sensorId);
-        ranges.set(sensorId, { first: Math.min(range?.first ?? first, first), last: Math.max(range?.last ?? last, last) });
+        ranges.set(sensorId, {
+          first: Math.min(range?.first ?? first, first),
+          last: Math.max(range?.last ?? last, last),
+        });
       }
 
       await boundedBulkWrite(buckets, partOps);
       const dayOps: AnyBulkWriteOperation<DayDoc>[] = [...dirtyDays].map((key) => {
         const { sensorId, dayMs } = dayKeys.get(key)!;
         const state = dayStates.get(key)!;
-        const entries: SummaryEntry[] = [...state.hours].map(([hour, h]) => ({ key: hour, extra: h.parts, summary: h.summary }));
+        const entries: SummaryEntry[] = [...state.hours].map(([hour, h]) => ({
+          key: hour,
+          extra: h.parts,
+          summary: h.summary,
+        }));
         const replacement: DayDoc = {
           _id: key,
           sensorId,
@@ -339,8 +365,17 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
       for (const [sensorId, r] of ranges) {
         const known = knownRanges.get(sensorId);
         if (known && known.first <= r.first && known.last >= r.last) continue;
-        rangeOps.push({ updateOne: { filter: { _id: sensorId }, update: { $min: { first: new Date(r.first) }, $max: { last: new Date(r.last) } }, upsert: true } });
-        knownRanges.set(sensorId, { first: Math.min(known?.first ?? r.first, r.first), last: Math.max(known?.last ?? r.last, r.last) });
+        rangeOps.push({
+          updateOne: {
+            filter: { _id: sensorId },
+            update: { $min: { first: new Date(r.first) }, $max: { last: new Date(r.last) } },
+            upsert: true,
+          },
+        });
+        knownRanges.set(sensorId, {
+          first: Math.min(known?.first ?? r.first, r.first),
+          last: Math.max(known?.last ?? r.last, r.last),
+        });
       }
       try {
         await boundedBulkWrite(sensors, rangeOps);
@@ -362,12 +397,19 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
   };
 
   /** Day documents from `fromDay` down to `toDay` (inclusive, newest first), a few fetched ahead. */
-  async function* daysDescending(sensorId: string, fromDay: number, toDay: number): AsyncGenerator<{ dayMs: number; state: DayState }> {
+  async function* daysDescending(
+    sensorId: string,
+    fromDay: number,
+    toDay: number,
+  ): AsyncGenerator<{ dayMs: number; state: DayState }> {
     const AHEAD = 4;
     for (let d = fromDay; d >= toDay; d -= AHEAD * DAY_MS) {
       const batch: number[] = [];
       for (let k = 0; k < AHEAD && d - k * DAY_MS >= toDay; k++) batch.push(d - k * DAY_MS);
-      const docs = await byIds(days, batch.map((dayMs) => dayId(sensorId, dayMs)));
+      const docs = await byIds(
+        days,
+        batch.map((dayMs) => dayId(sensorId, dayMs)),
+      );
       for (let k = 0; k < batch.length; k++) if (docs[k]) yield { dayMs: batch[k]!, state: decodeDay(docs[k]!) };
     }
   }
@@ -437,14 +479,18 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
       };
       const dayList: number[] = [];
       for (let d = dayStart(from); d <= to; d += DAY_MS) dayList.push(d);
-      const dayDocs = await byIds(days, dayList.map((d) => dayId(q.sensorId, d)));
+      const dayDocs = await byIds(
+        days,
+        dayList.map((d) => dayId(q.sensorId, d)),
+      );
       const minuteParts: string[] = [];
       dayDocs.forEach((doc, k) => {
         if (!doc) return;
         for (const [hour, h] of decodeDay(doc).hours) {
           const sliceMs = dayList[k]! + hour * SLICE_MS;
           if (q.every === 'MINUTE') {
-            if (sliceMs + SLICE_MS > from && sliceMs <= to) for (let p = 0; p < h.parts; p++) minuteParts.push(partId(q.sensorId, sliceMs, p));
+            if (sliceMs + SLICE_MS > from && sliceMs <= to)
+              for (let p = 0; p < h.parts; p++) minuteParts.push(partId(q.sensorId, sliceMs, p));
           } else {
             add(floorTo(sliceMs, q.every), h.summary);
           }
@@ -454,7 +500,8 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         const parts = await byIds(buckets, minuteParts, { minutes: 1, start: 1 });
         for (const d of parts) {
           if (!d) continue;
-          for (const e of decodeSummaryTable(bytesOf(d.minutes))) add(d.start.getTime() + e.key * INTERVAL_MS.MINUTE, e.summary);
+          for (const e of decodeSummaryTable(bytesOf(d.minutes)))
+            add(d.start.getTime() + e.key * INTERVAL_MS.MINUTE, e.summary);
         }
       }
       return [...points].sort((a, b) => a[0] - b[0]).map(([start, summary]) => ({ start: new Date(start), summary }));
@@ -466,7 +513,8 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         const range = await sensors.findOne({ _id: sensorId });
         if (!range) continue;
         const ids: string[] = [];
-        for (let d = dayStart(range.first.getTime()); d <= range.last.getTime(); d += DAY_MS) ids.push(dayId(sensorId, d));
+        for (let d = dayStart(range.first.getTime()); d <= range.last.getTime(); d += DAY_MS)
+          ids.push(dayId(sensorId, d));
         for (const doc of await byIds(days, ids, { n: 1 })) total += doc?.n ?? 0;
       }
       return total;
@@ -485,8 +533,12 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
           const doc = await days.findOne({ _id: key });
           if (!doc) continue;
           const ids: string[] = [];
-          for (const [hour, h] of decodeDay(doc).hours) for (let p = 0; p < h.parts; p++) ids.push(partId(range._id, d + hour * SLICE_MS, p));
-          await boundedBulkWrite(buckets, ids.map((id) => ({ deleteOne: { filter: { _id: id } } })));
+          for (const [hour, h] of decodeDay(doc).hours)
+            for (let p = 0; p < h.parts; p++) ids.push(partId(range._id, d + hour * SLICE_MS, p));
+          await boundedBulkWrite(
+            buckets,
+            ids.map((id) => ({ deleteOne: { filter: { _id: id } } })),
+          );
           // The day document goes last: a purge interrupted here is finished by the next one.
           await days.deleteOne({ _id: key });
           result.days++;

@@ -7,13 +7,15 @@ import type { Logger } from '../logger.js';
 
 export function createKafka(options: { brokers: readonly string[]; clientId: string; logger: Logger }): Kafka {
   const log = options.logger.child({ module: 'stream.kafkajs' });
-  const toPino: logCreator = () => ({ level, log: entry }) => {
-    const { message, ...rest } = entry;
-    // kafkajs reports every failed connection attempt as an error; the adapters above decide what is one.
-    if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) log.warn(rest, message);
-    else if (level === KafkaLogLevel.INFO) log.debug(rest, message);
-    else log.trace(rest, message);
-  };
+  const toPino: logCreator =
+    () =>
+    ({ level, log: entry }) => {
+      const { message, ...rest } = entry;
+      // kafkajs reports every failed connection attempt as an error; the adapters above decide what is one.
+      if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) log.warn(rest, message);
+      else if (level === KafkaLogLevel.INFO) log.debug(rest, message);
+      else log.trace(rest, message);
+    };
   return new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
@@ -39,7 +41,11 @@ export async function ensureTopics(
     try {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor })),
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
+        })),
       });
     } catch (err) {
       // Another replica may have created them between list and create.

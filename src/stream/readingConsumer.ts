@@ -92,7 +92,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
   // Reading counts come from the writer; only the consumer's own counters live here.
-  const stats: Omit<ConsumerStats, 'readingsStored' | 'readingsPending'> = { batches: 0, alertsRaised: 0, deadLettered: 0, deadLetteredByCode: {}, storeRetries: 0 };
+  const stats: Omit<ConsumerStats, 'readingsStored' | 'readingsPending'> = {
+    batches: 0,
+    alertsRaised: 0,
+    deadLettered: 0,
+    deadLetteredByCode: {},
+    storeRetries: 0,
+  };
   let healthy = true;
   let crashed = false;
 
@@ -107,7 +113,10 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       } catch (err) {
         healthy = false;
         stats.storeRetries++;
-        log.warn({ err: (err as Error).message, step: what, partition: p.batch.partition, retryInMs: delay }, 'durable step failed; retrying');
+        log.warn(
+          { err: (err as Error).message, step: what, partition: p.batch.partition, retryInMs: delay },
+          'durable step failed; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5000);
         if (!p.isRunning() || p.isStale()) throw new BatchAbandoned();
@@ -153,8 +162,12 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         }),
       );
       stats.deadLettered += rejected.length;
-      for (const { rejection } of rejected) stats.deadLetteredByCode[rejection.code] = (stats.deadLetteredByCode[rejection.code] ?? 0) + 1;
-      log.info({ partition: batch.partition, count: rejected.length, first: rejected[0]?.rejection }, 'dead-lettered invalid readings');
+      for (const { rejection } of rejected)
+        stats.deadLetteredByCode[rejection.code] = (stats.deadLetteredByCode[rejection.code] ?? 0) + 1;
+      log.info(
+        { partition: batch.partition, count: rejected.length, first: rejected[0]?.rejection },
+        'dead-lettered invalid readings',
+      );
     }
 
     const detectedAt = new Date();
@@ -175,18 +188,34 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     }
 
     p.resolveOffset(lastOffset);
-    await p.commitOffsetsIfNecessary().catch((err: Error) => log.warn({ err: err.message }, 'background commit failed; retried at the next one'));
+    await p
+      .commitOffsetsIfNecessary()
+      .catch((err: Error) => log.warn({ err: err.message }, 'background commit failed; retried at the next one'));
     stats.batches++;
   };
 
   /** History role: the batch is held until its readings are durable, then committed (by the writer). */
-  const storeReadings = async (p: EachBatchPayload, valid: readonly { reading: Reading }[], lastOffset: string): Promise<void> => {
+  const storeReadings = async (
+    p: EachBatchPayload,
+    valid: readonly { reading: Reading }[],
+    lastOffset: string,
+  ): Promise<void> => {
     const { batch } = p;
-    const { durable } = await writer.enqueue(batch.partition, Number(lastOffset), valid.map((v) => v.reading));
+    const { durable } = await writer.enqueue(
+      batch.partition,
+      Number(lastOffset),
+      valid.map((v) => v.reading),
+    );
     let stored = false;
-    void durable.then(() => (stored = true), () => undefined);
+    void durable.then(
+      () => (stored = true),
+      () => undefined,
+    );
     while (!stored) {
-      const outcome = await Promise.race([durable.then(() => 'stored' as const), sleep(heartbeatMs).then(() => 'waiting' as const)]).catch(() => 'dropped' as const);
+      const outcome = await Promise.race([
+        durable.then(() => 'stored' as const),
+        sleep(heartbeatMs).then(() => 'waiting' as const),
+      ]).catch(() => 'dropped' as const);
       if (outcome === 'dropped') throw new BatchAbandoned();
       if (outcome === 'stored') break;
       await p.heartbeat().catch(() => undefined);

@@ -83,7 +83,10 @@ export async function connectReadingProducer(options: {
           failedAttempts++;
           healthy = false;
           backoffMs = Math.min(Math.max(backoffMs * 2, 100), 5000);
-          log.warn({ err: (err as Error).message, queued: queue.length, retryInMs: backoffMs }, 'kafka send failed; will retry');
+          log.warn(
+            { err: (err as Error).message, queued: queue.length, retryInMs: backoffMs },
+            'kafka send failed; will retry',
+          );
           if (closed) break;
           await new Promise((r) => setTimeout(r, backoffMs));
         }
@@ -103,7 +106,9 @@ export async function connectReadingProducer(options: {
       if (readings.length === 0) return Promise.resolve();
       if (closed) return Promise.reject(new DependencyError('kafka', 'producer is shut down'));
       if (queue.length + readings.length > options.bufferLimit) {
-        return Promise.reject(new DependencyError('kafka', `Kafka is not keeping up: ${queue.length} readings already queued`));
+        return Promise.reject(
+          new DependencyError('kafka', `Kafka is not keeping up: ${queue.length} readings already queued`),
+        );
       }
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {

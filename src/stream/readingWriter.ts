@@ -94,7 +94,10 @@ export function createReadingWriter(deps: {
             break;
           } catch (err) {
             healthy = false;
-            log.warn({ err: (err as Error).message, readings: readings.length, retryInMs: delay }, 'storing readings failed; retrying');
+            log.warn(
+              { err: (err as Error).message, readings: readings.length, retryInMs: delay },
+              'storing readings failed; retrying',
+            );
             await new Promise((r) => setTimeout(r, delay));
             delay = Math.min(delay * 2, 5000);
             if (abandoned) {
@@ -108,7 +111,9 @@ export function createReadingWriter(deps: {
         for (const c of chunks) c.done();
         const offsets = new Map<number, number>();
         for (const c of chunks) offsets.set(c.partition, Math.max(offsets.get(c.partition) ?? -1, c.offset));
-        await deps.onDurable({ offsets }).catch((err: Error) => log.debug({ err: err.message }, 'offset commit failed (partition moved?)'));
+        await deps
+          .onDurable({ offsets })
+          .catch((err: Error) => log.debug({ err: err.message }, 'offset commit failed (partition moved?)'));
       }
     } finally {
       writing = false;

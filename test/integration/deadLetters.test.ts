@@ -38,20 +38,36 @@ describe('dead-letter topic', () => {
     const now = Date.now();
     const valid = Array.from({ length: 5 }, (_, i) => ({
       key: sensorId,
-      value: JSON.stringify({ sensorId, ts: new Date(now - 5000 + i).toISOString(), temperature: 85 + i, humidity: 30, location: { lat: 1, lon: 2 } }),
+      value: JSON.stringify({
+        sensorId,
+        ts: new Date(now - 5000 + i).toISOString(),
+        temperature: 85 + i,
+        humidity: 30,
+        location: { lat: 1, lon: 2 },
+      }),
     }));
     // Same key, hence same partition: the poison message sits before the valid ones.
     await producer.send({ topic: env.KAFKA_READINGS_TOPIC!, messages: [{ key: sensorId, value: poison }, ...valid] });
 
-    const letter = await eventually(() => deadLetters.find((m) => m.value?.toString() === poison), Boolean, { what: 'dead letter' });
+    const letter = await eventually(() => deadLetters.find((m) => m.value?.toString() === poison), Boolean, {
+      what: 'dead letter',
+    });
     expect(header(letter!, 'dlq.code')).toBe('MALFORMED_JSON');
     expect(header(letter!, 'dlq.reason')).toMatch(/not valid JSON/);
     expect(header(letter!, 'dlq.source.topic')).toBe(env.KAFKA_READINGS_TOPIC);
     expect(letter!.key?.toString()).toBe(sensorId);
 
     const store = replica.app.parts().store;
-    await eventually(() => store.readings.count([sensorId]), (n) => n === 5, { what: 'valid readings stored' });
-    await eventually(() => store.alerts.count({ sensorId }), (n) => n === 5, { what: 'alerts for the valid critical readings' });
+    await eventually(
+      () => store.readings.count([sensorId]),
+      (n) => n === 5,
+      { what: 'valid readings stored' },
+    );
+    await eventually(
+      () => store.alerts.count({ sensorId }),
+      (n) => n === 5,
+      { what: 'alerts for the valid critical readings' },
+    );
   });
 
   it.each([
@@ -59,12 +75,25 @@ describe('dead-letter topic', () => {
     ['humidity above 100 %', { humidity: 140 }, 'OUT_OF_RANGE'],
     ['a latitude out of range', { location: { lat: 91, lon: 0 } }, 'OUT_OF_RANGE'],
     ['a temperature as a string', { temperature: '81' }, 'WRONG_TYPE'],
-    ['a timestamp a year ahead', { ts: new Date(Date.now() + 365 * 86400_000).toISOString() }, 'TIMESTAMP_OUT_OF_WINDOW'],
+    [
+      'a timestamp a year ahead',
+      { ts: new Date(Date.now() + 365 * 86400_000).toISOString() },
+      'TIMESTAMP_OUT_OF_WINDOW',
+    ],
   ])('dead-letters a reading with %s', async (_label, patch, code) => {
     const sensorId = uniqueName('bad');
-    const value = JSON.stringify({ sensorId, ts: new Date().toISOString(), temperature: 20, humidity: 30, location: { lat: 1, lon: 2 }, ...patch });
+    const value = JSON.stringify({
+      sensorId,
+      ts: new Date().toISOString(),
+      temperature: 20,
+      humidity: 30,
+      location: { lat: 1, lon: 2 },
+      ...patch,
+    });
     await producer.send({ topic: env.KAFKA_READINGS_TOPIC!, messages: [{ key: sensorId, value }] });
-    const letter = await eventually(() => deadLetters.find((m) => m.value?.toString() === value), Boolean, { what: `dead letter (${code})` });
+    const letter = await eventually(() => deadLetters.find((m) => m.value?.toString() === value), Boolean, {
+      what: `dead letter (${code})`,
+    });
     expect(header(letter!, 'dlq.code')).toBe(code);
     expect(await replica.app.parts().store.readings.count([sensorId])).toBe(0);
   });

@@ -22,7 +22,11 @@ const env = isolatedEnv('faults', { KAFKA_PARTITIONS: '6', KAFKA_SESSION_TIMEOUT
 const ports = { a: 4201, b: 4202, c: 4203 };
 const replicas = new Map<string, ReplicaProcess>();
 const kafka = new Kafka({ clientId: 'fault-test', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+const producer = kafka.producer({
+  idempotent: true,
+  maxInFlightRequests: 1,
+  createPartitioner: Partitioners.DefaultPartitioner,
+});
 let store: MongoStore | undefined;
 
 const SENSORS = Array.from({ length: 20 }, (_, i) => `${uniqueName('machine')}-${i}`);
@@ -41,7 +45,8 @@ const all = readings.flat();
 const critical = all.filter((r) => r.temperature > 80);
 const evenSensors = SENSORS.filter((_, i) => i % 2 === 0);
 
-const alive = (): string[] => [...replicas.values()].filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.url);
+const alive = (): string[] =>
+  [...replicas.values()].filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.url);
 let rr = 0;
 const pickUrl = (preferred: string) => (): string => {
   const urls = alive();
@@ -71,7 +76,11 @@ describe('under faults', () => {
   it('stores exactly N readings and M alerts, and resumed subscribers get each of their alerts once, in order', async () => {
     const { alertsCursor } = await replicas.get('a')!.client.request(AlertsCursorDocument, {});
     const subscribers: { name: string; sub: ResumableSubscriber; expected: typeof critical }[] = [
-      { name: 'all sensors, on A', sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor }), expected: critical },
+      {
+        name: 'all sensors, on A',
+        sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor }),
+        expected: critical,
+      },
       {
         name: 'even sensors, on B',
         sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: evenSensors }),
@@ -117,11 +126,15 @@ describe('under faults', () => {
       // Include readings sent after the fault, e.g. to the partitions a killed replica held.
       await sleep(500);
       const target = produced;
-      await eventually(() => store!.readings.count(SENSORS).catch(() => 0), (n) => n >= target, {
-        timeoutMs: 120_000,
-        intervalMs: 100,
-        what: `catch-up after ${name}`,
-      });
+      await eventually(
+        () => store!.readings.count(SENSORS).catch(() => 0),
+        (n) => n >= target,
+        {
+          timeoutMs: 120_000,
+          intervalMs: 100,
+          what: `catch-up after ${name}`,
+        },
+      );
       report.push({ fault: name, tookMs: t1 - t0, caughtUpMs: Date.now() - t1 });
     };
     let faultChain: Promise<void> = Promise.resolve();
@@ -139,27 +152,47 @@ describe('under faults', () => {
     await faultChain;
 
     const inStore = { readings: { sensorId: { $in: SENSORS } }, alerts: { sensorId: { $in: SENSORS } } };
-    await eventually(() => store!.readings.count(SENSORS), (n) => n >= all.length, { timeoutMs: 120_000, what: `${all.length} readings stored` });
-    await eventually(() => store!.alerts.count(inStore.alerts), (n) => n >= critical.length, { timeoutMs: 60_000, what: `${critical.length} alerts stored` });
+    await eventually(
+      () => store!.readings.count(SENSORS),
+      (n) => n >= all.length,
+      { timeoutMs: 120_000, what: `${all.length} readings stored` },
+    );
+    await eventually(
+      () => store!.alerts.count(inStore.alerts),
+      (n) => n >= critical.length,
+      { timeoutMs: 60_000, what: `${critical.length} alerts stored` },
+    );
     for (const { sub, expected, name } of subscribers) {
-      await eventually(() => sub.alerts.length, (n) => n >= expected.length, { timeoutMs: 60_000, what: `alerts for subscriber "${name}"` }).catch((err: Error) => {
+      await eventually(
+        () => sub.alerts.length,
+        (n) => n >= expected.length,
+        { timeoutMs: 60_000, what: `alerts for subscriber "${name}"` },
+      ).catch((err: Error) => {
         // Say which alerts are missing, and when they were stored: the report a gap needs.
         const got = new Set(sub.alerts.map((a) => `${a.sensorId}|${Date.parse(a.ts)}`));
         const missing = expected.filter((r) => !got.has(`${r.sensorId}|${Date.parse(r.ts)}`));
-        console.error(JSON.stringify({ subscriber: name, resumes: sub.resumes(), missing: missing.map((r) => ({ sensorId: r.sensorId, ts: r.ts })) }));
+        console.error(
+          JSON.stringify({
+            subscriber: name,
+            resumes: sub.resumes(),
+            missing: missing.map((r) => ({ sensorId: r.sensorId, ts: r.ts })),
+          }),
+        );
         throw err;
       });
     }
     await sleep(2000); // anything extra (a duplicate) would arrive now
 
-    expect(await store!.readings.count(SENSORS)).toBe(all.length);
+    expect(await store.readings.count(SENSORS)).toBe(all.length);
     expect(await store.alerts.count(inStore.alerts)).toBe(critical.length);
 
     for (const { sub, expected, name } of subscribers) {
       const got = sub.alerts.map((a) => a.id);
       expect.soft(got.length, `${name}: count`).toBe(expected.length);
       expect.soft(new Set(got).size, `${name}: no duplicates`).toBe(got.length);
-      expect.soft(new Set(got), `${name}: exactly its alerts`).toEqual(new Set(expected.map((r) => `${r.sensorId}|${Date.parse(r.ts)}`)));
+      expect
+        .soft(new Set(got), `${name}: exactly its alerts`)
+        .toEqual(new Set(expected.map((r) => `${r.sensorId}|${Date.parse(r.ts)}`)));
       for (const sensorId of SENSORS) {
         const times = sub.alerts.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
         expect.soft(times, `${name}: ${sensorId} in order`).toEqual([...times].sort((x, y) => x - y));
@@ -170,7 +203,11 @@ describe('under faults', () => {
       JSON.stringify({
         readings: all.length,
         alerts: critical.length,
-        subscribers: subscribers.map(({ name, sub }) => ({ name, received: sub.alerts.length, resumes: sub.resumes() })),
+        subscribers: subscribers.map(({ name, sub }) => ({
+          name,
+          received: sub.alerts.length,
+          resumes: sub.resumes(),
+        })),
         faults: report,
       }),
     );

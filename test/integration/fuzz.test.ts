@@ -25,34 +25,74 @@ type Case = { kind: 'valid' | 'bad'; key: string | null; value: Buffer };
 
 const now = Date.now();
 const validReading = (i: number) =>
-  fc.record({
-    temperature: fc.double({ min: -60, max: 200, noNaN: true }),
-    humidity: fc.double({ min: 0, max: 100, noNaN: true }),
-    lat: fc.double({ min: -90, max: 90, noNaN: true }),
-    lon: fc.double({ min: -180, max: 180, noNaN: true }),
-    epochTs: fc.boolean(),
-  }).map(({ temperature, humidity, lat, lon, epochTs }): Case => {
-    const sensorId = `${run}-${i % 40}`;
-    const t = now - 3600_000 + i; // unique per message: each valid message is a distinct reading
-    const body = { sensorId, ts: epochTs ? t : new Date(t).toISOString(), temperature, humidity, location: { lat, lon } };
-    return { kind: 'valid', key: sensorId, value: Buffer.from(JSON.stringify(body)) };
-  });
+  fc
+    .record({
+      temperature: fc.double({ min: -60, max: 200, noNaN: true }),
+      humidity: fc.double({ min: 0, max: 100, noNaN: true }),
+      lat: fc.double({ min: -90, max: 90, noNaN: true }),
+      lon: fc.double({ min: -180, max: 180, noNaN: true }),
+      epochTs: fc.boolean(),
+    })
+    .map(({ temperature, humidity, lat, lon, epochTs }): Case => {
+      const sensorId = `${run}-${i % 40}`;
+      const t = now - 3600_000 + i; // unique per message: each valid message is a distinct reading
+      const body = {
+        sensorId,
+        ts: epochTs ? t : new Date(t).toISOString(),
+        temperature,
+        humidity,
+        location: { lat, lon },
+      };
+      return { kind: 'valid', key: sensorId, value: Buffer.from(JSON.stringify(body)) };
+    });
 
-const good = (i: number) => ({ sensorId: `${run}-bad-${i % 40}`, ts: new Date(now - 1000).toISOString(), temperature: 20, humidity: 50, location: { lat: 1, lon: 1 } });
+const good = (i: number) => ({
+  sensorId: `${run}-bad-${i % 40}`,
+  ts: new Date(now - 1000).toISOString(),
+  temperature: 20,
+  humidity: 50,
+  location: { lat: 1, lon: 1 },
+});
 const bad = (i: number): fc.Arbitrary<Case> => {
-  const json = (v: unknown): Case => ({ kind: 'bad', key: `${run}-bad-${i % 40}`, value: Buffer.from(JSON.stringify(v)) });
+  const json = (v: unknown): Case => ({
+    kind: 'bad',
+    key: `${run}-bad-${i % 40}`,
+    value: Buffer.from(JSON.stringify(v)),
+  });
   return fc.oneof(
     // not JSON at all, or truncated JSON
-    fc.string({ minLength: 1, maxLength: 60 }).filter((s) => { try { JSON.parse(s); return false; } catch { return true; } })
+    fc
+      .string({ minLength: 1, maxLength: 60 })
+      .filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      })
       .map((s): Case => ({ kind: 'bad', key: null, value: Buffer.from(s) })),
-    fc.uint8Array({ minLength: 1, maxLength: 80 }).filter((b) => { try { JSON.parse(Buffer.from(b).toString()); return false; } catch { return true; } })
+    fc
+      .uint8Array({ minLength: 1, maxLength: 80 })
+      .filter((b) => {
+        try {
+          JSON.parse(Buffer.from(b).toString());
+          return false;
+        } catch {
+          return true;
+        }
+      })
       .map((b): Case => ({ kind: 'bad', key: null, value: Buffer.from(b) })),
     // JSON, but not an object
     fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 })).map(json),
     // wrong types
-    fc.constantFrom('sensorId', 'ts', 'temperature', 'humidity', 'location').chain((field) =>
-      fc.oneof(fc.boolean(), fc.constant('x'), fc.constant({}), fc.constant([])).map((v) => json({ ...good(i), [field]: field === 'ts' && v === 'x' ? 'yesterday' : v })),
-    ),
+    fc
+      .constantFrom('sensorId', 'ts', 'temperature', 'humidity', 'location')
+      .chain((field) =>
+        fc
+          .oneof(fc.boolean(), fc.constant('x'), fc.constant({}), fc.constant([]))
+          .map((v) => json({ ...good(i), [field]: field === 'ts' && v === 'x' ? 'yesterday' : v })),
+      ),
     // missing fields
     fc.constantFrom('sensorId', 'ts', 'temperature', 'humidity', 'location').map((field) => {
       const o: Record<string, unknown> = { ...good(i) };
@@ -60,26 +100,37 @@ const bad = (i: number): fc.Arbitrary<Case> => {
       return json(o);
     }),
     // unknown fields
-    fc.string({ minLength: 1, maxLength: 10 }).filter((k) => !['sensorId', 'ts', 'temperature', 'humidity', 'location', '__proto__'].includes(k))
+    fc
+      .string({ minLength: 1, maxLength: 10 })
+      .filter((k) => !['sensorId', 'ts', 'temperature', 'humidity', 'location', '__proto__'].includes(k))
       .map((k) => json({ ...good(i), [k]: 1 })),
     // out of range
-    fc.oneof(
-      fc.double({ min: 100.0001, max: 1e9, noNaN: true }).map((h) => ({ humidity: h })),
-      fc.double({ min: -1e9, max: -0.0001, noNaN: true }).map((h) => ({ humidity: h })),
-      fc.double({ min: 90.0001, max: 1e6, noNaN: true }).map((lat) => ({ location: { lat, lon: 0 } })),
-      fc.double({ min: 180.0001, max: 1e6, noNaN: true }).map((lon) => ({ location: { lat: 0, lon: -lon } })),
-      fc.double({ min: 200.0001, max: 1e12, noNaN: true }).map((t) => ({ temperature: t })),
-      fc.double({ min: -1e12, max: -60.0001, noNaN: true }).map((t) => ({ temperature: t })),
-    ).map((patch) => json({ ...good(i), ...patch })),
+    fc
+      .oneof(
+        fc.double({ min: 100.0001, max: 1e9, noNaN: true }).map((h) => ({ humidity: h })),
+        fc.double({ min: -1e9, max: -0.0001, noNaN: true }).map((h) => ({ humidity: h })),
+        fc.double({ min: 90.0001, max: 1e6, noNaN: true }).map((lat) => ({ location: { lat, lon: 0 } })),
+        fc.double({ min: 180.0001, max: 1e6, noNaN: true }).map((lon) => ({ location: { lat: 0, lon: -lon } })),
+        fc.double({ min: 200.0001, max: 1e12, noNaN: true }).map((t) => ({ temperature: t })),
+        fc.double({ min: -1e12, max: -60.0001, noNaN: true }).map((t) => ({ temperature: t })),
+      )
+      .map((patch) => json({ ...good(i), ...patch })),
     // timestamps far away
-    fc.integer({ min: 1, max: 100_000 }).map((days) => json({ ...good(i), ts: new Date(now + (days % 2 ? 1 : -1) * (days + 8) * 86400_000).toISOString() })),
+    fc
+      .integer({ min: 1, max: 100_000 })
+      .map((days) =>
+        json({ ...good(i), ts: new Date(now + (days % 2 ? 1 : -1) * (days + 8) * 86400_000).toISOString() }),
+      ),
     // oversized
     fc.integer({ min: 4097, max: 20_000 }).map((n): Case => ({ kind: 'bad', key: null, value: Buffer.alloc(n, 0x41) })),
   );
 };
 
 // Seeded: the same 10,000 cases every run, so a failure can be replayed.
-const cases: Case[] = Array.from({ length: TOTAL }, (_, i) => fc.sample(fc.oneof(validReading(i), bad(i)), { numRuns: 1, seed: 4242 + i })[0]!);
+const cases: Case[] = Array.from(
+  { length: TOTAL },
+  (_, i) => fc.sample(fc.oneof(validReading(i), bad(i)), { numRuns: 1, seed: 4242 + i })[0]!,
+);
 
 beforeAll(async () => {
   replica = await startReplica(env);
@@ -90,7 +141,11 @@ beforeAll(async () => {
   await dlq.run({
     eachMessage: async ({ message }) => {
       const id = message.headers?.['fuzz-id']?.toString();
-      if (id) deadLetters.set(id, { code: message.headers?.['dlq.code']?.toString(), reason: message.headers?.['dlq.reason']?.toString() });
+      if (id)
+        deadLetters.set(id, {
+          code: message.headers?.['dlq.code']?.toString(),
+          reason: message.headers?.['dlq.reason']?.toString(),
+        });
     },
   });
 });
@@ -111,17 +166,27 @@ describe(`consumer under ${TOTAL} generated messages`, () => {
       await producer.send({
         topic: env.KAFKA_READINGS_TOPIC!,
         acks: -1,
-        messages: cases.slice(from, from + 500).map((c, j) => ({ key: c.key, value: c.value, headers: { 'fuzz-id': String(from + j) } })),
+        messages: cases
+          .slice(from, from + 500)
+          .map((c, j) => ({ key: c.key, value: c.value, headers: { 'fuzz-id': String(from + j) } })),
       });
     }
 
     const store = replica.app.parts().store;
-    await eventually(() => deadLetters.size, (n) => n >= badIds.length, { timeoutMs: 120_000, intervalMs: 500, what: `${badIds.length} dead letters` });
-    await eventually(() => store.readings.count(fuzzSensors), (n) => n >= validCount, {
-      timeoutMs: 180_000,
-      intervalMs: 1000,
-      what: `${validCount} stored readings`,
-    });
+    await eventually(
+      () => deadLetters.size,
+      (n) => n >= badIds.length,
+      { timeoutMs: 120_000, intervalMs: 500, what: `${badIds.length} dead letters` },
+    );
+    await eventually(
+      () => store.readings.count(fuzzSensors),
+      (n) => n >= validCount,
+      {
+        timeoutMs: 180_000,
+        intervalMs: 1000,
+        what: `${validCount} stored readings`,
+      },
+    );
 
     expect(await store.readings.count(fuzzSensors)).toBe(validCount);
     expect([...deadLetters.keys()].sort()).toEqual([...badIds].sort());

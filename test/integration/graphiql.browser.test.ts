@@ -18,14 +18,22 @@ import { eventually } from '../support/wait.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let replica: InProcessReplica;
 /** The page's visible text (evaluated in the browser; this project compiles without DOM types). */
-const pageText = async (page: Awaited<ReturnType<Browser['newPage']>>): Promise<string> => (await page.evaluate('document.body.innerText')) as string;
+const pageText = async (page: Awaited<ReturnType<Browser['newPage']>>): Promise<string> =>
+  (await page.evaluate('document.body.innerText')) as string;
 let browser: Browser;
 
 beforeAll(async () => {
   const adminKey = `dev-${uniqueName('key')}`;
-  replica = await startReplica(isolatedEnv('graphiql', { AUTH_ANONYMOUS_ROLE: '', DEV_MODE: 'true', DEV_ADMIN_KEY: adminKey }), { credential: adminKey });
+  replica = await startReplica(
+    isolatedEnv('graphiql', { AUTH_ANONYMOUS_ROLE: '', DEV_MODE: 'true', DEV_ADMIN_KEY: adminKey }),
+    { credential: adminKey },
+  );
   const executablePath = execFileSync('bash', ['scripts/browser.sh'], { cwd: root }).toString().trim();
-  browser = await puppeteer.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await puppeteer.launch({
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 });
 afterAll(async () => {
   await browser?.close();
@@ -56,7 +64,9 @@ describe('GraphiQL in Chromium', () => {
     await eventually(
       async () => {
         await replica.client.request(IngestReadingsDocument, {
-          readings: [{ sensorId, ts: new Date().toISOString(), temperature: 91.5, humidity: 30, location: { lat: 1, lon: 2 } }],
+          readings: [
+            { sensorId, ts: new Date().toISOString(), temperature: 91.5, humidity: 30, location: { lat: 1, lon: 2 } },
+          ],
         });
         return (await pageText(page)).includes(sensorId);
       },

@@ -15,7 +15,15 @@ import type { Reading } from '../../src/domain/reading.js';
 import { DAY_MS, INTERVAL_MS, SLICE_MS, type StatsInterval } from '../../src/domain/readingBuckets.js';
 import { ensureSqliteIdIndexes } from '../../src/store/ferretSqlite.js';
 import { LEGACY_READINGS, legacyReadings, type LegacyReadings } from '../../src/store/legacyReadings.js';
-import { BUCKETS, DAYS, MAX_STATEMENTS_PER_COMMAND, SENSORS, createReadingHistory, type ReadingHistory, type ReadingWindow } from '../../src/store/readingHistory.js';
+import {
+  BUCKETS,
+  DAYS,
+  MAX_STATEMENTS_PER_COMMAND,
+  SENSORS,
+  createReadingHistory,
+  type ReadingHistory,
+  type ReadingWindow,
+} from '../../src/store/readingHistory.js';
 import { ferretSqliteDir, uniqueName } from '../support/env.js';
 
 let client: MongoClient;
@@ -48,7 +56,7 @@ class Model {
   add(readings: readonly Reading[]): void {
     for (const r of readings) {
       let m = this.bySensor.get(r.sensorId);
-      if (!m) this.bySensor.set(r.sensorId, (m = new Map()));
+      if (!m) this.bySensor.set(r.sensorId, (m = new Map<number, Reading>()));
       if (!m.has(r.ts.getTime())) m.set(r.ts.getTime(), r);
     }
   }
@@ -66,20 +74,25 @@ class Model {
       if (p < start || p > to.getTime()) continue;
       points.set(p, [...(points.get(p) ?? []), r]);
     }
-    return [...points].sort((a, b) => a[0] - b[0]).map(([p, rs]) => ({
-      start: p,
-      n: rs.length,
-      tMin: Math.min(...rs.map((r) => r.temperature)),
-      tMax: Math.max(...rs.map((r) => r.temperature)),
-      tSum: rs.reduce((s, r) => s + r.temperature, 0),
-      hMin: Math.min(...rs.map((r) => r.humidity)),
-      hMax: Math.max(...rs.map((r) => r.humidity)),
-      hSum: rs.reduce((s, r) => s + r.humidity, 0),
-    }));
+    return [...points]
+      .sort((a, b) => a[0] - b[0])
+      .map(([p, rs]) => ({
+        start: p,
+        n: rs.length,
+        tMin: Math.min(...rs.map((r) => r.temperature)),
+        tMax: Math.max(...rs.map((r) => r.temperature)),
+        tSum: rs.reduce((s, r) => s + r.temperature, 0),
+        hMin: Math.min(...rs.map((r) => r.humidity)),
+        hMax: Math.max(...rs.map((r) => r.humidity)),
+        hSum: rs.reduce((s, r) => s + r.humidity, 0),
+      }));
   }
 }
 
-async function allPages(read: (w: ReadingWindow) => Promise<{ items: Reading[]; hasNextPage: boolean }>, w: Omit<ReadingWindow, 'beforeTs'>): Promise<Reading[]> {
+async function allPages(
+  read: (w: ReadingWindow) => Promise<{ items: Reading[]; hasNextPage: boolean }>,
+  w: Omit<ReadingWindow, 'beforeTs'>,
+): Promise<Reading[]> {
   const out: Reading[] = [];
   let beforeTs: Date | undefined;
   for (let guard = 0; guard < 10_000; guard++) {
@@ -91,46 +104,57 @@ async function allPages(read: (w: ReadingWindow) => Promise<{ items: Reading[]; 
   throw new Error('paging did not end');
 }
 
-const plain = (r: Reading) => ({ sensorId: r.sensorId, ts: r.ts.toISOString(), t: r.temperature, h: r.humidity, lat: r.location.lat, lon: r.location.lon });
+const plain = (r: Reading) => ({
+  sensorId: r.sensorId,
+  ts: r.ts.toISOString(),
+  t: r.temperature,
+  h: r.humidity,
+  lat: r.location.lat,
+  lon: r.location.lon,
+});
 
 /** Random readings around some hour and day edges, shuffled, with re-sent duplicates, in random batches. */
 const BASE = Date.UTC(2026, 10, 20, 22, 0, 0); // 22:00 UTC: the data crosses midnight
 const datasetArb = (run: string) =>
-  fc.record({
-    readings: fc.array(
-      fc.record({
-        sensor: fc.integer({ min: 0, max: 2 }),
-        // near an edge (hour start, or a millisecond before it) or anywhere in 30 hours
-        ts: fc.oneof(
-          fc.integer({ min: 0, max: 30 }).chain((h) => fc.constantFrom(h * SLICE_MS, h * SLICE_MS - 1, h * SLICE_MS + 1)),
-          fc.integer({ min: 0, max: 30 * SLICE_MS }),
-        ),
-        temperature: fc.double({ min: -60, max: 200, noNaN: true, noDefaultInfinity: true }),
-        humidity: fc.double({ min: 0, max: 100, noNaN: true, noDefaultInfinity: true }),
-      }),
-      { minLength: 30, maxLength: 600 },
-    ),
-    resend: fc.array(fc.nat(), { maxLength: 40 }),
-    cuts: fc.array(fc.integer({ min: 1, max: 150 }), { minLength: 1, maxLength: 10 }),
-  }).map(({ readings, resend, cuts }) => {
-    const rs: Reading[] = readings.map((r) => ({
-      sensorId: `${run}-${r.sensor}`,
-      ts: new Date(BASE + r.ts),
-      temperature: r.temperature,
-      humidity: r.humidity,
-      location: { lat: 48.1 + r.sensor, lon: 11.5 },
-    }));
-    // Re-sent readings are the same reading again (identical values), as after a producer retry.
-    const all = [...rs, ...resend.map((i) => rs[i % rs.length]!)];
-    const batches: Reading[][] = [];
-    let at = 0;
-    for (let k = 0; at < all.length; k++) {
-      const size = cuts[k % cuts.length]!;
-      batches.push(all.slice(at, at + size));
-      at += size;
-    }
-    return { batches, sensors: [0, 1, 2].map((s) => `${run}-${s}`), stamps: rs.map((r) => r.ts.getTime()) };
-  });
+  fc
+    .record({
+      readings: fc.array(
+        fc.record({
+          sensor: fc.integer({ min: 0, max: 2 }),
+          // near an edge (hour start, or a millisecond before it) or anywhere in 30 hours
+          ts: fc.oneof(
+            fc
+              .integer({ min: 0, max: 30 })
+              .chain((h) => fc.constantFrom(h * SLICE_MS, h * SLICE_MS - 1, h * SLICE_MS + 1)),
+            fc.integer({ min: 0, max: 30 * SLICE_MS }),
+          ),
+          temperature: fc.double({ min: -60, max: 200, noNaN: true, noDefaultInfinity: true }),
+          humidity: fc.double({ min: 0, max: 100, noNaN: true, noDefaultInfinity: true }),
+        }),
+        { minLength: 30, maxLength: 600 },
+      ),
+      resend: fc.array(fc.nat(), { maxLength: 40 }),
+      cuts: fc.array(fc.integer({ min: 1, max: 150 }), { minLength: 1, maxLength: 10 }),
+    })
+    .map(({ readings, resend, cuts }) => {
+      const rs: Reading[] = readings.map((r) => ({
+        sensorId: `${run}-${r.sensor}`,
+        ts: new Date(BASE + r.ts),
+        temperature: r.temperature,
+        humidity: r.humidity,
+        location: { lat: 48.1 + r.sensor, lon: 11.5 },
+      }));
+      // Re-sent readings are the same reading again (identical values), as after a producer retry.
+      const all = [...rs, ...resend.map((i) => rs[i % rs.length]!)];
+      const batches: Reading[][] = [];
+      let at = 0;
+      for (let k = 0; at < all.length; k++) {
+        const size = cuts[k % cuts.length]!;
+        batches.push(all.slice(at, at + size));
+        at += size;
+      }
+      return { batches, sensors: [0, 1, 2].map((s) => `${run}-${s}`), stamps: rs.map((r) => r.ts.getTime()) };
+    });
 
 /** A window edge: none, an arbitrary instant, or exactly at (or a millisecond off) a stored reading. */
 const edgeArb = fc.oneof(
@@ -138,7 +162,10 @@ const edgeArb = fc.oneof(
   fc.record({ kind: fc.constant('at' as const), index: fc.nat(), shift: fc.constantFrom(-1, 0, 1) }),
   fc.record({ kind: fc.constant('free' as const), offset: fc.integer({ min: -SLICE_MS, max: 31 * SLICE_MS }) }),
 );
-function pickEdge(edge: { kind: 'at'; index: number; shift: number } | { kind: 'free'; offset: number } | null, stamps: number[]): Date | undefined {
+function pickEdge(
+  edge: { kind: 'at'; index: number; shift: number } | { kind: 'free'; offset: number } | null,
+  stamps: number[],
+): Date | undefined {
   if (edge === null) return undefined;
   if (edge.kind === 'free') return new Date(BASE + edge.offset);
   return new Date(stamps[edge.index % stamps.length]! + edge.shift);
@@ -150,7 +177,15 @@ describe('reading history in buckets', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer().chain((seed) => datasetArb(`parity${runNo++}x${Math.abs(seed % 1000)}`)),
-        fc.array(fc.record({ sensor: fc.integer({ min: 0, max: 2 }), from: edgeArb, to: edgeArb, first: fc.integer({ min: 1, max: 60 }) }), { minLength: 3, maxLength: 6 }),
+        fc.array(
+          fc.record({
+            sensor: fc.integer({ min: 0, max: 2 }),
+            from: edgeArb,
+            to: edgeArb,
+            first: fc.integer({ min: 1, max: 60 }),
+          }),
+          { minLength: 3, maxLength: 6 },
+        ),
         async ({ batches, sensors, stamps }, windows) => {
           const model = new Model();
           for (const batch of batches) {
@@ -201,7 +236,13 @@ describe('reading history in buckets', () => {
             expect(got.map((p) => p.start.getTime())).toEqual(want.map((p) => p.start));
             got.forEach((p, i) => {
               const w = want[i]!;
-              expect([p.summary.n, p.summary.tMin, p.summary.tMax, p.summary.hMin, p.summary.hMax]).toEqual([w.n, w.tMin, w.tMax, w.hMin, w.hMax]);
+              expect([p.summary.n, p.summary.tMin, p.summary.tMax, p.summary.hMin, p.summary.hMax]).toEqual([
+                w.n,
+                w.tMin,
+                w.tMax,
+                w.hMin,
+                w.hMax,
+              ]);
               expect(p.summary.tSum).toBeCloseTo(w.tSum, 6);
               expect(p.summary.hSum).toBeCloseTo(w.hSum, 6);
             });
@@ -219,7 +260,12 @@ describe('reading history in buckets', () => {
       { sensorId, ts: new Date(hour), temperature: 30, humidity: 40, location: { lat: 1, lon: 2 } },
       { sensorId, ts: new Date(hour - 1), temperature: 10, humidity: 40, location: { lat: 1, lon: 2 } },
     ]);
-    const stats = await history.stats({ sensorId, from: new Date(hour - SLICE_MS), to: new Date(hour + SLICE_MS), every: 'HOUR' });
+    const stats = await history.stats({
+      sensorId,
+      from: new Date(hour - SLICE_MS),
+      to: new Date(hour + SLICE_MS),
+      every: 'HOUR',
+    });
     expect(stats.map((p) => [p.start.getTime(), p.summary.n, p.summary.tMax])).toEqual([
       [hour - SLICE_MS, 1, 10],
       [hour, 1, 30],
@@ -229,7 +275,13 @@ describe('reading history in buckets', () => {
   it('lands a reading that arrives days late in its own day and hour, and updates their summaries', async () => {
     const sensorId = uniqueName('late');
     const now = Date.UTC(2026, 10, 28, 12, 30);
-    const r = (ts: number, temperature: number): Reading => ({ sensorId, ts: new Date(ts), temperature, humidity: 50, location: { lat: 1, lon: 2 } });
+    const r = (ts: number, temperature: number): Reading => ({
+      sensorId,
+      ts: new Date(ts),
+      temperature,
+      humidity: 50,
+      location: { lat: 1, lon: 2 },
+    });
     await history.insert([r(now, 20), r(now + 1000, 22)]);
     await history.insert([r(now - 3 * DAY_MS, 90)]);
     const days = await history.stats({ sensorId, from: new Date(now - 4 * DAY_MS), to: new Date(now), every: 'DAY' });
@@ -245,13 +297,26 @@ describe('reading history in buckets', () => {
     const sensorId = uniqueName('replay');
     const start = Date.UTC(2026, 10, 27, 5, 59);
     // 2,500 readings in one hour: three parts, so the replay crosses full and open parts.
-    const batch: Reading[] = Array.from({ length: 2500 }, (_, i) => ({ sensorId, ts: new Date(start + 60_000 + i * 100), temperature: 20 + (i % 7), humidity: 50, location: { lat: 1, lon: 2 } }));
+    const batch: Reading[] = Array.from({ length: 2500 }, (_, i) => ({
+      sensorId,
+      ts: new Date(start + 60_000 + i * 100),
+      temperature: 20 + (i % 7),
+      humidity: 50,
+      location: { lat: 1, lon: 2 },
+    }));
     expect(await history.insert(batch)).toBe(2500);
-    const before = await history.stats({ sensorId, from: new Date(start), to: new Date(start + 2 * SLICE_MS), every: 'MINUTE' });
+    const before = await history.stats({
+      sensorId,
+      from: new Date(start),
+      to: new Date(start + 2 * SLICE_MS),
+      every: 'MINUTE',
+    });
     history.forget();
     expect(await history.insert([...batch].reverse())).toBe(0);
     expect(await history.count([sensorId])).toBe(2500);
-    expect(await history.stats({ sensorId, from: new Date(start), to: new Date(start + 2 * SLICE_MS), every: 'MINUTE' })).toEqual(before);
+    expect(
+      await history.stats({ sensorId, from: new Date(start), to: new Date(start + 2 * SLICE_MS), every: 'MINUTE' }),
+    ).toEqual(before);
     const pages = await allPages((q) => history.page(q), { sensorId, first: 700 });
     expect(pages.map((x) => x.ts.getTime())).toEqual(batch.map((x) => x.ts.getTime()).reverse());
   });
@@ -264,7 +329,14 @@ describe('reading history in buckets', () => {
       await history.page(w);
       return commands.slice(before).filter((c) => c.commandName === 'find').length;
     };
-    const day = (d: number): Reading[] => Array.from({ length: 24 * 60 }, (_, i) => ({ sensorId, ts: new Date(end - (d + 1) * DAY_MS + i * 60_000), temperature: 21, humidity: 40, location: { lat: 1, lon: 2 } }));
+    const day = (d: number): Reading[] =>
+      Array.from({ length: 24 * 60 }, (_, i) => ({
+        sensorId,
+        ts: new Date(end - (d + 1) * DAY_MS + i * 60_000),
+        temperature: 21,
+        humidity: 40,
+        location: { lat: 1, lon: 2 },
+      }));
     await history.insert(day(0));
     const window = { sensorId, from: new Date(end - 5 * SLICE_MS), to: new Date(end - 4 * SLICE_MS), first: 100 };
     const small = await lookupsFor(window);
@@ -273,7 +345,11 @@ describe('reading history in buckets', () => {
     expect(small).toBeGreaterThan(0);
     expect(large).toBe(small);
     // Every read of buckets and days is a bare `_id` lookup: the only filter FerretDB serves from an index.
-    const finds = commands.filter((c) => c.commandName === 'find' && (c.command.find === BUCKETS || c.command.find === DAYS || c.command.find === SENSORS));
+    const finds = commands.filter(
+      (c) =>
+        c.commandName === 'find' &&
+        (c.command.find === BUCKETS || c.command.find === DAYS || c.command.find === SENSORS),
+    );
     expect(finds.length).toBeGreaterThan(100);
     for (const f of finds) expect(Object.keys(f.command.filter as object)).toEqual(['_id']);
   });
@@ -281,8 +357,15 @@ describe('reading history in buckets', () => {
   it('removes expired days whole, and nothing newer, even when two purges run at once', async () => {
     const sensorId = uniqueName('retention');
     const now = Date.UTC(2026, 10, 28, 12);
-    const at = (daysAgo: number, i: number): Reading => ({ sensorId, ts: new Date(now - daysAgo * DAY_MS + i * 1000), temperature: 20, humidity: 40, location: { lat: 1, lon: 2 } });
-    for (const daysAgo of [45, 40, 31, 29, 1]) await history.insert(Array.from({ length: 50 }, (_, i) => at(daysAgo, i)));
+    const at = (daysAgo: number, i: number): Reading => ({
+      sensorId,
+      ts: new Date(now - daysAgo * DAY_MS + i * 1000),
+      temperature: 20,
+      humidity: 40,
+      location: { lat: 1, lon: 2 },
+    });
+    for (const daysAgo of [45, 40, 31, 29, 1])
+      await history.insert(Array.from({ length: 50 }, (_, i) => at(daysAgo, i)));
     const other = createReadingHistory(db);
     const cutoff = new Date(now - 30 * DAY_MS);
     await Promise.all([history.purgeBefore(cutoff), other.purgeBefore(cutoff)]);

@@ -22,11 +22,19 @@ const sensors = [0, 1, 2].map((i) => uniqueName(`m${i}`));
 const start = Date.UTC(2026, 10, 20);
 // 3 sensors × 1,200 readings, 90 s apart: about 30 hours each, across a day boundary.
 const readings: Reading[] = sensors.flatMap((sensorId, s) =>
-  Array.from({ length: 1200 }, (_, i) => ({ sensorId, ts: new Date(start + i * 90_000 + s), temperature: 15 + ((i * 7) % 50) / 3, humidity: 30 + (i % 40), location: { lat: 48 + s, lon: 11 } })),
+  Array.from({ length: 1200 }, (_, i) => ({
+    sensorId,
+    ts: new Date(start + i * 90_000 + s),
+    temperature: 15 + ((i * 7) % 50) / 3,
+    humidity: 30 + (i % 40),
+    location: { lat: 48 + s, lon: 11 },
+  })),
 );
 
 /** Runs the migration; with `killAfterLines`, SIGKILLs it once it has logged that many progress lines. */
-function migrate(killAfterLines?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; progress: number }> {
+function migrate(
+  killAfterLines?: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; progress: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/migrate-readings.ts', '--batch=300'], {
       cwd: root,
@@ -50,7 +58,7 @@ function migrate(killAfterLines?: number): Promise<{ code: number | null; signal
 beforeAll(async () => {
   client = new MongoClient('mongodb://127.0.0.1:27017');
   await client.connect();
-  db = client.db(env.MONGODB_DATABASE!);
+  db = client.db(env.MONGODB_DATABASE);
   await ensureSqliteIdIndexes(db, env.MONGODB_FERRETDB_SQLITE_DIR!, [LEGACY_READINGS]);
   const legacy = legacyReadings(db);
   for (let i = 0; i < readings.length; i += 1000) await legacy.insert(readings.slice(i, i + 1000));

@@ -50,15 +50,31 @@ describe('when Kafka is down', () => {
     await services('start', 'kafka');
     // The client retries as told; the reading may already be queued: it is stored once all the same.
     await eventually(
-      () => replica.client.request(IngestReadingsDocument, { readings: [hot] }).then(() => true, () => false),
+      () =>
+        replica.client.request(IngestReadingsDocument, { readings: [hot] }).then(
+          () => true,
+          () => false,
+        ),
       Boolean,
       { timeoutMs: 60_000, intervalMs: 1000, what: 'ingest to succeed again' },
     );
     const store = replica.app.parts().store;
-    await eventually(() => store.readings.count([sensorId]), (n) => n >= 1, { timeoutMs: 60_000, what: 'the reading stored' });
-    await eventually(async () => (await readyz()).status, (s) => s === 200, { timeoutMs: 30_000, what: 'ready again' });
+    await eventually(
+      () => store.readings.count([sensorId]),
+      (n) => n >= 1,
+      { timeoutMs: 60_000, what: 'the reading stored' },
+    );
+    await eventually(
+      async () => (await readyz()).status,
+      (s) => s === 200,
+      { timeoutMs: 30_000, what: 'ready again' },
+    );
     // The alert path is its own consumer group: it catches up on its own schedule.
-    await eventually(() => store.alerts.count({ sensorId }), (n) => n >= 1, { timeoutMs: 60_000, what: 'the alert stored' });
+    await eventually(
+      () => store.alerts.count({ sensorId }),
+      (n) => n >= 1,
+      { timeoutMs: 60_000, what: 'the alert stored' },
+    );
     expect(await store.readings.count([sensorId])).toBe(1);
     expect(await store.alerts.count({ sensorId })).toBe(1);
   }, 180_000);
@@ -71,15 +87,25 @@ describe('when Redis is down', () => {
     const subscriber = collectAlerts(replica.client, { sensorIds: [sensorId], after: alertsCursor });
     await services('stop', 'redis');
 
-    await replica.client.request(IngestReadingsDocument, { readings: [reading(sensorId, 85, 0), reading(sensorId, 86, 1)] });
+    await replica.client.request(IngestReadingsDocument, {
+      readings: [reading(sensorId, 85, 0), reading(sensorId, 86, 1)],
+    });
     const store = replica.app.parts().store;
-    await eventually(() => store.alerts.count({ sensorId }), (n) => n === 2, { what: 'alerts stored while Redis is down' });
+    await eventually(
+      () => store.alerts.count({ sensorId }),
+      (n) => n === 2,
+      { what: 'alerts stored while Redis is down' },
+    );
     const during = await readyz();
     expect(during.status).toBe(200);
     expect(during.body.checks.redis).toBe('degraded');
 
     await services('start', 'redis');
-    await eventually(() => subscriber.alerts.length, (n) => n >= 2, { timeoutMs: 30_000, what: 'missed alerts delivered' });
+    await eventually(
+      () => subscriber.alerts.length,
+      (n) => n >= 2,
+      { timeoutMs: 30_000, what: 'missed alerts delivered' },
+    );
     expect(subscriber.alerts.map((a) => a.temperature)).toEqual([85, 86]);
     expect(subscriber.errors).toEqual([]);
     subscriber.stop();

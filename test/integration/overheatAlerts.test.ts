@@ -42,7 +42,11 @@ describe('overheatAlerts subscription', () => {
     });
     const sensorId = spawnSensors.sensors[0]!.id;
 
-    await eventually(() => everything.alerts.filter((a) => a.sensorId === sensorId).length, (n) => n >= 5, { what: 'five alerts' });
+    await eventually(
+      () => everything.alerts.filter((a) => a.sensorId === sensorId).length,
+      (n) => n >= 5,
+      { what: 'five alerts' },
+    );
     await replica.client.request(StopSensorsDocument, { ids: [sensorId] });
 
     const received = everything.alerts.filter((a) => a.sensorId === sensorId);
@@ -86,7 +90,11 @@ describe('overheatAlerts subscription', () => {
       (n) => n === 3,
       { what: 'three stored readings' },
     );
-    await eventually(() => subscriber.alerts.length, (n) => n >= 1, { what: 'the alert' });
+    await eventually(
+      () => subscriber.alerts.length,
+      (n) => n >= 1,
+      { what: 'the alert' },
+    );
     await sleep(500);
 
     expect(subscriber.alerts.map((a) => a.temperature)).toEqual([80.1]);
@@ -99,43 +107,98 @@ describe('overheatAlerts subscription', () => {
     const sensorId = uniqueName('paths');
     const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
     const selection = '__typename id sensorId temperature threshold ts detectedAt cursor where: location { lat lon }';
-    const fast = parse(`subscription ($ids: [ID!], $after: String) { hot: overheatAlerts(sensorIds: $ids, after: $after) { ${selection} } }`);
+    const fast = parse(
+      `subscription ($ids: [ID!], $after: String) { hot: overheatAlerts(sensorIds: $ids, after: $after) { ${selection} } }`,
+    );
     const regular = parse(
       `subscription ($ids: [ID!], $after: String) { hot: overheatAlerts(sensorIds: $ids, after: $after) { ...A } } fragment A on OverheatAlert { ${selection} }`,
     );
     const got: Record<string, unknown[]> = { fast: [], regular: [] };
     const stops = Object.entries({ fast, regular }).map(([name, doc]) =>
-      replica.client.subscribe(doc as TypedDocumentNode<Record<string, unknown>, Record<string, unknown>>, { ids: [sensorId], after: alertsCursor }, {
-        next: (data) => got[name]!.push(data),
-      }),
+      replica.client.subscribe(
+        doc as TypedDocumentNode<Record<string, unknown>, Record<string, unknown>>,
+        { ids: [sensorId], after: alertsCursor },
+        {
+          next: (data) => got[name]!.push(data),
+        },
+      ),
     );
     await replica.client.request(IngestReadingsDocument, {
-      readings: [{ sensorId, ts: new Date(Date.now() - 100).toISOString(), temperature: 95.25, humidity: 12.5, location: { lat: -33.9, lon: 151.2 } }],
+      readings: [
+        {
+          sensorId,
+          ts: new Date(Date.now() - 100).toISOString(),
+          temperature: 95.25,
+          humidity: 12.5,
+          location: { lat: -33.9, lon: 151.2 },
+        },
+      ],
     });
-    await eventually(() => got.fast!.length + got.regular!.length, (n) => n === 2, { what: 'one alert on each path' });
+    await eventually(
+      () => got.fast!.length + got.regular!.length,
+      (n) => n === 2,
+      { what: 'one alert on each path' },
+    );
     expect(got.fast).toEqual(got.regular);
-    expect(got.fast![0]).toMatchObject({ hot: { __typename: 'OverheatAlert', sensorId, temperature: 95.25, where: { lat: -33.9, lon: 151.2 } } });
+    expect(got.fast![0]).toMatchObject({
+      hot: { __typename: 'OverheatAlert', sensorId, temperature: 95.25, where: { lat: -33.9, lon: 151.2 } },
+    });
     for (const stop of stops) stop();
   });
 
   it('writes the same frames on the direct path as graphql-js, for random selections (order, aliases, cursor anywhere)', async () => {
     const fieldsArb = fc
-      .shuffledSubarray(['__typename', 'id', 'sensorId', 'temperature', 'threshold', 'ts', 'detectedAt', 'cursor', 'location { lat lon }', 'location { lon }', 'spot: location { __typename lat }', 'c2: cursor', 'deg: temperature'], { minLength: 1 })
+      .shuffledSubarray(
+        [
+          '__typename',
+          'id',
+          'sensorId',
+          'temperature',
+          'threshold',
+          'ts',
+          'detectedAt',
+          'cursor',
+          'location { lat lon }',
+          'location { lon }',
+          'spot: location { __typename lat }',
+          'c2: cursor',
+          'deg: temperature',
+        ],
+        { minLength: 1 },
+      )
       .filter((fs) => new Set(fs.map((f) => (f.includes(':') ? f.split(':')[0] : f.split(' ')[0]))).size === fs.length);
     const selections = fc.sample(fieldsArb, { numRuns: 6, seed: 42 }).map((fs) => fs.join(' '));
     for (const selection of selections) {
       const sensorId = uniqueName('sel');
       const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
-      const direct = parse(`subscription ($ids: [ID!], $after: String) { a: overheatAlerts(sensorIds: $ids, after: $after) { ${selection} } }`);
-      const regular = parse(`subscription ($ids: [ID!], $after: String) { a: overheatAlerts(sensorIds: $ids, after: $after) { ...F } } fragment F on OverheatAlert { ${selection} }`);
+      const direct = parse(
+        `subscription ($ids: [ID!], $after: String) { a: overheatAlerts(sensorIds: $ids, after: $after) { ${selection} } }`,
+      );
+      const regular = parse(
+        `subscription ($ids: [ID!], $after: String) { a: overheatAlerts(sensorIds: $ids, after: $after) { ...F } } fragment F on OverheatAlert { ${selection} }`,
+      );
       const got: Record<string, unknown[]> = { direct: [], regular: [] };
       const stops = Object.entries({ direct, regular }).map(([name, doc]) =>
-        replica.client.subscribe(doc as TypedDocumentNode<Record<string, unknown>, Record<string, unknown>>, { ids: [sensorId], after: alertsCursor }, { next: (data) => got[name]!.push(data) }),
+        replica.client.subscribe(
+          doc as TypedDocumentNode<Record<string, unknown>, Record<string, unknown>>,
+          { ids: [sensorId], after: alertsCursor },
+          { next: (data) => got[name]!.push(data) },
+        ),
       );
       await replica.client.request(IngestReadingsDocument, {
-        readings: [81, 82.5].map((t, i) => ({ sensorId, ts: new Date(Date.now() - 100 + i).toISOString(), temperature: t, humidity: 40, location: { lat: 10.5, lon: -3.25 } })),
+        readings: [81, 82.5].map((t, i) => ({
+          sensorId,
+          ts: new Date(Date.now() - 100 + i).toISOString(),
+          temperature: t,
+          humidity: 40,
+          location: { lat: 10.5, lon: -3.25 },
+        })),
       });
-      await eventually(() => got.direct!.length + got.regular!.length, (n) => n === 4, { what: `two alerts on each path for { ${selection} }` });
+      await eventually(
+        () => got.direct!.length + got.regular!.length,
+        (n) => n === 4,
+        { what: `two alerts on each path for { ${selection} }` },
+      );
       expect(JSON.stringify(got.direct), selection).toBe(JSON.stringify(got.regular));
       for (const stop of stops) stop();
     }
@@ -145,24 +208,46 @@ describe('overheatAlerts subscription', () => {
     const sensorId = uniqueName('complete');
     let received = 0;
     let completed = false;
-    const stop = replica.client.subscribe(OverheatAlertsDocument, { sensorIds: [sensorId] }, { next: () => received++, complete: () => (completed = true) });
+    const stop = replica.client.subscribe(
+      OverheatAlertsDocument,
+      { sensorIds: [sensorId] },
+      { next: () => received++, complete: () => (completed = true) },
+    );
     // Once an alert arrived, the subscription is surely open on the server.
     await eventually(
       async () => {
-        await replica.client.request(IngestReadingsDocument, { readings: [{ sensorId, ts: new Date(Date.now() - received - 1).toISOString(), temperature: 90, humidity: 40, location: { lat: 1, lon: 2 } }] });
+        await replica.client.request(IngestReadingsDocument, {
+          readings: [
+            {
+              sensorId,
+              ts: new Date(Date.now() - received - 1).toISOString(),
+              temperature: 90,
+              humidity: 40,
+              location: { lat: 1, lon: 2 },
+            },
+          ],
+        });
         return received;
       },
       (n) => n > 0,
       { what: 'an alert on the new subscription' },
     );
     replica.app.parts().feed.closeAll();
-    await eventually(() => completed, (c) => c, { what: 'complete received' });
+    await eventually(
+      () => completed,
+      (c) => c,
+      { what: 'complete received' },
+    );
     stop();
   });
 
   it('refuses a subscription cursor it did not issue, with BAD_USER_INPUT', async () => {
     const subscriber = collectAlerts(replica.client, { after: 'not-a-cursor' });
-    await eventually(() => subscriber.errors.length, (n) => n === 1, { what: 'the error' });
+    await eventually(
+      () => subscriber.errors.length,
+      (n) => n === 1,
+      { what: 'the error' },
+    );
     expect((subscriber.errors[0] as PipelineRequestError).code).toBe('BAD_USER_INPUT');
     subscriber.stop();
   });

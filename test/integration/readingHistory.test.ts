@@ -3,7 +3,13 @@
  * no duplicates; from/to bound the window; bad arguments get BAD_USER_INPUT naming the field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestReadingsDocument, PipelineRequestError, ReadingHistoryDocument, ReadingStatsDocument, type ReadingHistoryQuery } from '../../client/index.js';
+import {
+  IngestReadingsDocument,
+  PipelineRequestError,
+  ReadingHistoryDocument,
+  ReadingStatsDocument,
+  type ReadingHistoryQuery,
+} from '../../client/index.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
@@ -24,7 +30,12 @@ async function allPages(pageSize: number, window: { from?: string; to?: string }
   const seen: string[] = [];
   let after: string | null = null;
   for (;;) {
-    const page: ReadingHistoryQuery = await replica.client.request(ReadingHistoryDocument, { sensorId, first: pageSize, after, ...window });
+    const page: ReadingHistoryQuery = await replica.client.request(ReadingHistoryDocument, {
+      sensorId,
+      first: pageSize,
+      after,
+      ...window,
+    });
     seen.push(...page.readings.edges.map((e) => e.node.ts));
     if (!page.readings.pageInfo.hasNextPage) return seen;
     after = page.readings.pageInfo.endCursor;
@@ -36,7 +47,11 @@ beforeAll(async () => {
   // Sent in two requests, the second overlapping the first: duplicates must be absorbed.
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(0, 100) });
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(80) });
-  await eventually(() => replica.app.parts().store.readings.count([sensorId]), (n) => n >= count, { what: 'all readings stored' });
+  await eventually(
+    () => replica.app.parts().store.readings.count([sensorId]),
+    (n) => n >= count,
+    { what: 'all readings stored' },
+  );
 });
 afterAll(async () => {
   await replica?.stop();
@@ -49,9 +64,12 @@ describe('readings history', () => {
     expect(await replica.app.parts().store.readings.count([sensorId])).toBe(count);
   });
 
-  it.each([1, 7, 50, 200])('pages through everything with first=%i, newest first, without gaps or duplicates', async (pageSize) => {
-    expect(await allPages(pageSize)).toEqual(newestFirst);
-  });
+  it.each([1, 7, 50, 200])(
+    'pages through everything with first=%i, newest first, without gaps or duplicates',
+    async (pageSize) => {
+      expect(await allPages(pageSize)).toEqual(newestFirst);
+    },
+  );
 
   it('returns the values that were produced', async () => {
     const page = await replica.client.request(ReadingHistoryDocument, { sensorId, first: 1 });
@@ -62,7 +80,12 @@ describe('readings history', () => {
   it('bounds the window with from and to (inclusive)', async () => {
     const from = produced[20]!.ts;
     const to = produced[59]!.ts;
-    expect(await allPages(9, { from, to })).toEqual(produced.slice(20, 60).map((r) => r.ts).reverse());
+    expect(await allPages(9, { from, to })).toEqual(
+      produced
+        .slice(20, 60)
+        .map((r) => r.ts)
+        .reverse(),
+    );
   });
 
   it('refuses bad arguments with BAD_USER_INPUT naming the field', async () => {
@@ -81,7 +104,12 @@ describe('readings history', () => {
   });
 
   it('summarises the readings per hour with readingStats, oldest first, from stored summaries', async () => {
-    const { readingStats } = await replica.client.request(ReadingStatsDocument, { sensorId, from: new Date(start - 3600_000).toISOString(), to: new Date().toISOString(), every: 'HOUR' });
+    const { readingStats } = await replica.client.request(ReadingStatsDocument, {
+      sensorId,
+      from: new Date(start - 3600_000).toISOString(),
+      to: new Date().toISOString(),
+      every: 'HOUR',
+    });
     expect(readingStats.reduce((n, p) => n + p.count, 0)).toBe(count);
     const starts = readingStats.map((p) => Date.parse(p.start));
     expect(starts).toEqual([...starts].sort((a, b) => a - b));
@@ -96,8 +124,16 @@ describe('readings history', () => {
 
   it('refuses a readingStats window of more points than the limit with LIMIT_EXCEEDED', async () => {
     const error = await replica.client
-      .request(ReadingStatsDocument, { sensorId, from: '2026-01-01T00:00:00Z', to: '2026-03-01T00:00:00Z', every: 'MINUTE' })
-      .then(() => undefined, (e: unknown) => e as PipelineRequestError);
+      .request(ReadingStatsDocument, {
+        sensorId,
+        from: '2026-01-01T00:00:00Z',
+        to: '2026-03-01T00:00:00Z',
+        every: 'MINUTE',
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as PipelineRequestError,
+      );
     expect(error?.code).toBe('LIMIT_EXCEEDED');
     expect(error?.errors[0]?.extensions?.limit).toBe(1500);
   });

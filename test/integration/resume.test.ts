@@ -6,7 +6,12 @@
  * with CURSOR_EXPIRED instead of a silent partial replay.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertsCursorDocument, IngestReadingsDocument, OverheatAlertsDocument, type OverheatAlertsSubscription } from '../../client/index.js';
+import {
+  AlertsCursorDocument,
+  IngestReadingsDocument,
+  OverheatAlertsDocument,
+  type OverheatAlertsSubscription,
+} from '../../client/index.js';
 import { createLogger } from '../../src/logger.js';
 import { connectMongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
@@ -23,7 +28,13 @@ async function sendCritical(count: number): Promise<void> {
   for (let from = 0; from < count; from += 500) {
     const readings = Array.from({ length: Math.min(500, count - from) }, (_, i) => {
       const n = sent + from + i;
-      return { sensorId: sensors[n % sensors.length]!, ts: new Date(base + n).toISOString(), temperature: 85 + (n % 10), humidity: 30, location: { lat: 1, lon: 2 } };
+      return {
+        sensorId: sensors[n % sensors.length]!,
+        ts: new Date(base + n).toISOString(),
+        temperature: 85 + (n % 10),
+        humidity: 30,
+        location: { lat: 1, lon: 2 },
+      };
     });
     await replica.client.request(IngestReadingsDocument, { readings });
   }
@@ -50,13 +61,21 @@ describe('resuming far behind', () => {
 
     const received: OverheatAlertsSubscription['overheatAlerts'][] = [];
     const errors: unknown[] = [];
-    const stop = replica.client.subscribe(OverheatAlertsDocument, { after: alertsCursor }, {
-      next: (d) => received.push(d.overheatAlerts),
-      error: (e) => errors.push(e),
-    });
+    const stop = replica.client.subscribe(
+      OverheatAlertsDocument,
+      { after: alertsCursor },
+      {
+        next: (d) => received.push(d.overheatAlerts),
+        error: (e) => errors.push(e),
+      },
+    );
     // Live alerts while the replay runs.
     await sendCritical(500);
-    await eventually(() => received.length, (n) => n >= 3000, { timeoutMs: 60_000, what: 'all 3000 alerts' });
+    await eventually(
+      () => received.length,
+      (n) => n >= 3000,
+      { timeoutMs: 60_000, what: 'all 3000 alerts' },
+    );
     await new Promise((r) => setTimeout(r, 1000)); // a duplicate would arrive now
     stop();
 
@@ -81,7 +100,17 @@ describe('resuming far behind', () => {
       await store.dispose();
     }
     const outcome = await new Promise<unknown>((resolve) => {
-      const stop = replica.client.subscribe(OverheatAlertsDocument, { after: old }, { next: (d) => resolve(d), error: (e) => { stop(); resolve(e); } });
+      const stop = replica.client.subscribe(
+        OverheatAlertsDocument,
+        { after: old },
+        {
+          next: (d) => resolve(d),
+          error: (e) => {
+            stop();
+            resolve(e);
+          },
+        },
+      );
     });
     expect((outcome as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('CURSOR_EXPIRED');
   });

@@ -28,7 +28,12 @@ async function servicesEnv(): Promise<Record<string, string>> {
 describe('scripts/services.sh env', () => {
   it('prints only variables the configuration accepts', async () => {
     const vars = await servicesEnv();
-    expect(Object.keys(vars).sort()).toEqual(['KAFKA_BROKERS', 'MONGODB_FERRETDB_SQLITE_DIR', 'MONGODB_URL', 'REDIS_URL']);
+    expect(Object.keys(vars).sort()).toEqual([
+      'KAFKA_BROKERS',
+      'MONGODB_FERRETDB_SQLITE_DIR',
+      'MONGODB_URL',
+      'REDIS_URL',
+    ]);
     const config = loadConfig({ ...vars, AUTH_ANONYMOUS_ROLE: 'viewer' });
     expect(config.mongo.url).toBe(vars.MONGODB_URL);
     expect(config.mongo.ferretSqliteDir).toBe(vars.MONGODB_FERRETDB_SQLITE_DIR);
@@ -37,7 +42,11 @@ describe('scripts/services.sh env', () => {
   it('starts an app that is ready and serves history', async () => {
     const replica = await startReplica({ ...isolatedEnv('svcenv'), ...(await servicesEnv()) });
     try {
-      await eventually(() => replica.app.readiness().ready, (ready) => ready, { what: 'ready' });
+      await eventually(
+        () => replica.app.readiness().ready,
+        (ready) => ready,
+        { what: 'ready' },
+      );
       const page = await replica.client.request(ReadingHistoryDocument, { sensorId: 'nobody-here', first: 5 });
       expect(page.readings.edges).toEqual([]);
     } finally {

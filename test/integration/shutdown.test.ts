@@ -18,20 +18,39 @@ describe('graceful shutdown', () => {
     await sleep(300);
     const sensorId = uniqueName('last-words');
     await replica.client.request(IngestReadingsDocument, {
-      readings: [{ sensorId, ts: new Date(Date.now() - 500).toISOString(), temperature: 99, humidity: 10, location: { lat: 0, lon: 0 } }],
+      readings: [
+        {
+          sensorId,
+          ts: new Date(Date.now() - 500).toISOString(),
+          temperature: 99,
+          humidity: 10,
+          location: { lat: 0, lon: 0 },
+        },
+      ],
     });
-    await eventually(() => subscriber.alerts.length, (n) => n === 1, { what: 'the alert before shutdown' });
+    await eventually(
+      () => subscriber.alerts.length,
+      (n) => n === 1,
+      { what: 'the alert before shutdown' },
+    );
 
     const started = Date.now();
     const code = await replica.stop('SIGTERM');
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
-    await eventually(() => subscriber.errors.length, (n) => n === 1, { what: 'the subscription to end' });
+    await eventually(
+      () => subscriber.errors.length,
+      (n) => n === 1,
+      { what: 'the subscription to end' },
+    );
     expect((subscriber.errors[0] as { code?: number }).code).toBe(1001);
 
     // A new replica in the same group does not see the consumed message again: the offset was committed.
     const next = await spawnReplica(env, 4302);
-    const metrics = async () => (await (await fetch(next.url.replace('/graphql', '/metrics'))).text()).match(/iot_readings_stored_total (\d+)/)?.[1];
+    const metrics = async () =>
+      (await (await fetch(next.url.replace('/graphql', '/metrics'))).text()).match(
+        /iot_readings_stored_total (\d+)/,
+      )?.[1];
     await sleep(3000);
     expect(await metrics()).toBe('0');
     await next.stop('SIGTERM');

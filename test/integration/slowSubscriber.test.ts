@@ -12,7 +12,10 @@ import { isolatedEnv, uniqueName } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
 
-const env = isolatedEnv('slowsub', { LIMIT_SOCKET_BUDGET_BYTES: String(64 * 1024), LIMIT_SUBSCRIPTIONS_PER_SOCKET: '100' });
+const env = isolatedEnv('slowsub', {
+  LIMIT_SOCKET_BUDGET_BYTES: String(64 * 1024),
+  LIMIT_SUBSCRIPTIONS_PER_SOCKET: '100',
+});
 const sensorId = uniqueName('hot');
 let replica: ReplicaProcess;
 
@@ -35,7 +38,7 @@ function connect(): Promise<Socket> {
     ws.on('error', reject);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: {} })));
     ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as Socket['messages'][number];
+      const m = JSON.parse((data as Buffer).toString('utf8')) as Socket['messages'][number];
       if (m.type === 'connection_ack') resolve({ ws, messages, closed });
       else messages.push(m);
     });
@@ -43,7 +46,16 @@ function connect(): Promise<Socket> {
 }
 
 const subscribe = (s: Socket, id: string): void =>
-  s.ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription ($ids: [ID!]) { overheatAlerts(sensorIds: $ids) { id sensorId temperature ts cursor } }', variables: { ids: [sensorId] } } }));
+  s.ws.send(
+    JSON.stringify({
+      id,
+      type: 'subscribe',
+      payload: {
+        query: 'subscription ($ids: [ID!]) { overheatAlerts(sensorIds: $ids) { id sensorId temperature ts cursor } }',
+        variables: { ids: [sensorId] },
+      },
+    }),
+  );
 
 beforeAll(async () => {
   replica = await spawnReplica(env, 4322);
@@ -58,28 +70,54 @@ describe('a socket that stops reading', () => {
     for (let i = 0; i < 100; i++) subscribe(slow, `slow-${i}`);
     const prompt = await connect();
     subscribe(prompt, 'prompt');
-    await eventually(() => metric('subscriptions'), (n) => n === 101, { what: '101 subscriptions' });
+    await eventually(
+      () => metric('subscriptions'),
+      (n) => n === 101,
+      { what: '101 subscriptions' },
+    );
     // Stop reading: from now on everything for `slow` piles up on the server.
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
     const critical = 1500;
     const base = Date.now() - 60_000;
     for (let from = 0; from < critical; from += 500) {
-      const readings = Array.from({ length: 500 }, (_, i) => ({ sensorId, ts: new Date(base + from + i).toISOString(), temperature: 90 + (i % 10), humidity: 30, location: { lat: 1, lon: 2 } }));
+      const readings = Array.from({ length: 500 }, (_, i) => ({
+        sensorId,
+        ts: new Date(base + from + i).toISOString(),
+        temperature: 90 + (i % 10),
+        humidity: 30,
+        location: { lat: 1, lon: 2 },
+      }));
       await replica.client.request(IngestReadingsDocument, { readings });
     }
 
-    await eventually(() => metric('websockets_closed_over_budget_total'), (n) => n === 1, { timeoutMs: 60_000, what: 'the slow socket closed over budget' });
-    await eventually(() => metric('subscriptions'), (n) => n === 1, { timeoutMs: 10_000, what: 'only the prompt subscription left' });
+    await eventually(
+      () => metric('websockets_closed_over_budget_total'),
+      (n) => n === 1,
+      { timeoutMs: 60_000, what: 'the slow socket closed over budget' },
+    );
+    await eventually(
+      () => metric('subscriptions'),
+      (n) => n === 1,
+      { timeoutMs: 10_000, what: 'only the prompt subscription left' },
+    );
     expect(await metric('websocket_connections')).toBe(1);
-    await eventually(() => prompt.messages.filter((m) => m.type === 'next').length, (n) => n === critical, { timeoutMs: 60_000, what: 'every alert for the prompt client' });
+    await eventually(
+      () => prompt.messages.filter((m) => m.type === 'next').length,
+      (n) => n === critical,
+      { timeoutMs: 60_000, what: 'every alert for the prompt client' },
+    );
     prompt.ws.close();
   });
 
   it(`refuses a subscription past the per-socket limit with LIMIT_EXCEEDED`, async () => {
     const s = await connect();
     for (let i = 0; i <= 100; i++) subscribe(s, `cap-${i}`);
-    await eventually(() => s.messages.find((m) => m.id === 'cap-100'), (m) => m !== undefined, { what: 'an answer to the 101st subscription' });
+    await eventually(
+      () => s.messages.find((m) => m.id === 'cap-100'),
+      (m) => m !== undefined,
+      { what: 'an answer to the 101st subscription' },
+    );
     const answer = s.messages.find((m) => m.id === 'cap-100')!;
     expect(answer.type).toBe('error');
     expect((answer.payload as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('LIMIT_EXCEEDED');

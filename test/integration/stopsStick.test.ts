@@ -47,14 +47,25 @@ afterAll(async () => {
 
 describe('stopping sensors', () => {
   it('never lets a stopped sensor run again, through stops from both replicas, a kill and an adoption', async () => {
-    const onA = (await a.client.request(SpawnSensorsDocument, { input: { count: 500, intervalMs: 1000 } })).spawnSensors.sensors.map((s) => s.id);
-    const onB = (await b.client.request(SpawnSensorsDocument, { input: { count: 500, intervalMs: 1000 } })).spawnSensors.sensors.map((s) => s.id);
-    await eventually(async () => [await simulated(a), await simulated(b)], ([x, y]) => x === 500 && y === 500, { what: '500 sensors on each replica' });
+    const onA = (
+      await a.client.request(SpawnSensorsDocument, { input: { count: 500, intervalMs: 1000 } })
+    ).spawnSensors.sensors.map((s) => s.id);
+    const onB = (
+      await b.client.request(SpawnSensorsDocument, { input: { count: 500, intervalMs: 1000 } })
+    ).spawnSensors.sensors.map((s) => s.id);
+    await eventually(
+      async () => [await simulated(a), await simulated(b)],
+      ([x, y]) => x === 500 && y === 500,
+      { what: '500 sensors on each replica' },
+    );
 
     // Each replica stops half of the other's sensors, at the same time; B is killed right after.
     const stoppedByB = onA.slice(0, 250);
     const stoppedByA = onB.slice(0, 250);
-    await Promise.all([b.client.request(StopSensorsDocument, { ids: stoppedByB }), a.client.request(StopSensorsDocument, { ids: stoppedByA })]);
+    await Promise.all([
+      b.client.request(StopSensorsDocument, { ids: stoppedByB }),
+      a.client.request(StopSensorsDocument, { ids: stoppedByA }),
+    ]);
     b.child.kill('SIGKILL');
     // More stops while B is dead and its sensors not yet adopted.
     const stoppedWhileDead = onB.slice(250, 350);
@@ -62,7 +73,11 @@ describe('stopping sensors', () => {
 
     const stopped = new Set([...stoppedByB, ...stoppedByA, ...stoppedWhileDead]);
     const survivors = [...onA, ...onB].filter((id) => !stopped.has(id)).sort();
-    await eventually(() => simulated(a), (n) => n === survivors.length, { timeoutMs: 45_000, intervalMs: 500, what: `the ${survivors.length} unstopped sensors running on A` });
+    await eventually(
+      () => simulated(a),
+      (n) => n === survivors.length,
+      { timeoutMs: 45_000, intervalMs: 500, what: `the ${survivors.length} unstopped sensors running on A` },
+    );
     expect(await runningIds(a)).toEqual(survivors);
 
     // Over many reconcile rounds and lease renewals, nothing stopped comes back: once everything
@@ -82,6 +97,10 @@ describe('stopping sensors', () => {
     expect(producedAgain).toEqual([]);
     expect(await runningIds(a)).toEqual(survivors);
     await a.client.request(StopSensorsDocument, {});
-    await eventually(() => simulated(a), (n) => n === 0, { what: 'all stopped' });
+    await eventually(
+      () => simulated(a),
+      (n) => n === 0,
+      { what: 'all stopped' },
+    );
   }, 180_000);
 });

@@ -34,7 +34,7 @@ function openSocket(url: string): Promise<WebSocket> {
     ws.on('error', reject);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: {} })));
     ws.on('message', (data) => {
-      if (JSON.parse(String(data)).type === 'connection_ack') resolve(ws);
+      if ((JSON.parse((data as Buffer).toString('utf8')) as { type: string }).type === 'connection_ack') resolve(ws);
     });
   });
 }
@@ -57,17 +57,36 @@ describe('subscriptions and their sockets', () => {
       for (let i = 0; i < 100; i++) {
         // Every third subscription listens to all sensors (a Redis pattern); the others to two sensors each.
         const variables = i % 3 === 0 ? {} : { sensorIds: [`lc-${s}-${i}`, `lc-shared-${i % 7}`] };
-        ws.send(JSON.stringify({ id: `${s}-${i}`, type: 'subscribe', payload: { query: 'subscription ($sensorIds: [ID!]) { overheatAlerts(sensorIds: $sensorIds) { id sensorId cursor } }', variables } }));
+        ws.send(
+          JSON.stringify({
+            id: `${s}-${i}`,
+            type: 'subscribe',
+            payload: {
+              query:
+                'subscription ($sensorIds: [ID!]) { overheatAlerts(sensorIds: $sensorIds) { id sensorId cursor } }',
+              variables,
+            },
+          }),
+        );
       }
     });
-    await eventually(gauges, (g) => g.subscriptions === 1000 && g.connections === 10, { timeoutMs: 30_000, what: '1000 subscriptions on 10 sockets' });
+    await eventually(gauges, (g) => g.subscriptions === 1000 && g.connections === 10, {
+      timeoutMs: 30_000,
+      what: '1000 subscriptions on 10 sockets',
+    });
     const held = await redisInterest();
     expect(held.channels).toBeGreaterThan(baseline.channels);
     expect(held.patterns).toBeGreaterThan(baseline.patterns);
 
     for (const ws of sockets) (ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
 
-    await eventually(gauges, (g) => g.subscriptions === 0 && g.connections === 0, { timeoutMs: 5000, what: 'gauges back to 0' });
-    await eventually(redisInterest, (r) => r.channels === baseline.channels && r.patterns === baseline.patterns, { timeoutMs: 5000, what: 'Redis interest back to baseline' });
+    await eventually(gauges, (g) => g.subscriptions === 0 && g.connections === 0, {
+      timeoutMs: 5000,
+      what: 'gauges back to 0',
+    });
+    await eventually(redisInterest, (r) => r.channels === baseline.channels && r.patterns === baseline.patterns, {
+      timeoutMs: 5000,
+      what: 'Redis interest back to baseline',
+    });
   });
 });

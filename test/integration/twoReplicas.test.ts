@@ -3,7 +3,13 @@
  * reading exactly once, and each is stored once, whichever replica consumed it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertsCursorDocument, IngestReadingsDocument, SensorsDocument, SpawnSensorsDocument, StopSensorsDocument } from '../../client/index.js';
+import {
+  AlertsCursorDocument,
+  IngestReadingsDocument,
+  SensorsDocument,
+  SpawnSensorsDocument,
+  StopSensorsDocument,
+} from '../../client/index.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { createLogger } from '../../src/logger.js';
 import { collectAlerts } from '../support/alertCollector.js';
@@ -49,8 +55,16 @@ describe('two API replicas', () => {
       b.client.request(IngestReadingsDocument, { readings: readings.slice(60) }),
     ]);
 
-    await eventually(() => onA.alerts.length, (n) => n >= critical, { what: `alerts on replica A (${critical})` });
-    await eventually(() => onB.alerts.length, (n) => n >= critical, { what: `alerts on replica B (${critical})` });
+    await eventually(
+      () => onA.alerts.length,
+      (n) => n >= critical,
+      { what: `alerts on replica A (${critical})` },
+    );
+    await eventually(
+      () => onB.alerts.length,
+      (n) => n >= critical,
+      { what: `alerts on replica B (${critical})` },
+    );
     await sleep(1000);
 
     for (const subscriber of [onA, onB]) {
@@ -68,7 +82,10 @@ describe('two API replicas', () => {
     const { spawnSensors } = await a.client.request(SpawnSensorsDocument, { input: { count: 2, intervalMs: 200 } });
     const ids = spawnSensors.sensors.map((s) => s.id);
     const listedOnB = await b.client.request(SensorsDocument, { first: 1000 });
-    expect(listedOnB.sensors.nodes.filter((s) => ids.includes(s.id)).map((s) => s.status)).toEqual(['RUNNING', 'RUNNING']);
+    expect(listedOnB.sensors.nodes.filter((s) => ids.includes(s.id)).map((s) => s.status)).toEqual([
+      'RUNNING',
+      'RUNNING',
+    ]);
 
     const { stopSensors } = await b.client.request(StopSensorsDocument, { ids });
     expect(stopSensors).toBe(2);
@@ -89,13 +106,19 @@ describe('two API replicas', () => {
     a.child.kill('SIGKILL');
 
     const adopted = await eventually(
-      async () => (await b.client.request(SensorsDocument, { first: 1000 })).sensors.nodes.filter((s) => ids.includes(s.id)),
-      (sensors) => sensors.length === 3 && sensors.every((s) => s.replicaId === 'replica-4102' && s.status === 'RUNNING'),
+      async () =>
+        (await b.client.request(SensorsDocument, { first: 1000 })).sensors.nodes.filter((s) => ids.includes(s.id)),
+      (sensors) =>
+        sensors.length === 3 && sensors.every((s) => s.replicaId === 'replica-4102' && s.status === 'RUNNING'),
       { timeoutMs: 30_000, intervalMs: 500, what: 'sensors adopted by replica B' },
     );
     expect(adopted).toHaveLength(3);
     const before = await store.readings.count(ids);
-    await eventually(() => store.readings.count(ids), (n) => n > before + 10, { what: 'readings from adopted sensors' });
+    await eventually(
+      () => store.readings.count(ids),
+      (n) => n > before + 10,
+      { what: 'readings from adopted sensors' },
+    );
     await b.client.request(StopSensorsDocument, { ids });
   });
 });

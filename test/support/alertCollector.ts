@@ -11,7 +11,10 @@ export interface AlertCollector {
   stop(): void;
 }
 
-export function collectAlerts(client: PipelineClient, variables: { sensorIds?: string[]; after?: string } = {}): AlertCollector {
+export function collectAlerts(
+  client: PipelineClient,
+  variables: { sensorIds?: string[]; after?: string } = {},
+): AlertCollector {
   const alerts: ReceivedAlert[] = [];
   const errors: unknown[] = [];
   const stop = client.subscribe(OverheatAlertsDocument, variables, {

@@ -17,7 +17,8 @@ export async function historyCaughtUp(env: Record<string, string>, timeoutMs = 6
       const [committed] = await admin.fetchOffsets({ groupId: `${env.KAFKA_GROUP_ID!}.history`, topics: [topic] });
       const behind = committed!.partitions.filter((p) => Number(p.offset) < (ends.get(p.partition) ?? 0));
       if (behind.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`history group still behind on partitions ${behind.map((p) => p.partition).join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`history group still behind on partitions ${behind.map((p) => p.partition).join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {

@@ -15,8 +15,16 @@ export function ferretSqliteDir(): string {
 }
 
 /** Options for connecting the store straight from a test, like a replica with `env` would. */
-export function storeOptionsFrom(env: Record<string, string>): { url: string; database: string; ferretSqliteDir: string } {
-  return { url: 'mongodb://127.0.0.1:27017', database: env.MONGODB_DATABASE!, ferretSqliteDir: env.MONGODB_FERRETDB_SQLITE_DIR ?? ferretSqliteDir() };
+export function storeOptionsFrom(env: Record<string, string>): {
+  url: string;
+  database: string;
+  ferretSqliteDir: string;
+} {
+  return {
+    url: 'mongodb://127.0.0.1:27017',
+    database: env.MONGODB_DATABASE!,
+    ferretSqliteDir: env.MONGODB_FERRETDB_SQLITE_DIR ?? ferretSqliteDir(),
+  };
 }
 
 /**

@@ -2,7 +2,7 @@
  * Raw GraphQL calls for tests that look at the wire: HTTP status, error codes, WebSocket close codes.
  * (The typed client in client/index.ts is what applications use.)
  */
-import { createClient, type Client } from 'graphql-ws';
+import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 export interface WireError {
@@ -18,10 +18,19 @@ export interface HttpOutcome {
   text: string;
 }
 
-export async function postGraphQL(url: string, body: unknown, credential?: string, extraHeaders: Record<string, string> = {}): Promise<HttpOutcome> {
+export async function postGraphQL(
+  url: string,
+  body: unknown,
+  credential?: string,
+  extraHeaders: Record<string, string> = {},
+): Promise<HttpOutcome> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(credential ? { authorization: credential } : {}), ...extraHeaders },
+    headers: {
+      'content-type': 'application/json',
+      ...(credential ? { authorization: credential } : {}),
+      ...extraHeaders,
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -57,19 +66,18 @@ export function wsGraphQL(
 ): Promise<WsOutcome> {
   const outcome: WsOutcome = { results: [], completed: false };
   return new Promise((resolve) => {
-    let client: Client | undefined;
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       void Promise.resolve()
-        .then(() => client?.dispose())
+        .then(() => client.dispose())
         .catch(() => undefined);
       resolve(outcome);
     };
     const timer = setTimeout(finish, timeoutMs);
-    client = createClient({
+    const client = createClient({
       url: url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       retryAttempts: 0,
@@ -89,7 +97,8 @@ export function wsGraphQL(
       },
       error: (err) => {
         if (Array.isArray(err)) outcome.errors = err as WireError[];
-        else if (!done && typeof (err as { code?: unknown }).code === 'number') outcome.closeCode = (err as { code: number }).code;
+        else if (!done && typeof (err as { code?: unknown }).code === 'number')
+          outcome.closeCode = (err as { code: number }).code;
         finish();
       },
       complete: () => {
@@ -103,5 +112,5 @@ export function wsGraphQL(
 /** The codes of an outcome's errors, whichever way they came. */
 export function codesOf(o: { errors?: WireError[]; results?: WsOutcome['results'] }): string[] {
   const errors = [...(o.errors ?? []), ...(o.results ?? []).flatMap((r) => r.errors ?? [])];
-  return errors.map((e) => String(e.extensions?.code ?? 'NO_CODE'));
+  return errors.map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : 'NO_CODE'));
 }

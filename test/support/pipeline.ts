@@ -13,7 +13,10 @@ export interface InProcessReplica {
   stop(): Promise<void>;
 }
 
-export async function startReplica(env: Record<string, string>, clientOptions: PipelineClientOptions = {}): Promise<InProcessReplica> {
+export async function startReplica(
+  env: Record<string, string>,
+  clientOptions: PipelineClientOptions = {},
+): Promise<InProcessReplica> {
   const config = configFrom(env);
   const app = await startApp(config, createLogger(config.logLevel));
   const client = createPipelineClient(app.url(), { retryAttempts: 0, ...clientOptions });
@@ -37,7 +40,12 @@ export interface ReplicaProcess {
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. */
-export async function spawnReplica(env: Record<string, string>, port: number, nodeArgs: readonly string[] = [], clientOptions: PipelineClientOptions = {}): Promise<ReplicaProcess> {
+export async function spawnReplica(
+  env: Record<string, string>,
+  port: number,
+  nodeArgs: readonly string[] = [],
+  clientOptions: PipelineClientOptions = {},
+): Promise<ReplicaProcess> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: `replica-${port}` },

@@ -12,7 +12,10 @@ export interface ResumableSubscriber {
   stop(): Promise<void>;
 }
 
-export function resumableSubscriber(pickUrl: () => string, options: { sensorIds?: string[]; after: string }): ResumableSubscriber {
+export function resumableSubscriber(
+  pickUrl: () => string,
+  options: { sensorIds?: string[]; after: string },
+): ResumableSubscriber {
   const alerts: ReceivedAlert[] = [];
   let cursor = options.after;
   let resumes = 0;

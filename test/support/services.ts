@@ -6,6 +6,9 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-export async function services(action: 'start' | 'stop' | 'restart', service: 'redis' | 'kafka' | 'ferretdb'): Promise<void> {
+export async function services(
+  action: 'start' | 'stop' | 'restart',
+  service: 'redis' | 'kafka' | 'ferretdb',
+): Promise<void> {
   await run('bash', ['scripts/services.sh', action, service], { cwd: root, timeout: 120_000 });
 }

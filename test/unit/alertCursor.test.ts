@@ -3,9 +3,19 @@ import { AlertCursor } from '../../src/domain/alertCursor.js';
 
 describe('alert cursor', () => {
   it('round-trips through its opaque encoding', () => {
-    const c = AlertCursor.fromWatermarks(new Map([[0, 10], [3, 7]]));
+    const c = AlertCursor.fromWatermarks(
+      new Map([
+        [0, 10],
+        [3, 7],
+      ]),
+    );
     const back = AlertCursor.decode(c.encode());
-    expect(back?.entries()).toEqual(new Map([[0, 10], [3, 7]]));
+    expect(back?.entries()).toEqual(
+      new Map([
+        [0, 10],
+        [3, 7],
+      ]),
+    );
   });
 
   it('refuses text that is not one of its cursors', () => {
@@ -20,6 +30,11 @@ describe('alert cursor', () => {
     expect(c.advance({ partition: 0, offset: 11 })).toBe(true);
     expect(c.advance({ partition: 0, offset: 11 })).toBe(false);
     expect(c.advance({ partition: 1, offset: 0 })).toBe(true);
-    expect(c.entries()).toEqual(new Map([[0, 11], [1, 0]]));
+    expect(c.entries()).toEqual(
+      new Map([
+        [0, 11],
+        [1, 0],
+      ]),
+    );
   });
 });

@@ -47,7 +47,12 @@ function fakePipeline() {
     },
     alerts: {
       purgedUpTo: async () => new Map<number, number>(),
-      between: async (cursor: AlertCursor, upTo: ReadonlyMap<number, number>, ids: ReadonlySet<string> | undefined, limit: number) =>
+      between: async (
+        cursor: AlertCursor,
+        upTo: ReadonlyMap<number, number>,
+        ids: ReadonlySet<string> | undefined,
+        limit: number,
+      ) =>
         stored
           .filter((a) => cursor.isAfter(a.position) && a.position.offset <= (upTo.get(a.position.partition) ?? -1))
           .filter((a) => !ids || ids.has(a.sensorId))

@@ -27,7 +27,13 @@ describe('configuration', () => {
   it('reports every problem in one error', () => {
     let error: unknown;
     try {
-      loadConfig({ ...KEYS, PORT: 'eighty', ALERT_THRESHOLD_C: 'hot', MONGODB_URL: 'http://x', KAFKA_BROKRS: 'typo:1' });
+      loadConfig({
+        ...KEYS,
+        PORT: 'eighty',
+        ALERT_THRESHOLD_C: 'hot',
+        MONGODB_URL: 'http://x',
+        KAFKA_BROKRS: 'typo:1',
+      });
     } catch (err) {
       error = err;
     }
@@ -41,7 +47,9 @@ describe('configuration', () => {
   });
 
   it('refuses an impossible temperature range', () => {
-    expect(() => loadConfig({ ...KEYS, READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(/must be below/);
+    expect(() => loadConfig({ ...KEYS, READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(
+      /must be below/,
+    );
   });
 });
 
@@ -49,12 +57,18 @@ describe('history configuration', () => {
   it('reads READINGS_RETENTION as a duration, 30 days by default', () => {
     expect(loadConfig(KEYS).history.retentionMs).toBe(30 * 86_400_000);
     expect(loadConfig({ ...KEYS, READINGS_RETENTION: '12d' }).history.retentionMs).toBe(12 * 86_400_000);
-    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: 'a month' })).toThrow(/READINGS_RETENTION: "a month" is not a duration/);
+    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: 'a month' })).toThrow(
+      /READINGS_RETENTION: "a month" is not a duration/,
+    );
   });
 
   it('refuses a retention that could delete a day a valid late reading may still reach', () => {
-    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: '7d' })).toThrow(/READINGS_RETENTION .* must be at least READING_MAX_AGE_MS \+ 1 day/);
-    expect(loadConfig({ ...KEYS, READINGS_RETENTION: '2d', READING_MAX_AGE_MS: '3600000' }).history.retentionMs).toBe(2 * 86_400_000);
+    expect(() => loadConfig({ ...KEYS, READINGS_RETENTION: '7d' })).toThrow(
+      /READINGS_RETENTION .* must be at least READING_MAX_AGE_MS \+ 1 day/,
+    );
+    expect(loadConfig({ ...KEYS, READINGS_RETENTION: '2d', READING_MAX_AGE_MS: '3600000' }).history.retentionMs).toBe(
+      2 * 86_400_000,
+    );
   });
 
   it('refuses misspelt READINGS_ variables', () => {
@@ -67,7 +81,10 @@ describe('history configuration', () => {
 
   it('parses API keys with roles and sensor scopes, never echoing a secret', () => {
     const c = loadConfig({ API_KEYS: 'viewer:viewer-secret-000001,device:device-secret-0000001:s1|s2' });
-    expect(c.auth.apiKeys.map((k) => [k.role, k.sensors])).toEqual([['viewer', undefined], ['device', ['s1', 's2']]]);
+    expect(c.auth.apiKeys.map((k) => [k.role, k.sensors])).toEqual([
+      ['viewer', undefined],
+      ['device', ['s1', 's2']],
+    ]);
     let problems: readonly string[] = [];
     try {
       loadConfig({ API_KEYS: 'root:short,device:device-secret-0000001' });
@@ -84,11 +101,16 @@ describe('history configuration', () => {
     expect(dev.security.devMode).toBe(false);
     const prod = loadConfig({ ...KEYS, NODE_ENV: 'production' });
     expect(prod.security).toMatchObject({ devMode: false, introspection: false, graphiql: false, corsOrigins: [] });
-    expect(() => loadConfig({ ...KEYS, DEV_ADMIN_KEY: 'a-dev-admin-key-0001' })).toThrow(/DEV_ADMIN_KEY: only allowed with DEV_MODE=true/);
+    expect(() => loadConfig({ ...KEYS, DEV_ADMIN_KEY: 'a-dev-admin-key-0001' })).toThrow(
+      /DEV_ADMIN_KEY: only allowed with DEV_MODE=true/,
+    );
   });
 
   it('reads rate limits as units per window', () => {
-    expect(loadConfig({ ...KEYS, RATE_LIMIT_MUTATIONS: '10/1s' }).security.rates.mutations).toEqual({ limit: 10, windowMs: 1000 });
+    expect(loadConfig({ ...KEYS, RATE_LIMIT_MUTATIONS: '10/1s' }).security.rates.mutations).toEqual({
+      limit: 10,
+      windowMs: 1000,
+    });
     expect(() => loadConfig({ ...KEYS, RATE_LIMIT_INGEST: 'lots' })).toThrow(/RATE_LIMIT_INGEST: "lots" is not a rate/);
   });
 });

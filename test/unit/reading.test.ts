@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { decodeReading, encodeReading, readingKey, validateReading } from '../../src/domain/reading.js';
 
-const limits = { temperatureMinC: -60, temperatureMaxC: 200, maxAgeMs: 7 * 86400_000, maxFutureMs: 300_000, maxMessageBytes: 4096 };
+const limits = {
+  temperatureMinC: -60,
+  temperatureMaxC: 200,
+  maxAgeMs: 7 * 86400_000,
+  maxFutureMs: 300_000,
+  maxMessageBytes: 4096,
+};
 const now = Date.parse('2026-11-28T07:00:00Z');
-const good = { sensorId: 'press-7', ts: '2026-11-28T06:59:00.000Z', temperature: 81.5, humidity: 40, location: { lat: 52.5, lon: 13.4 } };
+const good = {
+  sensorId: 'press-7',
+  ts: '2026-11-28T06:59:00.000Z',
+  temperature: 81.5,
+  humidity: 40,
+  location: { lat: 52.5, lon: 13.4 },
+};
 const bytes = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 describe('reading validation at the boundary', () => {
@@ -21,7 +33,12 @@ describe('reading validation at the boundary', () => {
     ['malformed JSON', Buffer.from('{"sensorId":'), 'MALFORMED_JSON', ''],
     ['a JSON array', bytes([good]), 'NOT_AN_OBJECT', ''],
     ['an unknown field', bytes({ ...good, pressure: 1 }), 'UNKNOWN_FIELD', 'pressure'],
-    ['an unknown location field', bytes({ ...good, location: { lat: 1, lon: 1, alt: 3 } }), 'UNKNOWN_FIELD', 'location.alt'],
+    [
+      'an unknown location field',
+      bytes({ ...good, location: { lat: 1, lon: 1, alt: 3 } }),
+      'UNKNOWN_FIELD',
+      'location.alt',
+    ],
     ['a missing temperature', bytes({ ...good, temperature: undefined }), 'MISSING_FIELD', 'temperature'],
     ['a string temperature', bytes({ ...good, temperature: '81' }), 'WRONG_TYPE', 'temperature'],
     ['humidity above 100', bytes({ ...good, humidity: 100.1 }), 'OUT_OF_RANGE', 'humidity'],
@@ -41,12 +58,21 @@ describe('reading validation at the boundary', () => {
   });
 
   it('rejects NaN and Infinity given through a non-JSON path', () => {
-    expect(validateReading({ ...good, temperature: Number.NaN }, limits, now)).toMatchObject({ ok: false, rejection: { code: 'OUT_OF_RANGE' } });
-    expect(validateReading({ ...good, humidity: Infinity }, limits, now)).toMatchObject({ ok: false, rejection: { code: 'OUT_OF_RANGE' } });
+    expect(validateReading({ ...good, temperature: Number.NaN }, limits, now)).toMatchObject({
+      ok: false,
+      rejection: { code: 'OUT_OF_RANGE' },
+    });
+    expect(validateReading({ ...good, humidity: Infinity }, limits, now)).toMatchObject({
+      ok: false,
+      rejection: { code: 'OUT_OF_RANGE' },
+    });
   });
 
   it('rejects a message whose key is not its sensor id (it would break per-sensor ordering)', () => {
-    expect(decodeReading(bytes(good), Buffer.from('other'), limits, now)).toMatchObject({ ok: false, rejection: { code: 'KEY_MISMATCH' } });
+    expect(decodeReading(bytes(good), Buffer.from('other'), limits, now)).toMatchObject({
+      ok: false,
+      rejection: { code: 'KEY_MISMATCH' },
+    });
   });
 
   it('round-trips through the wire format', () => {
@@ -65,10 +91,18 @@ describe('reading validation, property-based', () => {
   it('never throws, whatever the bytes: it returns a reading or a rejection with a code', async () => {
     const fc = (await import('fast-check')).default;
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.json().map((s) => Buffer.from(s))), (value) => {
-        const r = decodeReading(value, null, limits, now);
-        return r.ok ? typeof r.reading.sensorId === 'string' : typeof r.rejection.code === 'string' && r.rejection.message.length > 0;
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+          fc.json().map((s) => Buffer.from(s)),
+        ),
+        (value) => {
+          const r = decodeReading(value, null, limits, now);
+          return r.ok
+            ? typeof r.reading.sensorId === 'string'
+            : typeof r.rejection.code === 'string' && r.rejection.message.length > 0;
+        },
+      ),
       { numRuns: 5000 },
     );
   });

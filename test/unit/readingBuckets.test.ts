@@ -36,11 +36,30 @@ describe('bucket layout', () => {
   it('stores readings as columns that decode to exactly the same values, sorted and without duplicates', () => {
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.record({ offset: fc.integer({ min: 0, max: SLICE_MS - 1 }), t: finite(-60, 200), h: finite(0, 100), lat: finite(-90, 90), lon: finite(-180, 180) }), { selector: (r) => r.offset, maxLength: 300 }),
+        fc.uniqueArray(
+          fc.record({
+            offset: fc.integer({ min: 0, max: SLICE_MS - 1 }),
+            t: finite(-60, 200),
+            h: finite(0, 100),
+            lat: finite(-90, 90),
+            lon: finite(-180, 180),
+          }),
+          { selector: (r) => r.offset, maxLength: 300 },
+        ),
         (rows) => {
           const sorted = [...rows].sort((a, b) => a.offset - b.offset);
           const half = Math.floor(sorted.length / 2);
-          const toAdded = (rs: typeof rows) => rs.map((r) => ({ offset: r.offset, reading: { sensorId: 's', ts: new Date(r.offset), temperature: r.t, humidity: r.h, location: { lat: r.lat, lon: r.lon } } satisfies Reading }));
+          const toAdded = (rs: typeof rows) =>
+            rs.map((r) => ({
+              offset: r.offset,
+              reading: {
+                sensorId: 's',
+                ts: new Date(r.offset),
+                temperature: r.t,
+                humidity: r.h,
+                location: { lat: r.lat, lon: r.lon },
+              } satisfies Reading,
+            }));
           // Merged in two steps, the second interleaving with the first.
           const odd = sorted.filter((_, i) => i % 2 === 1);
           const even = sorted.filter((_, i) => i % 2 === 0);
@@ -60,7 +79,11 @@ describe('bucket layout', () => {
     const table = encodeSummaryTable([
       { key: 59, extra: 0, summary: { n: 2, tMin: -1.5, tMax: 3.25, tSum: 1.75, hMin: 0, hMax: 100, hSum: 100 } },
       { key: 3, extra: 4, summary: { n: 1, tMin: 20, tMax: 20, tSum: 20, hMin: 40, hMax: 40, hSum: 40 } },
-      { key: 7, extra: 0, summary: { n: 0, tMin: Infinity, tMax: -Infinity, tSum: 0, hMin: Infinity, hMax: -Infinity, hSum: 0 } },
+      {
+        key: 7,
+        extra: 0,
+        summary: { n: 0, tMin: Infinity, tMax: -Infinity, tSum: 0, hMin: Infinity, hMax: -Infinity, hSum: 0 },
+      },
     ]);
     expect(decodeSummaryTable(table).map((e) => [e.key, e.extra, e.summary.n, e.summary.tMax])).toEqual([
       [3, 4, 1, 20],

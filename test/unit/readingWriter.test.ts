@@ -8,7 +8,13 @@ import { createLogger } from '../../src/logger.js';
 import type { MongoStore } from '../../src/store/mongoStore.js';
 import { createReadingWriter } from '../../src/stream/readingWriter.js';
 
-const reading = (i: number): Reading => ({ sensorId: 's', ts: new Date(i), temperature: 20, humidity: 50, location: { lat: 0, lon: 0 } });
+const reading = (i: number): Reading => ({
+  sensorId: 's',
+  ts: new Date(i),
+  temperature: 20,
+  humidity: 50,
+  location: { lat: 0, lon: 0 },
+});
 
 function fakeStore(opts: { failFirst?: number } = {}) {
   const stored: Reading[] = [];
@@ -31,7 +37,9 @@ function fakeStore(opts: { failFirst?: number } = {}) {
   return {
     store,
     stored,
-    hold: () => (gate = new Promise<void>((r) => (release = r))),
+    hold: (): void => {
+      gate = new Promise<void>((r) => (release = r));
+    },
     release: () => {
       gate = undefined;
       release?.();
@@ -43,7 +51,12 @@ describe('reading writer', () => {
   it('reports an offset as durable only after its readings are stored', async () => {
     const f = fakeStore();
     const durable: Map<number, number>[] = [];
-    const writer = createReadingWriter({ store: f.store, maxPending: 100, logger: createLogger('silent'), onDurable: async (p) => void durable.push(new Map(p.offsets)) });
+    const writer = createReadingWriter({
+      store: f.store,
+      maxPending: 100,
+      logger: createLogger('silent'),
+      onDurable: async (p) => void durable.push(new Map(p.offsets)),
+    });
     f.hold();
     await writer.enqueue(0, 9, [reading(1), reading(2)]);
     await writer.enqueue(1, 4, [reading(3)]);
@@ -51,12 +64,22 @@ describe('reading writer', () => {
     f.release();
     await writer.flush();
     expect(f.stored).toHaveLength(3);
-    expect(new Map(durable.flatMap((d) => [...d]))).toEqual(new Map([[0, 9], [1, 4]]));
+    expect(new Map(durable.flatMap((d) => [...d]))).toEqual(
+      new Map([
+        [0, 9],
+        [1, 4],
+      ]),
+    );
   });
 
   it('retries a failed insert until it succeeds, losing nothing', async () => {
     const f = fakeStore({ failFirst: 2 });
-    const writer = createReadingWriter({ store: f.store, maxPending: 100, logger: createLogger('silent'), onDurable: async () => undefined });
+    const writer = createReadingWriter({
+      store: f.store,
+      maxPending: 100,
+      logger: createLogger('silent'),
+      onDurable: async () => undefined,
+    });
     await writer.enqueue(0, 1, [reading(1), reading(2)]);
     await new Promise((r) => setTimeout(r, 10));
     expect(writer.isHealthy()).toBe(false); // readiness reports the store trouble meanwhile
@@ -68,7 +91,12 @@ describe('reading writer', () => {
 
   it('makes the consumer wait when the queue is full (backpressure), then lets it go on', async () => {
     const f = fakeStore();
-    const writer = createReadingWriter({ store: f.store, maxPending: 3, logger: createLogger('silent'), onDurable: async () => undefined });
+    const writer = createReadingWriter({
+      store: f.store,
+      maxPending: 3,
+      logger: createLogger('silent'),
+      onDurable: async () => undefined,
+    });
     f.hold();
     await writer.enqueue(0, 0, [reading(1), reading(2), reading(3)]);
     let admitted = false;
@@ -84,7 +112,12 @@ describe('reading writer', () => {
   it('carries offsets of batches that had no valid readings, so they are committed too', async () => {
     const f = fakeStore();
     const durable: number[] = [];
-    const writer = createReadingWriter({ store: f.store, maxPending: 10, logger: createLogger('silent'), onDurable: async (p) => void durable.push(p.offsets.get(2)!) });
+    const writer = createReadingWriter({
+      store: f.store,
+      maxPending: 10,
+      logger: createLogger('silent'),
+      onDurable: async (p) => void durable.push(p.offsets.get(2)!),
+    });
     await writer.enqueue(2, 41, []);
     await writer.flush();
     expect(durable).toEqual([41]);

@@ -12,8 +12,12 @@ describe('published schema', () => {
 
   it('keeps the operation names clients depend on', async () => {
     const schema = await buildAppSchema();
-    expect(Object.keys(schema.getMutationType()!.getFields())).toEqual(expect.arrayContaining(['spawnSensors', 'stopSensors', 'ingestReadings']));
-    expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(expect.arrayContaining(['sensors', 'readings', 'alerts']));
+    expect(Object.keys(schema.getMutationType()!.getFields())).toEqual(
+      expect.arrayContaining(['spawnSensors', 'stopSensors', 'ingestReadings']),
+    );
+    expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(
+      expect.arrayContaining(['sensors', 'readings', 'alerts']),
+    );
     expect(Object.keys(schema.getSubscriptionType()!.getFields())).toEqual(['overheatAlerts']);
   });
 });

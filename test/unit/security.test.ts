@@ -16,13 +16,31 @@ import { createReadGate } from '../../src/limits/readGate.js';
 import { createLogger } from '../../src/logger.js';
 import { buildAppSchema } from '../../src/schema/buildSchema.js';
 
-const LIMITS: OperationLimits = { maxDepth: 10, maxAliases: 20, maxDirectives: 10, maxCost: 25_000, maxOperationNameLength: 100, maxVariablesDepth: 8, maxTokens: 5000, defaultListSize: 50 };
-const principal = (role: Principal['role'], sensors?: string[]): Principal => ({ id: `test:${role}`, role, sensors: sensors && new Set(sensors), expiresAt: undefined });
+const LIMITS: OperationLimits = {
+  maxDepth: 10,
+  maxAliases: 20,
+  maxDirectives: 10,
+  maxCost: 25_000,
+  maxOperationNameLength: 100,
+  maxVariablesDepth: 8,
+  maxTokens: 5000,
+  defaultListSize: 50,
+};
+const principal = (role: Principal['role'], sensors?: string[]): Principal => ({
+  id: `test:${role}`,
+  role,
+  sensors: sensors && new Set(sensors),
+  expiresAt: undefined,
+});
 
 describe('role table', () => {
   it('names a permission for every root field of the schema, so none is open by omission', async () => {
     const schema = await buildAppSchema();
-    const fields = (['Query', 'Mutation', 'Subscription'] as const).flatMap((t) => Object.keys(schema.getType(t) ? (schema.getType(t) as { getFields(): object }).getFields() : {}).map((f) => `${t}.${f}`));
+    const fields = (['Query', 'Mutation', 'Subscription'] as const).flatMap((t) =>
+      Object.keys(schema.getType(t) ? (schema.getType(t) as { getFields(): object }).getFields() : {}).map(
+        (f) => `${t}.${f}`,
+      ),
+    );
     expect(fields.sort()).toEqual(Object.keys(ROOT_FIELD_PERMISSIONS).sort());
   });
 
@@ -36,18 +54,27 @@ describe('role table', () => {
 });
 
 describe('shape limits', () => {
-  const check = (query: string, variables?: Record<string, unknown>) => checkDocument(parse(query), variables, LIMITS)?.extensions.limit;
+  const check = (query: string, variables?: Record<string, unknown>) =>
+    checkDocument(parse(query), variables, LIMITS)?.extensions.limit;
 
   it('counts list sizes from `first`, literal or variable', () => {
     expect(check('{ readings(sensorId: "s", first: 1000) { nodes { ts } } }')).toBeUndefined();
-    expect(check('query ($n: Int) { readings(sensorId: "s", first: $n) { nodes { ts temperature humidity } } }', { n: 10_000 })).toBe('cost');
+    expect(
+      check('query ($n: Int) { readings(sensorId: "s", first: $n) { nodes { ts temperature humidity } } }', {
+        n: 10_000,
+      }),
+    ).toBe('cost');
   });
 
   it('refuses depth, aliases and directives past their limits, and lets introspection nest', () => {
     expect(check(`{ ${'a { '.repeat(11)}b${' }'.repeat(11)} }`)).toBe('depth');
     expect(check(`{ ${Array.from({ length: 21 }, (_, i) => `a${i}: alertsCursor`).join(' ')} }`)).toBe('aliases');
     expect(check(`{ alertsCursor ${'@skip(if: false) '.repeat(11)} }`)).toBe('directives');
-    expect(check('{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }')).toBeUndefined();
+    expect(
+      check(
+        '{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }',
+      ),
+    ).toBeUndefined();
   });
 
   it('measures a 100,000-level value without recursion', () => {
@@ -61,15 +88,23 @@ describe('error masking', () => {
   const mask = (devMode: boolean, err: GraphQLError) => errorMasker(devMode, createLogger('silent'))(err.toJSON(), err);
 
   it('masks an unexpected error to INTERNAL_SERVER_ERROR with an error id, without its message', () => {
-    const internal = new GraphQLError('database is locked (SQLITE_BUSY)', { originalError: new Error('database is locked (SQLITE_BUSY)'), extensions: { stacktrace: ['at /src/x.ts:1'] } });
+    const internal = new GraphQLError('database is locked (SQLITE_BUSY)', {
+      originalError: new Error('database is locked (SQLITE_BUSY)'),
+      extensions: { stacktrace: ['at /src/x.ts:1'] },
+    });
     const out = mask(false, internal);
-    expect(out.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', errorId: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(out.extensions).toEqual({
+      code: 'INTERNAL_SERVER_ERROR',
+      errorId: expect.stringMatching(/^[0-9a-f]{12}$/) as unknown,
+    });
     expect(out.message).toBe(`Internal server error (error id ${String(out.extensions!.errorId)})`);
     expect(mask(true, internal).message).toMatch(/SQLITE_BUSY/);
   });
 
   it('lets codes written for clients through, without the http extension or a stack', () => {
-    const forbidden = new GraphQLError('no', { extensions: { code: 'FORBIDDEN', http: { status: 403 }, stacktrace: ['x'] } });
+    const forbidden = new GraphQLError('no', {
+      extensions: { code: 'FORBIDDEN', http: { status: 403 }, stacktrace: ['x'] },
+    });
     expect(mask(false, forbidden).extensions).toEqual({ code: 'FORBIDDEN' });
   });
 });
@@ -93,12 +128,21 @@ describe('authenticator', () => {
 
   it('reads role, scope and expiry from a token', async () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
-    const token = await new SignJWT({ role: 'viewer', sensors: ['a', 'b'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setExpirationTime(exp).sign(new TextEncoder().encode(secret));
-    expect(await auth.authenticate(`Bearer ${token}`)).toEqual({ ok: true, principal: { id: 'jwt:viewer:u1', role: 'viewer', sensors: new Set(['a', 'b']), expiresAt: exp * 1000 } });
+    const token = await new SignJWT({ role: 'viewer', sensors: ['a', 'b'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u1')
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(secret));
+    expect(await auth.authenticate(`Bearer ${token}`)).toEqual({
+      ok: true,
+      principal: { id: 'jwt:viewer:u1', role: 'viewer', sensors: new Set(['a', 'b']), expiresAt: exp * 1000 },
+    });
   });
 
   it('refuses a token without expiry', async () => {
-    const token = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+    const token = await new SignJWT({ role: 'admin' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(secret));
     expect(await auth.authenticate(`Bearer ${token}`)).toMatchObject({ ok: false });
   });
 });
