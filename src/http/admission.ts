@@ -9,6 +9,7 @@ import {
   OperationTypeNode,
   getOperationAST,
   parse,
+  validate,
   type DocumentNode,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -30,7 +31,12 @@ export type Admitted =
 
 export interface Admission {
   admit(principal: Principal, request: GraphQLRequestText): Promise<Admitted>;
+  /** graphql-js validation of an admitted document, computed once per document. */
+  validate(document: DocumentNode): readonly GraphQLError[];
 }
+
+/** Distinct documents kept parsed (and validated). */
+const DOCUMENT_CACHE_SIZE = 1000;
 
 function badRequest(message: string, code: string = ErrorCode.BAD_USER_INPUT): GraphQLError {
   return new GraphQLError(message, { extensions: { code, http: { status: 400 } } });
@@ -42,6 +48,15 @@ export function createAdmission(o: {
   introspection: boolean;
   rateLimiter: RateLimiter;
 }): Admission {
+  // Parsed documents by text: thousands of subscriptions with the same query share one AST (the
+  // subscription keeps it for its whole life) and parse once. Bounded: cleared when full.
+  const documents = new Map<string, DocumentNode>();
+  const remember = (text: string, document: DocumentNode): DocumentNode => {
+    if (documents.size >= DOCUMENT_CACHE_SIZE) documents.clear();
+    documents.set(text, document);
+    return document;
+  };
+  const validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
   return {
     async admit(principal, request) {
       if (typeof request.query !== 'string' || request.query.length === 0)
@@ -75,9 +90,9 @@ export function createAdmission(o: {
       const variablesError = checkVariables(request.variables, o.limits);
       if (variablesError) return { ok: false, error: variablesError };
 
-      let document: DocumentNode;
+      let document = documents.get(request.query);
       try {
-        document = parse(request.query, { maxTokens: o.limits.maxTokens, noLocation: false });
+        document ??= remember(request.query, parse(request.query, { maxTokens: o.limits.maxTokens }));
       } catch (err) {
         const message = (err as Error).message;
         if (/contains more tha[nt] \d+ tokens/i.test(message)) {
@@ -116,6 +131,11 @@ export function createAdmission(o: {
         throw err;
       }
       return { ok: true, document, operation };
+    },
+    validate(document) {
+      let errors = validated.get(document);
+      if (!errors) validated.set(document, (errors = validate(o.schema, document)));
+      return errors;
     },
   };
 }

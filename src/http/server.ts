@@ -14,7 +14,7 @@ import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { GraphQLError, validate, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Authenticator, Principal } from '../auth/credentials.js';
 import type { Config } from '../config.js';
@@ -497,7 +497,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
         if (!principal) return [unauthenticated('connection_init carried no valid credential')];
         const admitted = await o.admission.admit(principal, payload);
         if (!admitted.ok) return [admitted.error];
-        const invalid = validate(o.schema, admitted.document);
+        const invalid = o.admission.validate(admitted.document);
         if (invalid.length > 0) return [...invalid];
         return {
           schema: o.schema,
