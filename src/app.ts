@@ -1,28 +1,33 @@
 /**
- * The composition root of one API replica: connects each outside system, wires the pipeline,
- * and owns the lifecycle (starting -> started -> stopping -> stopped) with an ordered shutdown.
+ * The composition root of one API replica: connects each outside system, wires the pipeline, and
+ * owns the lifecycle (starting -> started -> stopping -> stopped). Metrics, readiness and the
+ * shutdown steps live in their own modules; this file only decides what is built, in which order,
+ * and in which order it is taken down.
  */
 // type-graphql decorators need the metadata polyfill before any schema class loads.
 import 'reflect-metadata';
 import { createAuthenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
-import { createAdmission } from './http/admission.js';
-import { connectRateLimiter, type RateLimiter } from './limits/rateLimiter.js';
-import { createReadGate } from './limits/readGate.js';
 import { createAlertFeed, type AlertFeed } from './fanout/alertFeed.js';
 import { connectAlertFanout, type AlertFanout } from './fanout/alertFanout.js';
-import { startHttpServer, type HttpFrontDoor, type ReadinessReport } from './http/server.js';
+import { createAdmission } from './http/admission.js';
+import { startHttpServer, type HttpFrontDoor } from './http/server.js';
+import { startReadingRetention, type ReadingRetention } from './jobs/readingRetention.js';
+import { runShutdown, type ShutdownStep } from './lifecycle/shutdown.js';
+import { connectRateLimiter, type RateLimiter } from './limits/rateLimiter.js';
+import { createReadGate } from './limits/readGate.js';
 import type { Logger } from './logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { createReadiness, type Readiness, type ReadinessReport } from './observability/readiness.js';
 import type { Services } from './resolvers/services.js';
 import { buildAppSchema } from './schema/buildSchema.js';
-import { startReadingRetention, type ReadingRetention } from './jobs/readingRetention.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
-import { connectReadingProducer, type ReadingProducer } from './stream/readingProducer.js';
 import { startReadingConsumer, type ReadingConsumer } from './stream/readingConsumer.js';
+import { connectReadingProducer, type ReadingProducer } from './stream/readingProducer.js';
 
-export type AppState = 'idle' | 'starting' | 'started' | 'stopping' | 'stopped';
+export type AppState = 'starting' | 'started' | 'stopping' | 'stopped';
 
 export interface App {
   readonly config: Config;
@@ -32,19 +37,33 @@ export interface App {
   readiness(): ReadinessReport;
   /** Idempotent; concurrent calls share one shutdown. */
   stop(reason?: string): Promise<void>;
-  /** For tests and benchmarks: the live parts. */
-  readonly parts: () => Readonly<{
-    store: MongoStore;
-    producer: ReadingProducer;
-    fanout: AlertFanout;
-    consumer?: ReadingConsumer;
-    historyConsumer?: ReadingConsumer;
-    fleet: SensorFleet;
-    feed: AlertFeed;
-  }>;
 }
 
+/** The running parts, for tests and benchmarks that look inside a replica (see startAppWithParts). */
+export interface AppParts {
+  store: MongoStore;
+  producer: ReadingProducer;
+  fanout: AlertFanout;
+  consumer?: ReadingConsumer;
+  historyConsumer?: ReadingConsumer;
+  fleet: SensorFleet;
+  feed: AlertFeed;
+}
+
+/** Time the HTTP front door gets to drain (in-flight requests; WebSockets are closed with 1001). */
+const HTTP_DRAIN_MS = 5000;
+/** Time the simulators get to stop (they hand their sensors over through the lease). */
+const SIMULATORS_STOP_MS = 3000;
+/** Time the producer gets to flush what the simulators and ingestion queued. */
+const PRODUCER_FLUSH_MS = 2000;
+/** Time each remaining step (consumers excepted) gets. */
+const STEP_MS = 2000;
+
 export async function startApp(config: Config, logger: Logger): Promise<App> {
+  return (await startAppWithParts(config, logger)).app;
+}
+
+export async function startAppWithParts(config: Config, logger: Logger): Promise<{ app: App; parts: AppParts }> {
   const log = logger.child({ module: 'app' });
   let state: AppState = 'starting';
   let store: MongoStore | undefined;
@@ -57,107 +76,45 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
   let rateLimiter: RateLimiter | undefined;
+  let readiness: Readiness | undefined;
   let stopping: Promise<void> | undefined;
-  let mongoUp = true;
 
   const kafka = createKafka({
     brokers: config.kafka.brokers,
     clientId: `${config.kafka.clientId}-${config.replicaId}`,
     logger,
   });
+  const metrics = createMetrics();
+  const report = (): ReadinessReport => readiness?.report() ?? { ready: false, checks: {} };
 
-  const readiness = (): ReadinessReport => {
-    const checks: ReadinessReport['checks'] = {
-      mongodb: mongoUp ? 'up' : 'down',
-      redis: fanout?.isReady() ? 'up' : 'degraded',
-      kafkaProducer: producer?.isHealthy() ? 'up' : 'down',
-      kafkaConsumer: consumer
-        ? consumer.isHealthy() && historyConsumer?.isHealthy() !== false
-          ? 'up'
-          : 'down'
-        : 'disabled',
-    };
-    // Redis down degrades live delivery only (subscribers catch up later): still ready.
-    const ready =
-      state === 'started' &&
-      checks.mongodb === 'up' &&
-      checks.kafkaProducer === 'up' &&
-      checks.kafkaConsumer !== 'down';
-    return { ready, checks };
-  };
-
-  const metrics = (): string => {
-    const alertPath = consumer?.stats();
-    const history = historyConsumer?.stats();
-    const c = alertPath && {
-      ...alertPath,
-      readingsStored: history?.readingsStored ?? 0,
-      readingsPending: history?.readingsPending ?? 0,
-      storeRetries: alertPath.storeRetries + (history?.storeRetries ?? 0),
-    };
-    const f = fanout?.stats();
-    const p = producer?.stats();
-    const s = fleet?.stats();
-    const lines: string[] = [];
-    const gauge = (name: string, help: string, value: number | undefined, type = 'counter'): void => {
-      if (value === undefined) return;
-      lines.push(`# HELP iot_${name} ${help}`, `# TYPE iot_${name} ${type}`, `iot_${name} ${value}`);
-    };
-    gauge('readings_stored_total', 'Readings newly stored by this replica.', c?.readingsStored);
-    gauge('alerts_raised_total', 'Overheat alerts stored by this replica.', c?.alertsRaised);
-    gauge('dead_lettered_total', 'Messages sent to the dead-letter topic.', c?.deadLettered);
-    gauge('readings_pending', 'Valid readings consumed but not yet stored.', c?.readingsPending, 'gauge');
-    gauge('store_retries_total', 'Durable steps retried because the store failed.', c?.storeRetries);
-    gauge('alerts_published_total', 'Alerts published on Redis.', f?.published);
-    gauge(
-      'alert_publish_failures_total',
-      'Alerts not published on Redis (recovered through cursors).',
-      f?.publishFailures,
-    );
-    gauge('readings_produced_total', 'Readings acknowledged by Kafka from this replica.', p?.sent);
-    gauge('producer_pending', 'Readings waiting for Kafka.', producer?.pending(), 'gauge');
-    gauge(
-      'simulated_skipped_ticks_total',
-      'Simulator ticks skipped because the producer queue was full.',
-      s?.skippedTicks,
-    );
-    gauge('simulated_sensors', 'Sensors simulated by this replica.', fleet?.localCount(), 'gauge');
-    gauge('subscriptions', 'Open overheatAlerts subscriptions.', feed?.size(), 'gauge');
-    gauge('websocket_connections', 'Open WebSocket connections.', http?.connections(), 'gauge');
-    gauge(
-      'websockets_closed_over_budget_total',
-      'WebSockets closed (4008) because alerts queued for them exceeded LIMIT_SOCKET_BUDGET_BYTES.',
-      http?.socketsOverBudget(),
-    );
-    const memory = process.memoryUsage();
-    gauge('process_resident_memory_bytes', 'Resident set size of this replica.', memory.rss, 'gauge');
-    gauge('process_heap_used_bytes', 'V8 heap in use.', memory.heapUsed, 'gauge');
-    gauge('alert_deliveries_total', 'Alerts handed to subscribers on this replica.', feed?.delivered(), 'counter');
-    return `${lines.join('\n')}\n`;
-  };
-
+  // Order matters: readiness is off first (state), then sources, then sinks.
   const stop = (reason = 'stop requested'): Promise<void> => {
     stopping ??= (async () => {
       state = 'stopping';
       log.info({ reason }, 'shutting down');
-      const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
-        try {
-          await fn();
-        } catch (err) {
-          log.warn({ err: (err as Error).message, step: name }, 'shutdown step failed');
-        }
-      };
-      // Order matters: readiness is already off (state), then sources, then sinks.
-      await step('simulators', () => fleet?.dispose());
-      await step('http', () => http?.drain(Math.min(5000, config.shutdownTimeoutMs / 3)));
-      await step('subscriptions', () => feed?.closeAll());
-      await step('consumer', () =>
-        Promise.all([consumer?.dispose(), historyConsumer?.dispose()]).then(() => undefined),
-      );
-      await step('retention', () => retention?.dispose());
-      await step('producer', () => producer?.dispose(2000));
-      await step('redis', () => Promise.all([fanout?.dispose(), rateLimiter?.dispose()]).then(() => undefined));
-      await step('mongodb', () => store?.dispose());
+      const consumersMs = Math.max(STEP_MS, config.shutdownTimeoutMs / 3);
+      const steps: ShutdownStep[] = [
+        { name: 'simulators', timeoutMs: SIMULATORS_STOP_MS, run: () => fleet?.dispose() },
+        {
+          name: 'http',
+          timeoutMs: HTTP_DRAIN_MS + STEP_MS,
+          run: () => http?.drain(Math.min(HTTP_DRAIN_MS, config.shutdownTimeoutMs / 3)),
+        },
+        { name: 'subscriptions', timeoutMs: STEP_MS, run: () => feed?.closeAll() },
+        {
+          name: 'consumers',
+          timeoutMs: consumersMs,
+          run: () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]),
+          // Past the limit (the store is down): stop retrying; uncommitted readings go to another replica.
+          onOverrun: () => historyConsumer?.abandon(),
+        },
+        { name: 'retention', timeoutMs: STEP_MS, run: () => retention?.dispose() },
+        { name: 'producer', timeoutMs: PRODUCER_FLUSH_MS + STEP_MS, run: () => producer?.dispose(PRODUCER_FLUSH_MS) },
+        { name: 'redis', timeoutMs: STEP_MS, run: () => Promise.all([fanout?.dispose(), rateLimiter?.dispose()]) },
+        { name: 'readiness', timeoutMs: STEP_MS, run: () => readiness?.dispose() },
+        { name: 'mongodb', timeoutMs: STEP_MS, run: () => store?.dispose() },
+      ];
+      await runShutdown(steps, log);
       state = 'stopped';
       log.info('stopped');
     })();
@@ -172,8 +129,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ferretSqliteDir: config.mongo.ferretSqliteDir,
       logger,
     });
-    const sensorsStore = store.sensors;
-    const alertsStore = store.alerts;
+    const { sensors: sensorsStore, alerts: alertsStore } = store;
     retention = startReadingRetention({
       history: store.readings,
       retentionMs: config.history.retentionMs,
@@ -188,18 +144,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
       logger,
     });
-    await ensureTopics(kafka, [
-      {
-        topic: config.kafka.readingsTopic,
+    await ensureTopics(
+      kafka,
+      [config.kafka.readingsTopic, config.kafka.deadLetterTopic].map((topic) => ({
+        topic,
         partitions: config.kafka.partitions,
         replicationFactor: config.kafka.replicationFactor,
-      },
-      {
-        topic: config.kafka.deadLetterTopic,
-        partitions: config.kafka.partitions,
-        replicationFactor: config.kafka.replicationFactor,
-      },
-    ]);
+      })),
+    );
     producer = await connectReadingProducer({
       kafka,
       topic: config.kafka.readingsTopic,
@@ -226,6 +178,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         store,
         fanout,
         logger,
+        observer: metrics.observer,
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
@@ -242,6 +195,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
     const services: Services = { config, store, producer, fleet, feed, rateLimiter, readGate };
     const schema = await buildAppSchema(services);
+    const ready = { store, fanout, producer, consumer, historyConsumer };
+    readiness = createReadiness({
+      started: () => state === 'started',
+      pingStore: () => ready.store.ping(),
+      redisReady: () => ready.fanout.isReady(),
+      producerHealthy: () => ready.producer.isHealthy(),
+      consumersHealthy: ready.consumer
+        ? () => ready.consumer!.isHealthy() && ready.historyConsumer?.isHealthy() !== false
+        : undefined,
+    });
     http = await startHttpServer({
       schema,
       context: { services },
@@ -261,44 +224,56 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         rateLimiter,
       }),
       logger,
-      readiness,
+      readiness: report,
       metrics,
     });
+    bindMetrics(metrics, { consumer, historyConsumer, fanout, producer, fleet, feed, http });
   } catch (err) {
     log.error({ err }, 'start failed; releasing what was opened');
     await stop('start failed');
     throw err;
   }
 
-  // Store liveness for readiness, sampled rather than checked per probe.
-  const storeProbe = setInterval(() => {
-    store?.ping().then(
-      () => (mongoUp = true),
-      () => (mongoUp = false),
-    );
-  }, 2000);
-  storeProbe.unref();
-  void stopping?.then(() => clearInterval(storeProbe));
-
   state = 'started';
-  const started = {
-    store: store,
-    producer: producer,
-    fanout: fanout,
-    consumer,
-    historyConsumer,
-    fleet: fleet,
-    feed: feed,
-  };
-  return {
+  const app: App = {
     config,
     state: () => state,
     url: () => http.url,
-    readiness,
-    stop: async (reason) => {
-      clearInterval(storeProbe);
-      await stop(reason);
-    },
-    parts: () => started,
+    readiness: report,
+    stop,
   };
+  return { app, parts: { store, producer, fanout, consumer, historyConsumer, fleet, feed } };
+}
+
+/** Scrape-time sources of /metrics, from the parts' own counters. */
+function bindMetrics(
+  metrics: ReturnType<typeof createMetrics>,
+  p: {
+    consumer?: ReadingConsumer;
+    historyConsumer?: ReadingConsumer;
+    fanout: AlertFanout;
+    producer: ReadingProducer;
+    fleet: SensorFleet;
+    feed: AlertFeed;
+    http: HttpFrontDoor;
+  },
+): void {
+  metrics.bind({
+    readingsStored: p.historyConsumer && (() => p.historyConsumer!.stats().readingsStored),
+    readingsPending: p.historyConsumer && (() => p.historyConsumer!.stats().readingsPending),
+    alertsRaised: p.consumer && (() => p.consumer!.stats().alertsRaised),
+    deadLettered: p.consumer && (() => p.consumer!.stats().deadLettered),
+    storeRetries:
+      p.consumer && (() => p.consumer!.stats().storeRetries + (p.historyConsumer?.stats().storeRetries ?? 0)),
+    alertsPublished: () => p.fanout.stats().published,
+    alertPublishFailures: () => p.fanout.stats().publishFailures,
+    readingsProduced: () => p.producer.stats().sent,
+    producerPending: () => p.producer.pending(),
+    simulatedSkippedTicks: () => p.fleet.stats().skippedTicks,
+    simulatedSensors: () => p.fleet.localCount(),
+    subscriptions: () => p.feed.size(),
+    websocketConnections: () => p.http.connections(),
+    websocketsClosedOverBudget: () => p.http.socketsOverBudget(),
+    alertDeliveries: () => p.feed.delivered(),
+  });
 }

@@ -111,6 +111,8 @@ export interface Config {
   };
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
+  /** `json`, `pretty` (pino-pretty), or `auto`: pretty when stdout is a terminal. */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
 }
 
 export class ConfigError extends Error {
@@ -306,6 +308,7 @@ export const KNOWN_VARIABLES = [
   'LIMIT_STORE_READ_QUEUE',
   'SHUTDOWN_TIMEOUT_MS',
   'LOG_LEVEL',
+  'LOG_FORMAT',
 ] as const;
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
@@ -488,6 +491,7 @@ export function loadConfig(env: Env = process.env): Config {
       nodeEnv === 'test' ? 'silent' : 'info',
       /^(fatal|error|warn|info|debug|trace|silent)$/,
     ),
+    logFormat: r.string('LOG_FORMAT', 'auto', /^(auto|json|pretty)$/) as Config['logFormat'],
   };
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);

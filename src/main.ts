@@ -8,7 +8,8 @@ import { createLogger } from './logger.js';
 
 const config = loadConfigOrExit();
 
-const logger = createLogger(config.logLevel, { replicaId: config.replicaId });
+const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
+const logger = createLogger(config.logLevel, { replicaId: config.replicaId }, pretty);
 let app: App | undefined;
 let signalled = false;
 

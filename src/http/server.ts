@@ -18,6 +18,8 @@ import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type Gr
 import { useServer } from 'graphql-ws/use/ws';
 import type { Authenticator, Principal } from '../auth/credentials.js';
 import type { Config } from '../config.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ReadinessReport } from '../observability/readiness.js';
 import type { Admission, GraphQLRequestText } from './admission.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
@@ -28,10 +30,7 @@ import { isMongoUnavailable } from '../store/mongoStore.js';
 import { createGraphiQLHandler } from './graphiql.js';
 import { subscribeWithFastPath, type DirectTransport } from './overheatAlertsFastPath.js';
 
-export interface ReadinessReport {
-  ready: boolean;
-  checks: Record<string, 'up' | 'down' | 'degraded' | 'disabled'>;
-}
+export type { ReadinessReport };
 
 export interface HttpServerOptions {
   schema: GraphQLSchema;
@@ -51,7 +50,7 @@ export interface HttpServerOptions {
   /** Subscriptions one socket may hold at once; more are refused with LIMIT_EXCEEDED. */
   maxSubscriptionsPerSocket: number;
   readiness: () => ReadinessReport;
-  metrics: () => string;
+  metrics: Pick<Metrics, 'render' | 'contentType'>;
 }
 
 export interface HttpFrontDoor {
@@ -329,8 +328,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
           });
         }
         if (url.pathname === '/metrics') {
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          return res.end(o.metrics());
+          const text = await o.metrics.render();
+          res.writeHead(200, { 'content-type': o.metrics.contentType });
+          return res.end(text);
         }
         if (await graphiql(req, res)) return;
         if (url.pathname === '/graphql') {

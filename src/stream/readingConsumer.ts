@@ -23,6 +23,7 @@ import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection 
 import type { Logger } from '../logger.js';
 import type { AlertFanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
+import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js';
 import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
 
@@ -44,6 +45,7 @@ export interface ReadingConsumerOptions {
   concurrency?: number;
   /** Valid readings held for storage before the consumer stops fetching. */
   maxPendingReadings?: number;
+  observer?: PipelineObserver;
 }
 
 export interface ConsumerStats {
@@ -61,6 +63,8 @@ export interface ReadingConsumer {
   stats(): ConsumerStats;
   /** Finishes and commits the in-flight batches, then leaves the group. */
   dispose(): Promise<void>;
+  /** Stops retrying storage (shutdown past its deadline): dispose then ends without it. */
+  abandon(): void;
 }
 
 class BatchAbandoned extends Error {
@@ -102,6 +106,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   let healthy = true;
   let crashed = false;
 
+  const observer = o.observer ?? NO_OBSERVER;
   /** Retries a durable step until it succeeds, or the batch no longer belongs to us. */
   const durably = async <T>(what: string, p: EachBatchPayload, step: () => Promise<T>): Promise<T> => {
     let delay = 100;
@@ -137,6 +142,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       else rejected.push({ message, rejection: result.rejection });
     }
     const lastOffset = batch.lastOffset();
+    observer.batchConsumed(o.role, batch.messages.length);
     if (o.role === 'history') return storeReadings(p, valid, lastOffset);
 
     if (rejected.length > 0) {
@@ -178,13 +184,20 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       }
     }
     if (alerts.length > 0) {
-      const owned = await durably('store alerts', p, () => o.store.alerts.insert(alerts));
+      const owned = await durably('store alerts', p, async () => {
+        const t0 = performance.now();
+        const stored = await o.store.alerts.insert(alerts);
+        observer.storeWrite('alerts', performance.now() - t0);
+        return stored;
+      });
       await durably('advance watermark', p, () =>
         o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
       );
       stats.alertsRaised += owned.length;
       // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
       await o.fanout.publish(owned);
+      const publishedAt = Date.now();
+      for (const a of owned) observer.alertPublished(publishedAt - a.ts.getTime());
     }
 
     p.resolveOffset(lastOffset);
@@ -234,6 +247,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const writer = createReadingWriter({
     store: o.store,
     maxPending: o.maxPendingReadings ?? 50_000,
+    observer,
     logger: o.logger,
     onDurable: async ({ offsets }) => {
       await consumer.commitOffsets(
@@ -242,6 +256,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     },
   });
   let inFlight = 0;
+  let idleWaiters: (() => void)[] = [];
+  const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((r) => idleWaiters.push(r)));
 
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
@@ -263,6 +279,11 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         throw err;
       } finally {
         inFlight--;
+        if (inFlight === 0) {
+          const waiters = idleWaiters;
+          idleWaiters = [];
+          for (const w of waiters) w();
+        }
       }
     },
   });
@@ -270,6 +291,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   return {
     isHealthy: () => healthy && writer.isHealthy() && !crashed,
+    abandon: () => writer.abandon(),
     stats: () => ({
       ...stats,
       readingsStored: writer.stored(),
@@ -279,7 +301,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     async dispose() {
       // Stop fetching, let in-flight batches finish, store and commit what they handed over, then leave.
       consumer.pause([{ topic: o.topic }]);
-      while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+      await whenIdle();
       await writer.flush();
       await consumer.disconnect();
       await dlqProducer?.disconnect();

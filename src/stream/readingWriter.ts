@@ -11,6 +11,7 @@
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
+import type { PipelineObserver } from '../observability/metrics.js';
 import type { MongoStore } from '../store/mongoStore.js';
 
 export interface StoredPositions {
@@ -58,6 +59,7 @@ export function createReadingWriter(deps: {
   maxPending: number;
   onDurable: (positions: StoredPositions) => Promise<void>;
   logger: Logger;
+  observer?: PipelineObserver;
 }): ReadingWriter {
   const log = deps.logger.child({ module: 'stream.writer' });
   const queue: Chunk[] = [];
@@ -89,7 +91,9 @@ export function createReadingWriter(deps: {
         let delay = 100;
         for (;;) {
           try {
+            const t0 = performance.now();
             stored += await deps.store.readings.insert(readings);
+            deps.observer?.storeWrite('readings', performance.now() - t0);
             healthy = true;
             break;
           } catch (err) {

@@ -57,7 +57,7 @@ describe('dead-letter topic', () => {
     expect(header(letter!, 'dlq.source.topic')).toBe(env.KAFKA_READINGS_TOPIC);
     expect(letter!.key?.toString()).toBe(sensorId);
 
-    const store = replica.app.parts().store;
+    const store = replica.parts.store;
     await eventually(
       () => store.readings.count([sensorId]),
       (n) => n === 5,
@@ -95,6 +95,6 @@ describe('dead-letter topic', () => {
       what: `dead letter (${code})`,
     });
     expect(header(letter!, 'dlq.code')).toBe(code);
-    expect(await replica.app.parts().store.readings.count([sensorId])).toBe(0);
+    expect(await replica.parts.store.readings.count([sensorId])).toBe(0);
   });
 });

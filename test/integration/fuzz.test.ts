@@ -172,7 +172,7 @@ describe(`consumer under ${TOTAL} generated messages`, () => {
       });
     }
 
-    const store = replica.app.parts().store;
+    const store = replica.parts.store;
     await eventually(
       () => deadLetters.size,
       (n) => n >= badIds.length,
@@ -197,6 +197,6 @@ describe(`consumer under ${TOTAL} generated messages`, () => {
     }
     const health = await fetch(replica.app.url().replace('/graphql', '/readyz'));
     expect(health.status).toBe(200);
-    expect(replica.app.parts().consumer?.stats().deadLettered).toBe(badIds.length);
+    expect(replica.parts.consumer?.stats().deadLettered).toBe(badIds.length);
   }, 400_000);
 });

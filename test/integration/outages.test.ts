@@ -58,7 +58,7 @@ describe('when Kafka is down', () => {
       Boolean,
       { timeoutMs: 60_000, intervalMs: 1000, what: 'ingest to succeed again' },
     );
-    const store = replica.app.parts().store;
+    const store = replica.parts.store;
     await eventually(
       () => store.readings.count([sensorId]),
       (n) => n >= 1,
@@ -90,7 +90,7 @@ describe('when Redis is down', () => {
     await replica.client.request(IngestReadingsDocument, {
       readings: [reading(sensorId, 85, 0), reading(sensorId, 86, 1)],
     });
-    const store = replica.app.parts().store;
+    const store = replica.parts.store;
     await eventually(
       () => store.alerts.count({ sensorId }),
       (n) => n === 2,

@@ -232,7 +232,7 @@ describe('overheatAlerts subscription', () => {
       (n) => n > 0,
       { what: 'an alert on the new subscription' },
     );
-    replica.app.parts().feed.closeAll();
+    replica.parts.feed.closeAll();
     await eventually(
       () => completed,
       (c) => c,

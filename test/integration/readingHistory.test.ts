@@ -48,7 +48,7 @@ beforeAll(async () => {
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(0, 100) });
   await replica.client.request(IngestReadingsDocument, { readings: produced.slice(80) });
   await eventually(
-    () => replica.app.parts().store.readings.count([sensorId]),
+    () => replica.parts.store.readings.count([sensorId]),
     (n) => n >= count,
     { what: 'all readings stored' },
   );
@@ -61,7 +61,7 @@ describe('readings history', () => {
   const newestFirst = produced.map((r) => r.ts).reverse();
 
   it('stores each produced reading exactly once, even when re-sent', async () => {
-    expect(await replica.app.parts().store.readings.count([sensorId])).toBe(count);
+    expect(await replica.parts.store.readings.count([sensorId])).toBe(count);
   });
 
   it.each([1, 7, 50, 200])(

@@ -2,13 +2,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { startApp, type App } from '../../src/app.js';
+import { startAppWithParts, type App, type AppParts } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
 import { createPipelineClient, type PipelineClient, type PipelineClientOptions } from '../../client/index.js';
 import { configFrom } from './env.js';
 
 export interface InProcessReplica {
   app: App;
+  /** The replica's running parts, to look inside it. */
+  parts: AppParts;
   client: PipelineClient;
   stop(): Promise<void>;
 }
@@ -18,10 +20,11 @@ export async function startReplica(
   clientOptions: PipelineClientOptions = {},
 ): Promise<InProcessReplica> {
   const config = configFrom(env);
-  const app = await startApp(config, createLogger(config.logLevel));
+  const { app, parts } = await startAppWithParts(config, createLogger(config.logLevel));
   const client = createPipelineClient(app.url(), { retryAttempts: 0, ...clientOptions });
   return {
     app,
+    parts,
     client,
     async stop() {
       await client.dispose();

@@ -1,0 +1,161 @@
+/**
+ * Prometheus metrics of one replica (prom-client), served at /metrics; the Grafana dashboard in
+ * deploy/grafana reads them. Three kinds:
+ * - Node's default process metrics, prefixed `iot_` (`iot_process_resident_memory_bytes`, ...);
+ * - counters and gauges read from the parts' own stats at scrape time (`sources`);
+ * - histograms observed as things happen: alert latency, consumer batch size, store write time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the pipeline reports while it runs (handed to the parts that observe). */
+export interface PipelineObserver {
+  /** From a critical reading's timestamp to its alert being published. */
+  alertPublished(latencyMs: number): void;
+  /** Messages in one consumed Kafka batch. */
+  batchConsumed(role: 'alerts' | 'history', messages: number): void;
+  /** One store write: what was written, and how long it took. */
+  storeWrite(what: 'alerts' | 'readings', ms: number): void;
+}
+
+/** Values read at scrape time; each may be absent (API-only replica, part not started yet). */
+export interface MetricSources {
+  readingsStored?: () => number;
+  readingsPending?: () => number;
+  alertsRaised?: () => number;
+  deadLettered?: () => number;
+  storeRetries?: () => number;
+  alertsPublished?: () => number;
+  alertPublishFailures?: () => number;
+  readingsProduced?: () => number;
+  producerPending?: () => number;
+  simulatedSkippedTicks?: () => number;
+  simulatedSensors?: () => number;
+  subscriptions?: () => number;
+  websocketConnections?: () => number;
+  websocketsClosedOverBudget?: () => number;
+  alertDeliveries?: () => number;
+}
+
+export interface Metrics {
+  readonly observer: PipelineObserver;
+  /** Adds (or replaces) scrape-time sources as the parts start. */
+  bind(sources: MetricSources): void;
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export const NO_OBSERVER: PipelineObserver = {
+  alertPublished: () => undefined,
+  batchConsumed: () => undefined,
+  storeWrite: () => undefined,
+};
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'iot_' });
+  const sources: MetricSources = {};
+
+  const fromSource = (type: 'counter' | 'gauge', name: string, help: string, key: keyof MetricSources): void => {
+    const read = (): number | undefined => sources[key]?.();
+    if (type === 'counter') {
+      new Counter({
+        name: `iot_${name}`,
+        help,
+        registers: [registry],
+        collect() {
+          const v = read();
+          this.reset();
+          if (v !== undefined) this.inc(v);
+        },
+      });
+    } else {
+      new Gauge({
+        name: `iot_${name}`,
+        help,
+        registers: [registry],
+        collect() {
+          const v = read();
+          if (v !== undefined) this.set(v);
+        },
+      });
+    }
+  };
+  fromSource('counter', 'readings_stored_total', 'Readings newly stored by this replica.', 'readingsStored');
+  fromSource('gauge', 'readings_pending', 'Valid readings consumed but not yet stored.', 'readingsPending');
+  fromSource('counter', 'alerts_raised_total', 'Overheat alerts stored by this replica.', 'alertsRaised');
+  fromSource('counter', 'dead_lettered_total', 'Messages sent to the dead-letter topic.', 'deadLettered');
+  fromSource('counter', 'store_retries_total', 'Durable steps retried because the store failed.', 'storeRetries');
+  fromSource('counter', 'alerts_published_total', 'Alerts published on Redis.', 'alertsPublished');
+  fromSource(
+    'counter',
+    'alert_publish_failures_total',
+    'Alerts not published on Redis (recovered through cursors).',
+    'alertPublishFailures',
+  );
+  fromSource(
+    'counter',
+    'readings_produced_total',
+    'Readings acknowledged by Kafka from this replica.',
+    'readingsProduced',
+  );
+  fromSource('gauge', 'producer_pending', 'Readings waiting for Kafka.', 'producerPending');
+  fromSource(
+    'counter',
+    'simulated_skipped_ticks_total',
+    'Simulator ticks skipped because the producer queue was full.',
+    'simulatedSkippedTicks',
+  );
+  fromSource('gauge', 'simulated_sensors', 'Sensors simulated by this replica.', 'simulatedSensors');
+  fromSource('gauge', 'subscriptions', 'Open overheatAlerts subscriptions.', 'subscriptions');
+  fromSource('gauge', 'websocket_connections', 'Open WebSocket connections.', 'websocketConnections');
+  fromSource(
+    'counter',
+    'websockets_closed_over_budget_total',
+    'WebSockets closed (4008) because alerts queued for them exceeded LIMIT_SOCKET_BUDGET_BYTES.',
+    'websocketsClosedOverBudget',
+  );
+  fromSource('counter', 'alert_deliveries_total', 'Alerts handed to subscribers on this replica.', 'alertDeliveries');
+  // The V8 heap in use, under the name the benchmark and older dashboards read.
+  new Gauge({
+    name: 'iot_process_heap_used_bytes',
+    help: 'V8 heap in use.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
+
+  const alertLatency = new Histogram({
+    name: 'iot_alert_latency_seconds',
+    help: "From a critical reading's timestamp to its alert being published on Redis.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: 'iot_consumer_batch_messages',
+    help: 'Messages per consumed Kafka batch.',
+    labelNames: ['group'] as const,
+    buckets: [1, 10, 50, 100, 500, 1000, 5000],
+    registers: [registry],
+  });
+  const storeWrite = new Histogram({
+    name: 'iot_store_write_seconds',
+    help: 'Time of one store write (alerts insert, or one bulk write of reading buckets).',
+    labelNames: ['what'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  return {
+    observer: {
+      alertPublished: (ms) => alertLatency.observe(Math.max(0, ms) / 1000),
+      batchConsumed: (role, messages) => batchSize.observe({ group: role }, messages),
+      storeWrite: (what, ms) => storeWrite.observe({ what }, ms / 1000),
+    },
+    bind(more) {
+      Object.assign(sources, more);
+    },
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}
