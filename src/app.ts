@@ -166,7 +166,20 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       maxPending: config.limits.subscriberMaxPending,
       logger,
     });
-    fleet = createSensorFleet({ producer, store, replicaId: config.replicaId, logger });
+    fleet = createSensorFleet({
+      producer,
+      store,
+      replicaId: config.replicaId,
+      logger,
+      capacity: {
+        maxSensors: config.limits.maxSensors,
+        maxSpawnPerRequest: config.limits.maxSpawnPerRequest,
+        minIntervalMs: config.limits.minIntervalMs,
+        maxReplicaRate: config.limits.maxSimulatedRate,
+        maxSensorsPerOwner: config.security.maxSensorsPerKey,
+        maxRatePerOwner: config.security.maxSimulatedRatePerKey,
+      },
+    });
     if (config.kafka.consumerEnabled) {
       const common = {
         kafka,

@@ -23,6 +23,7 @@ import type { Reading } from '../../src/domain/reading.js';
 import { DAY_MS, SLICE_MS, partId, sliceStart } from '../../src/domain/readingBuckets.js';
 import { createLogger } from '../../src/logger.js';
 import { seededRandom } from '../../src/simulator/random.js';
+import { MongoClient, type Db } from 'mongodb';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { BUCKETS, DAYS, SENSORS } from '../../src/store/readingHistory.js';
 import { storeOptionsFrom } from '../../test/support/env.js';
@@ -306,15 +307,12 @@ async function load(store: MongoStore, sensors: number, lastTs: number): Promise
 }
 
 /** collStats `size` of the history collections, and the SQLite file for comparison. */
-async function storedBytes(
-  store: MongoStore,
-  sqliteDir: string,
-): Promise<{ bytes: number | undefined; notes: string[] }> {
+async function storedBytes(db: Db, sqliteDir: string): Promise<{ bytes: number | undefined; notes: string[] }> {
   const notes: string[] = [];
   let bytes: number | undefined = 0;
   for (const name of [BUCKETS, DAYS, SENSORS]) {
     try {
-      const s = (await store.db.command({ collStats: name })) as { size?: number; totalSize?: number; count?: number };
+      const s = (await db.command({ collStats: name })) as { size?: number; totalSize?: number; count?: number };
       if (typeof s.size !== 'number') throw new Error('no size in the answer');
       bytes = bytes === undefined ? undefined : bytes + s.size;
       notes.push(`${name}: ${s.count ?? '?'} docs, size ${s.size} B, totalSize ${s.totalSize ?? '?'} B`);
@@ -323,7 +321,7 @@ async function storedBytes(
       notes.push(`${name}: collStats failed (${(err as Error).message})`);
     }
   }
-  const file = join(sqliteDir, `${store.db.databaseName}.sqlite`);
+  const file = join(sqliteDir, `${db.databaseName}.sqlite`);
   const sizeOf = (path: string): string => {
     try {
       return `${(statSync(path).size / 2 ** 20).toFixed(1)} MiB`;
@@ -336,14 +334,8 @@ async function storedBytes(
 }
 
 /** The store's limit: one bucket part by exact `_id`, through the driver alone. */
-async function bucketLookups(
-  store: MongoStore,
-  data: Dataset,
-  rng: () => number,
-  n: number,
-  samples: Samples,
-): Promise<number> {
-  const buckets = store.db.collection<{ _id: string; n: number }>(BUCKETS);
+async function bucketLookups(db: Db, data: Dataset, rng: () => number, n: number, samples: Samples): Promise<number> {
+  const buckets = db.collection<{ _id: string; n: number }>(BUCKETS);
   const firstFullHour = sliceStart(data.firstTs) + SLICE_MS;
   const hours = (sliceStart(data.lastTs) - firstFullHour) / SLICE_MS;
   let bytes = 0;
@@ -464,6 +456,9 @@ async function statsQueries(
 export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figure[]> {
   const storeOptions = storeOptionsFrom(cluster.env);
   const store = await connectMongoStore({ ...storeOptions, logger: createLogger('silent') });
+  // The driver alone, for the raw figures and collStats (the store module hides its database).
+  const rawClient = new MongoClient(storeOptions.url);
+  const rawDb = rawClient.db(storeOptions.database);
   const pids: CpuWatch = { store: ferretDbPid(), api: cluster.replicas[0]?.child.pid };
   const label = sizeLabel(o.stored);
   const sensors = Math.ceil(o.stored / READINGS_PER_SENSOR);
@@ -495,7 +490,7 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
       unit: 'readings/s',
       notes: `${stored} readings of ${sensors} sensors through store.readings.insert, ${LOAD_BATCH} consecutive readings of one sensor per call, one call at a time; ${loaded.cpu}`,
     });
-    const size = await storedBytes(store, storeOptions.ferretSqliteDir);
+    const size = await storedBytes(rawDb, storeOptions.ferretSqliteDir);
     console.error(`  history: ${size.notes.join('; ')}`);
     figures.push({
       name: 'history.bytesPerReading',
@@ -509,9 +504,9 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
     const direct = storeReader(store);
 
     // 2. The store's own limit: what one exact `_id` lookup of a bucket costs.
-    await bucketLookups(store, data, rng, WARMUP, new Samples());
+    await bucketLookups(rawDb, data, rng, WARMUP, new Samples());
     const limit = new Samples();
-    const lookup = await withCpu(pids, () => bucketLookups(store, data, rng, o.queries, limit));
+    const lookup = await withCpu(pids, () => bucketLookups(rawDb, data, rng, o.queries, limit));
     measured(
       {
         name: LIMIT,
@@ -578,6 +573,7 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
     }
   } finally {
     await store.dispose();
+    await rawClient.close();
   }
   return figures;
 }

@@ -22,6 +22,7 @@ import { GraphQLError } from 'graphql';
 import type { OverheatAlert } from '../domain/alert.js';
 import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import type { AlertFanout } from './alertFanout.js';
 import { queuedAlertBytes, type SocketBudget } from './socketBudget.js';
@@ -192,7 +193,7 @@ export function createAlertFeed(deps: {
         return;
       }
       this.replaying = true;
-      let delay = 100;
+      const backoff = new Backoff(100, 2000);
       try {
         do {
           this.replayAgain = false;
@@ -205,9 +206,9 @@ export function createAlertFeed(deps: {
               await this.waitForRoom();
             }
           } catch (err) {
-            log.warn({ err: (err as Error).message, retryInMs: delay }, 'replay from store failed; retrying');
-            await new Promise((r) => setTimeout(r, delay));
-            delay = Math.min(delay * 2, 2000);
+            const retryInMs = backoff.next();
+            log.warn({ err: (err as Error).message, retryInMs }, 'replay from store failed; retrying');
+            await sleep(retryInMs);
             this.replayAgain = true;
           }
         } while (this.replayAgain && !this.done);

@@ -23,10 +23,9 @@ import type { ReadinessReport } from '../observability/readiness.js';
 import type { Admission, GraphQLRequestText } from './admission.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
-import { ErrorCode } from '../errors.js';
+import { DependencyError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
-import { isMongoUnavailable } from '../store/mongoStore.js';
 import { createGraphiQLHandler } from './graphiql.js';
 import { subscribeWithFastPath, type DirectTransport } from './overheatAlertsFastPath.js';
 
@@ -109,7 +108,7 @@ const CLIENT_CODES = new Set<unknown>([
 export function errorMasker(devMode: boolean, log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = (error as { originalError?: unknown }).originalError ?? error;
-    if (isMongoUnavailable(original)) {
+    if (original instanceof DependencyError && original.dependency === 'mongodb') {
       return {
         message: 'The history store is unreachable; retry shortly',
         path: formatted.path,

@@ -7,7 +7,6 @@ import { badUserInput } from '../errors.js';
 import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { OverheatAlert } from '../schema/alert.type.js';
 import { AlertConnection } from '../schema/connection.type.js';
-import { fromAlertDoc } from '../store/mongoStore.js';
 import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
 import type { GraphQLContext, Services } from './services.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
@@ -74,10 +73,7 @@ export class AlertResolver {
       before: after ? parseAlertPageCursor(after) : undefined,
     };
     const page = await this.services.readGate.run(() => this.services.store.alerts.page(query));
-    const edges = page.items.map((d) => ({
-      cursor: alertPageCursor(d.ts, d._id),
-      node: toGraphQL(fromAlertDoc(d), null),
-    }));
+    const edges = page.items.map((a) => ({ cursor: alertPageCursor(a.ts, a.id), node: toGraphQL(a, null) }));
     return {
       edges,
       nodes: edges.map((e) => e.node),

@@ -1,8 +1,8 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { checkScope, forbidden, principalOf } from '../auth/policy.js';
-import { badUserInput, limitExceeded } from '../errors.js';
+import { badUserInput } from '../errors.js';
 import { Scenario, Sensor, SensorStatus, SpawnSensorsInput, SpawnSensorsPayload } from '../schema/sensor.type.js';
-import type { SensorDoc } from '../store/mongoStore.js';
+import type { SimulatedSensor } from '../domain/sensor.js';
 import type { GraphQLContext, Services } from './services.js';
 import { checkPageSize, checkSensorIds } from './validate.js';
 import { parseSensorPageCursor, sensorPageCursor } from './pageCursor.js';
@@ -10,17 +10,9 @@ import { SensorConnection } from '../schema/connection.type.js';
 
 const DEFAULT_INTERVAL_MS = 1000;
 
-function toSensor(doc: SensorDoc): Sensor {
-  return {
-    id: doc._id,
-    scenario: doc.scenario as Scenario,
-    intervalMs: doc.intervalMs,
-    seed: doc.seed,
-    status: doc.status as SensorStatus,
-    replicaId: doc.replicaId,
-    createdAt: doc.createdAt,
-    stoppedAt: doc.stoppedAt,
-  };
+function toSensor(s: SimulatedSensor): Sensor {
+  const { id, scenario, intervalMs, seed, status, replicaId, createdAt, stoppedAt } = s;
+  return { id, scenario, intervalMs, seed, status, replicaId, createdAt, stoppedAt };
 }
 
 @Resolver(() => Sensor)
@@ -47,11 +39,11 @@ export class SensorResolver {
         (d) =>
           !from ||
           d.createdAt.getTime() > from.createdAt ||
-          (d.createdAt.getTime() === from.createdAt && d._id > from.id),
+          (d.createdAt.getTime() === from.createdAt && d.id > from.id),
       );
     const edges = all
       .slice(0, pageSize)
-      .map((d) => ({ cursor: sensorPageCursor(d.createdAt, d._id), node: toSensor(d) }));
+      .map((d) => ({ cursor: sensorPageCursor(d.createdAt, d.id), node: toSensor(d) }));
     return {
       edges,
       nodes: edges.map((e) => e.node),
@@ -67,58 +59,11 @@ export class SensorResolver {
     @Ctx() ctx?: GraphQLContext,
   ): Promise<SpawnSensorsPayload> {
     const principal = principalOf(ctx ?? {});
-    const { limits } = this.services.config;
-    if (!Number.isInteger(input.count) || input.count < 1)
-      throw badUserInput('input.count', 'input.count must be at least 1');
-    if (input.count > limits.maxSpawnPerRequest) {
-      throw limitExceeded(
-        'input.count',
-        `input.count may be at most ${limits.maxSpawnPerRequest} per request`,
-        limits.maxSpawnPerRequest,
-      );
-    }
+    // Shape of the request here; capacity (fleet, replica, credential) is the fleet's rule.
     const intervalMs = input.intervalMs ?? DEFAULT_INTERVAL_MS;
-    if (intervalMs < limits.minIntervalMs || intervalMs > 3_600_000) {
-      throw badUserInput('input.intervalMs', `input.intervalMs must be within ${limits.minIntervalMs}..3600000`);
-    }
     const seed = input.seed ?? Math.floor(Math.random() * 2 ** 31);
     if (!Number.isInteger(seed) || seed < 0)
       throw badUserInput('input.seed', 'input.seed must be a non-negative integer');
-
-    const running = await this.services.store.sensors.countRunning();
-    if (running + input.count > limits.maxSensors) {
-      throw limitExceeded(
-        'input.count',
-        `at most ${limits.maxSensors} sensors may run at once (${running} running)`,
-        limits.maxSensors,
-      );
-    }
-    const addedRate = (input.count * 1000) / intervalMs;
-    const rate = this.services.fleet.localRate();
-    if (rate + addedRate > limits.maxSimulatedRate) {
-      throw limitExceeded(
-        'input.intervalMs',
-        `simulated sensors of this replica may produce at most ${limits.maxSimulatedRate} readings/s (now ${Math.round(rate)}, this request adds ${Math.round(addedRate)})`,
-        limits.maxSimulatedRate,
-      );
-    }
-    // Per credential, across replicas (counted in the store; concurrent spawns may pass it by one request).
-    const { security } = this.services.config;
-    const usage = await this.services.store.sensors.usageOf(principal.id);
-    if (usage.count + input.count > security.maxSensorsPerKey) {
-      throw limitExceeded(
-        'input.count',
-        `this credential may run at most ${security.maxSensorsPerKey} sensors (${usage.count} running)`,
-        security.maxSensorsPerKey,
-      );
-    }
-    if (usage.rate + addedRate > security.maxSimulatedRatePerKey) {
-      throw limitExceeded(
-        'input.intervalMs',
-        `this credential's simulated sensors may produce at most ${security.maxSimulatedRatePerKey} readings/s (now ${Math.round(usage.rate)}, this request adds ${Math.round(addedRate)})`,
-        security.maxSimulatedRatePerKey,
-      );
-    }
     const docs = await this.services.fleet.spawn({
       count: input.count,
       intervalMs,

@@ -1,10 +1,9 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Scenario, SensorStatus } from '../domain/sensor.js';
 import { DateTimeScalar } from './dateTime.scalar.js';
 
-export enum Scenario {
-  NORMAL = 'NORMAL',
-  OVERHEAT = 'OVERHEAT',
-}
+// One Scenario and one SensorStatus, from the domain; registered here as GraphQL enums.
+export { Scenario, SensorStatus };
 registerEnumType(Scenario, {
   name: 'Scenario',
   description: 'How a simulated sensor behaves.',
@@ -14,10 +13,6 @@ registerEnumType(Scenario, {
   },
 });
 
-export enum SensorStatus {
-  RUNNING = 'RUNNING',
-  STOPPED = 'STOPPED',
-}
 registerEnumType(SensorStatus, { name: 'SensorStatus' });
 
 @ObjectType({ description: 'A simulated sensor.' })

@@ -13,10 +13,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-import type { MongoStore, ReplicaLease, SensorDoc } from '../store/mongoStore.js';
+import type { MongoStore, ReplicaLease } from '../store/mongoStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
 import { VirtualSensor, type Scenario } from './virtualSensor.js';
+import type { SimulatedSensor } from '../domain/sensor.js';
+import { badUserInput, limitExceeded } from '../errors.js';
+
+/** Slowest simulated sensor: one reading an hour. */
+const MAX_INTERVAL_MS = 3_600_000;
 
 export interface SpawnRequest {
   count: number;
@@ -48,9 +53,9 @@ export function resolveOwner(
 }
 
 export interface SensorFleet {
-  spawn(request: SpawnRequest): Promise<SensorDoc[]>;
+  spawn(request: SpawnRequest): Promise<SimulatedSensor[]>;
   /** Every sensor, with `replicaId` set to the replica running it now. */
-  list(): Promise<SensorDoc[]>;
+  list(): Promise<SimulatedSensor[]>;
   /** Stops sensors on whichever replica runs them; undefined stops all. Returns how many stopped. */
   stop(ids: readonly string[] | undefined): Promise<number>;
   /** Sensors running on this replica. */
@@ -63,8 +68,21 @@ export interface SensorFleet {
 }
 
 interface RunningSensor {
-  doc: SensorDoc;
+  doc: SimulatedSensor;
   timer: NodeJS.Timeout;
+}
+
+/** How much simulation the fleet accepts (from the configuration). */
+export interface FleetCapacity {
+  /** Sensors running at once across the fleet. */
+  maxSensors: number;
+  maxSpawnPerRequest: number;
+  minIntervalMs: number;
+  /** Readings/s the simulated sensors of one replica may produce together. */
+  maxReplicaRate: number;
+  /** Running sensors, and their readings/s, one credential (SpawnRequest.owner) may have. */
+  maxSensorsPerOwner: number;
+  maxRatePerOwner: number;
 }
 
 export function createSensorFleet(deps: {
@@ -72,6 +90,7 @@ export function createSensorFleet(deps: {
   store: MongoStore;
   replicaId: string;
   logger: Logger;
+  capacity: FleetCapacity;
   reconcileEveryMs?: number;
   leaseMs?: number;
 }): SensorFleet {
@@ -82,19 +101,19 @@ export function createSensorFleet(deps: {
   let disposed = false;
 
   const leaseMs = deps.leaseMs ?? 10_000;
-  const startLocal = (doc: SensorDoc): void => {
-    if (running.has(doc._id)) return;
+  const startLocal = (doc: SimulatedSensor): void => {
+    if (running.has(doc.id)) return;
     const sensor = new VirtualSensor(doc.scenario, deriveSeed(doc.seed, doc.index));
     let tick = 0;
     const timer = setInterval(() => {
       // Nominal elapsed time, not wall-clock: the values depend only on the seed and the tick.
       const sample = sensor.sample(++tick * doc.intervalMs);
-      const reading: Reading = { sensorId: doc._id, ts: new Date(), ...sample };
+      const reading: Reading = { sensorId: doc.id, ts: new Date(), ...sample };
       if (deps.producer.offer(reading)) produced++;
       else skippedTicks++;
     }, doc.intervalMs);
     timer.unref();
-    running.set(doc._id, { doc, timer });
+    running.set(doc.id, { doc, timer });
   };
 
   const stopLocal = (id: string): boolean => {
@@ -151,18 +170,82 @@ export function createSensorFleet(deps: {
     const mine = new Set<string>();
     for (const doc of runningDocs) {
       if (resolveOwner(doc.replicaId, byId, now) !== deps.replicaId) continue;
-      mine.add(doc._id);
+      mine.add(doc.id);
       startLocal(doc);
     }
     for (const id of [...running.keys()]) if (!mine.has(id)) stopLocal(id);
   };
 
+  const localRate = (): number => {
+    let rate = 0;
+    for (const s of running.values()) rate += 1000 / s.doc.intervalMs;
+    return rate;
+  };
+
+  /**
+   * Refuses a spawn past any capacity, with LIMIT_EXCEEDED (or BAD_USER_INPUT for a malformed one).
+   * The fleet and per-owner counts come from the store, so they hold across replicas; two spawns
+   * racing on two replicas may pass a cap by one request.
+   */
+  const checkCapacity = async (req: SpawnRequest): Promise<void> => {
+    const cap = deps.capacity;
+    if (!Number.isInteger(req.count) || req.count < 1)
+      throw badUserInput('input.count', 'input.count must be at least 1');
+    if (req.count > cap.maxSpawnPerRequest) {
+      throw limitExceeded(
+        'input.count',
+        `input.count may be at most ${cap.maxSpawnPerRequest} per request`,
+        cap.maxSpawnPerRequest,
+      );
+    }
+    if (req.intervalMs < cap.minIntervalMs || req.intervalMs > MAX_INTERVAL_MS) {
+      throw badUserInput(
+        'input.intervalMs',
+        `input.intervalMs must be within ${cap.minIntervalMs}..${MAX_INTERVAL_MS}`,
+      );
+    }
+    const running = await deps.store.sensors.countRunning();
+    if (running + req.count > cap.maxSensors) {
+      throw limitExceeded(
+        'input.count',
+        `at most ${cap.maxSensors} sensors may run at once (${running} running)`,
+        cap.maxSensors,
+      );
+    }
+    const addedRate = (req.count * 1000) / req.intervalMs;
+    const rate = localRate();
+    if (rate + addedRate > cap.maxReplicaRate) {
+      throw limitExceeded(
+        'input.intervalMs',
+        `simulated sensors of this replica may produce at most ${cap.maxReplicaRate} readings/s (now ${Math.round(rate)}, this request adds ${Math.round(addedRate)})`,
+        cap.maxReplicaRate,
+      );
+    }
+    if (!req.owner) return;
+    const usage = await deps.store.sensors.usageOf(req.owner);
+    if (usage.count + req.count > cap.maxSensorsPerOwner) {
+      throw limitExceeded(
+        'input.count',
+        `this credential may run at most ${cap.maxSensorsPerOwner} sensors (${usage.count} running)`,
+        cap.maxSensorsPerOwner,
+      );
+    }
+    if (usage.rate + addedRate > cap.maxRatePerOwner) {
+      throw limitExceeded(
+        'input.intervalMs',
+        `this credential's simulated sensors may produce at most ${cap.maxRatePerOwner} readings/s (now ${Math.round(usage.rate)}, this request adds ${Math.round(addedRate)})`,
+        cap.maxRatePerOwner,
+      );
+    }
+  };
+
   return {
     async spawn(req) {
+      await checkCapacity(req);
       const batchId = randomBytes(4).toString('hex');
       const now = new Date();
-      const docs: SensorDoc[] = Array.from({ length: req.count }, (_, i) => ({
-        _id: `sim-${batchId}-${i}`,
+      const docs: SimulatedSensor[] = Array.from({ length: req.count }, (_, i) => ({
+        id: `sim-${batchId}-${i}`,
         scenario: req.scenario,
         intervalMs: req.intervalMs,
         seed: req.seed,
@@ -203,11 +286,7 @@ export function createSensorFleet(deps: {
       );
     },
     localCount: () => running.size,
-    localRate: () => {
-      let rate = 0;
-      for (const s of running.values()) rate += 1000 / s.doc.intervalMs;
-      return rate;
-    },
+    localRate,
     stats: () => ({ produced, skippedTicks }),
     async dispose() {
       if (disposed) return;

@@ -11,7 +11,9 @@
 import type { Location } from '../domain/reading.js';
 import { gaussian, seededRandom, type Random } from './random.js';
 
-export type Scenario = 'NORMAL' | 'OVERHEAT';
+import type { Scenario } from '../domain/sensor.js';
+
+export type { Scenario };
 
 export interface SensorSample {
   temperature: number;

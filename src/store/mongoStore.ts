@@ -3,15 +3,17 @@
  * Every write is idempotent (natural keys as `_id`), so replaying a Kafka batch changes nothing.
  * Queries stick to what both MongoDB 7 and FerretDB 1.x support.
  */
-import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
 import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import { BUCKETS, DAYS, SENSORS, createReadingHistory, type ReadingHistory } from './readingHistory.js';
+import type { Scenario, SensorStatus, SimulatedSensor } from '../domain/sensor.js';
+import { DependencyError } from '../errors.js';
 
-export interface AlertDoc {
+interface AlertDoc {
   _id: string;
   sensorId: string;
   temperature: number;
@@ -23,10 +25,8 @@ export interface AlertDoc {
   offset: number;
 }
 
-export type Scenario = 'NORMAL' | 'OVERHEAT';
-export type SensorStatus = 'RUNNING' | 'STOPPED';
-
-export interface SensorDoc {
+/** How a sensor is stored (`_id` is its id); outside this module it is a SimulatedSensor. */
+interface SensorDoc {
   _id: string;
   scenario: Scenario;
   intervalMs: number;
@@ -80,7 +80,8 @@ export interface MongoStore {
      * stream position (a replay after a crash). Re-sent duplicates from other positions are not returned.
      */
     insert(alerts: readonly OverheatAlert[]): Promise<OverheatAlert[]>;
-    page(query: AlertQuery): Promise<Page<AlertDoc>>;
+    /** Stored alerts, newest first (by timestamp, then id). */
+    page(query: AlertQuery): Promise<Page<OverheatAlert>>;
     /** The first `limit` alerts after `cursor` and at or before `watermarks`, ordered by partition then offset. */
     between(
       cursor: AlertCursor,
@@ -88,7 +89,8 @@ export interface MongoStore {
       sensorIds: ReadonlySet<string> | undefined,
       limit: number,
     ): Promise<OverheatAlert[]>;
-    count(filter?: Filter<AlertDoc>): Promise<number>;
+    /** Stored alerts of these sensors (all when omitted). */
+    count(sensorIds?: readonly string[]): Promise<number>;
     /**
      * Removes alerts detected before `cutoff`. Records first, per partition, the offset up to which
      * alerts are gone, so a cursor from before it is refused instead of replaying a partial history.
@@ -98,12 +100,12 @@ export interface MongoStore {
     purgedUpTo(topic: string): Promise<Map<number, number>>;
   };
   readonly sensors: {
-    insert(sensors: readonly SensorDoc[]): Promise<void>;
-    list(): Promise<SensorDoc[]>;
+    insert(sensors: readonly SimulatedSensor[]): Promise<void>;
+    list(): Promise<SimulatedSensor[]>;
     countRunning(): Promise<number>;
     /** Running sensors spawned by this credential, and the readings/s they produce together. */
     usageOf(owner: string): Promise<{ count: number; rate: number }>;
-    running(): Promise<SensorDoc[]>;
+    running(): Promise<SimulatedSensor[]>;
     /**
      * Marks running sensors stopped (all when ids is undefined); returns the ids it found running.
      * Nothing but this writes a sensor after its spawn, so a stop is never overwritten.
@@ -128,7 +130,6 @@ export interface MongoStore {
     watermarks(topic: string): Promise<Map<number, number>>;
   };
   ping(): Promise<void>;
-  readonly db: Db;
   dispose(): Promise<void>;
 }
 
@@ -150,7 +151,7 @@ function duplicateIndexes(err: MongoBulkWriteError): number[] {
   return writeErrorsOf(err).map((e) => e.index);
 }
 
-export function toAlertDoc(a: OverheatAlert): AlertDoc {
+function toAlertDoc(a: OverheatAlert): AlertDoc {
   return {
     _id: a.id,
     sensorId: a.sensorId,
@@ -164,7 +165,17 @@ export function toAlertDoc(a: OverheatAlert): AlertDoc {
   };
 }
 
-export function fromAlertDoc(d: AlertDoc): OverheatAlert {
+function toSensorDoc(s: SimulatedSensor): SensorDoc {
+  const { id, owner, ...rest } = s;
+  return { _id: id, ...rest, ...(owner ? { owner } : {}) };
+}
+
+function fromSensorDoc(d: SensorDoc): SimulatedSensor {
+  const { _id, ...rest } = d;
+  return { id: _id, ...rest };
+}
+
+function fromAlertDoc(d: AlertDoc): OverheatAlert {
   return {
     id: d._id,
     sensorId: d.sensorId,
@@ -233,8 +244,9 @@ export async function connectMongoStore(options: {
   }
   log.debug({ database: options.database }, 'connected');
 
-  return {
-    db,
+  // Every method: an unreachable store surfaces as DependencyError('mongodb'), the one error other
+  // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
+  return translateErrors({
     readings: createReadingHistory(db),
     alerts: {
       async insert(batch) {
@@ -268,7 +280,7 @@ export async function connectMongoStore(options: {
           .sort({ ts: -1, _id: -1 })
           .limit(q.first + 1)
           .toArray();
-        return { items: docs.slice(0, q.first), hasNextPage: docs.length > q.first };
+        return { items: docs.slice(0, q.first).map(fromAlertDoc), hasNextPage: docs.length > q.first };
       },
       async between(cursor, watermarks, sensorIds, limit) {
         const seen = cursor.entries();
@@ -284,7 +296,7 @@ export async function connectMongoStore(options: {
         const docs = await alerts.find(filter).sort({ partition: 1, offset: 1 }).limit(limit).toArray();
         return docs.map(fromAlertDoc);
       },
-      count: (filter = {}) => alerts.countDocuments(filter),
+      count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
       async purgeBefore(topic, cutoff) {
         let removed = 0;
         for (const { partition } of await progress.find({ topic }).toArray()) {
@@ -311,15 +323,15 @@ export async function connectMongoStore(options: {
     },
     sensors: {
       async insert(batch) {
-        if (batch.length > 0) await sensors.insertMany([...batch], { ordered: false });
+        if (batch.length > 0) await sensors.insertMany(batch.map(toSensorDoc), { ordered: false });
       },
-      list: () => sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray(),
+      list: async () => (await sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromSensorDoc),
       countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
       async usageOf(owner) {
         const docs = await sensors.find({ status: 'RUNNING', owner }, { projection: { intervalMs: 1 } }).toArray();
         return { count: docs.length, rate: docs.reduce((sum, d) => sum + 1000 / d.intervalMs, 0) };
       },
-      running: () => sensors.find({ status: 'RUNNING' }).toArray(),
+      running: async () => (await sensors.find({ status: 'RUNNING' }).toArray()).map(fromSensorDoc),
       async stop(ids) {
         const filter: Filter<SensorDoc> = { status: 'RUNNING' };
         if (ids) filter._id = { $in: [...ids] };
@@ -386,7 +398,35 @@ export async function connectMongoStore(options: {
     async dispose() {
       await client.close();
     },
-  };
+  });
+}
+
+/** Wraps every function of `api` (one level of nesting deep) so that unavailability becomes DependencyError. */
+function translateErrors<T extends object>(api: T): T {
+  const wrap =
+    (fn: (...args: unknown[]) => unknown, self: object) =>
+    async (...args: unknown[]): Promise<unknown> => {
+      try {
+        return await fn.apply(self, args);
+      } catch (err) {
+        if (isMongoUnavailable(err))
+          throw new DependencyError('mongodb', `the store is unreachable: ${(err as Error).message}`, true, {
+            cause: err,
+          });
+        throw err;
+      }
+    };
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(api)) {
+    if (typeof value === 'function') out[key] = wrap(value as (...args: unknown[]) => unknown, api);
+    else if (value && typeof value === 'object') {
+      const inner: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value as object))
+        inner[k] = typeof v === 'function' ? wrap(v as (...args: unknown[]) => unknown, value as object) : v;
+      out[key] = inner;
+    } else out[key] = value;
+  }
+  return out as T;
 }
 
 export function isMongoUnavailable(err: unknown): boolean {

@@ -24,6 +24,8 @@ import type { Logger } from '../logger.js';
 import type { AlertFanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js';
+import { retryUntilDone, sleep } from '../shared/retry.js';
+import { Waiters } from '../shared/waiters.js';
 import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
 
@@ -73,7 +75,6 @@ class BatchAbandoned extends Error {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** How often the alert path commits resolved offsets (a crash replays at most this much, idempotently). */
 const ALERT_COMMIT_INTERVAL_MS = 1000;
 
@@ -109,25 +110,22 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const observer = o.observer ?? NO_OBSERVER;
   /** Retries a durable step until it succeeds, or the batch no longer belongs to us. */
   const durably = async <T>(what: string, p: EachBatchPayload, step: () => Promise<T>): Promise<T> => {
-    let delay = 100;
-    for (;;) {
-      try {
-        const result = await step();
-        healthy = true;
-        return result;
-      } catch (err) {
+    const result = await retryUntilDone(step, {
+      onFailure: (err, retryInMs) => {
         healthy = false;
         stats.storeRetries++;
         log.warn(
-          { err: (err as Error).message, step: what, partition: p.batch.partition, retryInMs: delay },
+          { err: err.message, step: what, partition: p.batch.partition, retryInMs },
           'durable step failed; retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
+      },
+      beforeRetry: async () => {
         if (!p.isRunning() || p.isStale()) throw new BatchAbandoned();
         await p.heartbeat().catch(() => undefined);
-      }
-    }
+      },
+    });
+    healthy = true;
+    return result;
   };
 
   const eachBatch = async (p: EachBatchPayload): Promise<void> => {
@@ -256,8 +254,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     },
   });
   let inFlight = 0;
-  let idleWaiters: (() => void)[] = [];
-  const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((r) => idleWaiters.push(r)));
+  const idle = new Waiters();
+  const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : idle.wait());
 
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
@@ -279,11 +277,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         throw err;
       } finally {
         inFlight--;
-        if (inFlight === 0) {
-          const waiters = idleWaiters;
-          idleWaiters = [];
-          for (const w of waiters) w();
-        }
+        if (inFlight === 0) idle.wakeAll();
       }
     },
   });

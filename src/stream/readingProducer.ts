@@ -11,6 +11,8 @@ import { idempotentProducer } from './kafka.js';
 import { encodeReading, type Reading } from '../domain/reading.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../shared/retry.js';
+import { Waiters } from '../shared/waiters.js';
 
 export interface ReadingProducer {
   /** Sends readings and resolves once Kafka acknowledged them all (acks=all). */
@@ -52,10 +54,10 @@ export async function connectReadingProducer(options: {
   let closed = false;
   let sent = 0;
   let failedAttempts = 0;
-  let backoffMs = 0;
+  const backoff = new Backoff(100, 5000);
   /** When the batch now in flight was sent; kafkajs retries inside a send while Kafka is down. */
   let inFlightSince: number | undefined;
-  let idleWaiters: (() => void)[] = [];
+  const idle = new Waiters();
 
   const flush = async (): Promise<void> => {
     if (flushing) return;
@@ -74,7 +76,7 @@ export async function connectReadingProducer(options: {
           queue.splice(0, batch.length);
           sent += batch.length;
           healthy = true;
-          backoffMs = 0;
+          backoff.reset();
           for (const q of batch) {
             if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
           }
@@ -82,21 +84,16 @@ export async function connectReadingProducer(options: {
           inFlightSince = undefined;
           failedAttempts++;
           healthy = false;
-          backoffMs = Math.min(Math.max(backoffMs * 2, 100), 5000);
-          log.warn(
-            { err: (err as Error).message, queued: queue.length, retryInMs: backoffMs },
-            'kafka send failed; will retry',
-          );
+          const retryInMs = backoff.next();
+          log.warn({ err: (err as Error).message, queued: queue.length, retryInMs }, 'kafka send failed; will retry');
           if (closed) break;
-          await new Promise((r) => setTimeout(r, backoffMs));
+          await sleep(retryInMs);
         }
       }
     } finally {
       flushing = false;
       if (queue.length === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const w of waiters) w();
+        idle.wakeAll();
       }
     }
   };
@@ -138,10 +135,7 @@ export async function connectReadingProducer(options: {
     stats: () => ({ sent, failedAttempts }),
     async dispose(timeoutMs = 5000) {
       if (queue.length > 0) {
-        await Promise.race([
-          new Promise<void>((r) => idleWaiters.push(r)),
-          new Promise<void>((r) => setTimeout(r, timeoutMs)),
-        ]);
+        await Promise.race([idle.wait(), new Promise<void>((r) => setTimeout(r, timeoutMs))]);
       }
       closed = true;
       if (queue.length > 0) log.warn({ dropped: queue.length }, 'producer closed with unsent readings');

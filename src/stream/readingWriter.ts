@@ -11,6 +11,8 @@
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
+import { retryUntilDone } from '../shared/retry.js';
+import { Waiters } from '../shared/waiters.js';
 import type { PipelineObserver } from '../observability/metrics.js';
 import type { MongoStore } from '../store/mongoStore.js';
 
@@ -68,11 +70,11 @@ export function createReadingWriter(deps: {
   let writing = false;
   let healthy = true;
   let abandoned = false;
-  let roomWaiters: (() => void)[] = [];
-  let idleWaiters: (() => void)[] = [];
+  const room = new Waiters();
+  const idle = new Waiters();
 
   const wakeRoom = (): void => {
-    while (roomWaiters.length > 0 && queued < deps.maxPending) roomWaiters.shift()!();
+    while (queued < deps.maxPending && room.wakeOne());
   };
 
   const write = async (): Promise<void> => {
@@ -88,27 +90,31 @@ export function createReadingWriter(deps: {
           size += c.readings.length;
         }
         const readings = chunks.flatMap((c) => c.readings);
-        let delay = 100;
-        for (;;) {
-          try {
-            const t0 = performance.now();
-            stored += await deps.store.readings.insert(readings);
-            deps.observer?.storeWrite('readings', performance.now() - t0);
-            healthy = true;
-            break;
-          } catch (err) {
-            healthy = false;
-            log.warn(
-              { err: (err as Error).message, readings: readings.length, retryInMs: delay },
-              'storing readings failed; retrying',
-            );
-            await new Promise((r) => setTimeout(r, delay));
-            delay = Math.min(delay * 2, 5000);
-            if (abandoned) {
-              for (const c of chunks) c.dropped(new ChunkDropped(c.partition));
-              return;
-            }
-          }
+        try {
+          await retryUntilDone(
+            async () => {
+              const t0 = performance.now();
+              stored += await deps.store.readings.insert(readings);
+              deps.observer?.storeWrite('readings', performance.now() - t0);
+              healthy = true;
+            },
+            {
+              onFailure: (err, retryInMs) => {
+                healthy = false;
+                log.warn(
+                  { err: err.message, readings: readings.length, retryInMs },
+                  'storing readings failed; retrying',
+                );
+              },
+              beforeRetry: () => {
+                if (abandoned) throw new ChunkDropped(-1);
+              },
+            },
+          );
+        } catch {
+          // Abandoned (shutdown past its deadline): not durable, so not committed.
+          for (const c of chunks) c.dropped(new ChunkDropped(c.partition));
+          return;
         }
         queued -= size;
         wakeRoom();
@@ -121,17 +127,13 @@ export function createReadingWriter(deps: {
       }
     } finally {
       writing = false;
-      if (queue.length === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const w of waiters) w();
-      }
+      if (queue.length === 0) idle.wakeAll();
     }
   };
 
   return {
     async enqueue(partition, offset, readings) {
-      while (queued >= deps.maxPending && !abandoned) await new Promise<void>((r) => roomWaiters.push(r));
+      while (queued >= deps.maxPending && !abandoned) await room.wait();
       if (abandoned) return { durable: Promise.reject(new ChunkDropped(partition)) };
       let done!: () => void;
       let dropped!: (err: Error) => void;
@@ -157,7 +159,7 @@ export function createReadingWriter(deps: {
     },
     flush() {
       if (queue.length === 0 && !writing) return Promise.resolve();
-      return new Promise<void>((r) => idleWaiters.push(r));
+      return idle.wait();
     },
     pending: () => queued,
     stored: () => stored,
@@ -166,9 +168,8 @@ export function createReadingWriter(deps: {
       abandoned = true;
       for (const c of queue.splice(0)) c.dropped(new ChunkDropped(c.partition));
       queued = 0;
-      for (const w of [...roomWaiters, ...idleWaiters]) w();
-      roomWaiters = [];
-      idleWaiters = [];
+      room.wakeAll();
+      idle.wakeAll();
     },
   };
 }

@@ -64,7 +64,7 @@ describe('dead-letter topic', () => {
       { what: 'valid readings stored' },
     );
     await eventually(
-      () => store.alerts.count({ sensorId }),
+      () => store.alerts.count([sensorId]),
       (n) => n === 5,
       { what: 'alerts for the valid critical readings' },
     );
