@@ -1,7 +1,13 @@
 /**
- * Configuration: the only module that reads `process.env`.
- * Parsed once at start, every problem reported together, result frozen.
+ * Configuration: the only module that reads `process.env`. Parsed once at start, every problem
+ * reported together, result frozen.
+ *
+ * Every variable is declared once, in VARIABLES: its zod schema (type, bounds, default) and what it
+ * is for. The set of known variables, the "unknown variable" check for the project's prefixes and
+ * the README's check (test/unit/config.test.ts) all come from it; `loadConfig` only arranges the
+ * parsed values into the nested Config and checks what involves several variables.
  */
+import { z } from 'zod';
 import { parseApiKeys, ROLES, type AuthSettings, type Role } from './auth/credentials.js';
 import type { OperationLimits } from './limits/operationLimits.js';
 import type { RateBucket, RateLimit } from './limits/rateLimiter.js';
@@ -126,190 +132,231 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Collects problems while reading typed values, so one error lists them all. */
-class EnvReader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Env) {}
+// --- value types: each reads a string (empty = unset) and says in plain words what is wrong.
 
-  string(name: string, fallback: string, pattern?: RegExp): string {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (pattern && !pattern.test(raw)) {
-      this.problems.push(`${name}: "${raw}" does not match ${pattern}`);
-      return fallback;
-    }
-    return raw;
-  }
+const raw = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+type Ctx = { addIssue(issue: { code: 'custom'; message: string }): void };
+const fail = (ctx: Ctx, message: string): never => {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+};
 
-  number(name: string, fallback: number, opts: { min?: number; max?: number; integer?: boolean } = {}): number {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    const { min = -Infinity, max = Infinity, integer = false } = opts;
-    if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-      this.problems.push(`${name}: "${raw}" is not ${integer ? 'an integer' : 'a number'}`);
-      return fallback;
-    }
-    if (value < min || value > max) {
-      this.problems.push(`${name}: ${value} is outside ${min}..${max}`);
-      return fallback;
-    }
-    return value;
-  }
+function num(fallback: number, min = -Infinity, max = Infinity, integer = false) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return fallback;
+    const n = Number(s);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+      return fail(ctx, `"${s}" is not ${integer ? 'an integer' : 'a number'}`);
+    if (n < min || n > max) return fail(ctx, `${n} is outside ${min}..${max}`);
+    return n;
+  });
+}
+const int = (fallback: number, min: number, max: number) => num(fallback, min, max, true);
 
-  int(name: string, fallback: number, min: number, max: number): number {
-    return this.number(name, fallback, { min, max, integer: true });
-  }
-
-  boolean(name: string, fallback: boolean): boolean {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (/^(1|true|yes|on)$/i.test(raw)) return true;
-    if (/^(0|false|no|off)$/i.test(raw)) return false;
-    this.problems.push(`${name}: "${raw}" is not a boolean (true/false)`);
-    return fallback;
-  }
-
-  url(name: string, fallback: string, protocols: readonly string[]): string {
-    const raw = this.string(name, fallback);
+function text(fallback: string, pattern?: RegExp) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return fallback;
+    if (pattern && !pattern.test(s)) return fail(ctx, `"${s}" does not match ${String(pattern)}`);
+    return s;
+  });
+}
+/** A string with no default: undefined when unset. */
+function optionalText(pattern?: RegExp) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    if (pattern && !pattern.test(s)) return fail(ctx, `"${s}" does not match ${String(pattern)}`);
+    return s;
+  });
+}
+function oneOf<T extends string>(values: readonly T[], fallback: T) {
+  return raw.transform((s, ctx): T => {
+    if (s === undefined) return fallback;
+    if (!values.includes(s as T)) return fail(ctx, `"${s}" is not one of ${values.join(', ')}`);
+    return s as T;
+  });
+}
+function bool(fallback: boolean | undefined) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(s)) return true;
+    if (/^(0|false|no|off)$/i.test(s)) return false;
+    return fail(ctx, `"${s}" is not a boolean (true/false)`);
+  });
+}
+function url(fallback: string, protocols: readonly string[]) {
+  return raw.transform((s, ctx) => {
+    const value = s ?? fallback;
+    let parsed: URL;
     try {
-      const parsed = new URL(raw);
-      if (!protocols.includes(parsed.protocol)) {
-        this.problems.push(`${name}: protocol must be one of ${protocols.join(', ')}, got "${parsed.protocol}"`);
-      }
+      parsed = new URL(value);
     } catch {
-      this.problems.push(`${name}: "${raw}" is not a URL`);
+      return fail(ctx, `"${value}" is not a URL`);
     }
-    return raw;
-  }
-
-  /** A duration such as `30d`, `12h`, `90m`, `45s` or `500ms`. */
-  duration(name: string, fallback: number, min: number): number {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(raw.trim());
-    if (!m) {
-      this.problems.push(`${name}: "${raw}" is not a duration (e.g. 30d, 12h, 90m)`);
-      return fallback;
-    }
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-    const value = Number(m[1]) * unit;
-    if (value < min) {
-      this.problems.push(`${name}: ${raw} is shorter than the minimum of ${min} ms`);
-      return fallback;
-    }
+    if (!protocols.includes(parsed.protocol))
+      return fail(ctx, `protocol must be one of ${protocols.join(', ')}, got "${parsed.protocol}"`);
     return value;
-  }
-
-  /** A rate such as `300/1m` (units per window). */
-  rate(name: string, fallback: RateLimit): RateLimit {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const m = /^(\d{1,9})\/(\d{1,6})(ms|s|m|h)$/.exec(raw.trim());
+  });
+}
+/** A duration such as `30d`, `12h`, `90m`, `45s` or `500ms`. */
+function duration(fallback: number, min: number) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return fallback;
+    const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(s.trim());
+    if (!m) return fail(ctx, `"${s}" is not a duration (e.g. 30d, 12h, 90m)`);
+    const value =
+      Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    if (value < min) return fail(ctx, `${s} is shorter than the minimum of ${min} ms`);
+    return value;
+  });
+}
+/** A rate such as `300/1m` (units per window). */
+function rate(fallback: RateLimit) {
+  return raw.transform((s, ctx): RateLimit => {
+    if (s === undefined) return fallback;
+    const m = /^(\d{1,9})\/(\d{1,6})(ms|s|m|h)$/.exec(s.trim());
     const unit = m ? { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[3] as 'ms' | 's' | 'm' | 'h'] : 0;
     if (!m || Number(m[1]) < 1 || Number(m[2]) * unit < 100) {
-      this.problems.push(
-        `${name}: "${raw}" is not a rate such as 300/1m (at least 1 per window, windows of 100ms or more)`,
-      );
-      return fallback;
+      return fail(ctx, `"${s}" is not a rate such as 300/1m (at least 1 per window, windows of 100ms or more)`);
     }
     return { limit: Number(m[1]), windowMs: Number(m[2]) * unit };
-  }
-
-  list(name: string, fallback: readonly string[], itemPattern: RegExp): string[] {
-    const raw = this.env[name];
-    if (raw === undefined || raw === '') return [...fallback];
-    const items = raw
+  });
+}
+function list(fallback: readonly string[], itemPattern: RegExp) {
+  return raw.transform((s, ctx) => {
+    if (s === undefined) return [...fallback];
+    const items = s
       .split(',')
-      .map((s) => s.trim())
+      .map((x) => x.trim())
       .filter(Boolean);
-    if (items.length === 0) this.problems.push(`${name}: must list at least one entry`);
-    for (const item of items) {
-      if (!itemPattern.test(item)) this.problems.push(`${name}: "${item}" does not match ${itemPattern}`);
-    }
+    if (items.length === 0) return fail(ctx, 'must list at least one entry');
+    const bad = items.filter((x) => !itemPattern.test(x));
+    if (bad.length > 0)
+      return fail(ctx, `${bad.map((x) => `"${x}"`).join(', ')} do(es) not match ${String(itemPattern)}`);
     return items;
-  }
+  });
 }
 
 const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
 const NAME = /^[a-zA-Z0-9._-]{1,100}$/;
 const HOST_PORT = /^[a-zA-Z0-9.-]+:\d{1,5}$/;
+const DAY = 86_400_000;
 
-/** Environment variables this module understands; anything else starting with these prefixes is refused. */
-export const KNOWN_VARIABLES = [
-  'NODE_ENV',
-  'REPLICA_ID',
-  'HOST',
-  'PORT',
-  'HTTP_MAX_BODY_BYTES',
-  'KAFKA_BROKERS',
-  'KAFKA_CLIENT_ID',
-  'KAFKA_READINGS_TOPIC',
-  'KAFKA_DLQ_TOPIC',
-  'KAFKA_GROUP_ID',
-  'KAFKA_PARTITIONS',
-  'KAFKA_REPLICATION_FACTOR',
-  'KAFKA_CONSUMER_ENABLED',
-  'KAFKA_SESSION_TIMEOUT_MS',
-  'KAFKA_PRODUCER_BUFFER_LIMIT',
-  'MONGODB_URL',
-  'MONGODB_DATABASE',
-  'MONGODB_ALERTS_DATABASE',
-  'MONGODB_FERRETDB_SQLITE_DIR',
-  'READINGS_RETENTION',
-  'READINGS_RETENTION_CHECK_MS',
-  'SENSORS_STOPPED_RETENTION',
-  'REDIS_URL',
-  'REDIS_CHANNEL_PREFIX',
-  'ALERT_THRESHOLD_C',
-  'ALERTS_RETENTION',
-  'READING_TEMPERATURE_MIN_C',
-  'READING_TEMPERATURE_MAX_C',
-  'READING_MAX_AGE_MS',
-  'READING_MAX_FUTURE_MS',
-  'READING_MAX_MESSAGE_BYTES',
-  'LIMIT_MAX_SENSORS',
-  'LIMIT_MAX_SPAWN',
-  'LIMIT_MIN_INTERVAL_MS',
-  'LIMIT_MAX_SIMULATED_RATE',
-  'LIMIT_MAX_INGEST_BATCH',
-  'LIMIT_HISTORY_MAX_PAGE',
-  'LIMIT_STATS_MAX_POINTS',
-  'LIMIT_SUBSCRIBER_MAX_PENDING',
-  'LIMIT_SOCKET_BUDGET_BYTES',
-  'LIMIT_SUBSCRIPTIONS_PER_SOCKET',
-  'API_KEYS',
-  'AUTH_JWT_SECRET',
-  'AUTH_JWKS_FILE',
-  'AUTH_JWT_ISSUER',
-  'AUTH_JWT_AUDIENCE',
-  'AUTH_ANONYMOUS_ROLE',
-  'DEV_MODE',
-  'DEV_ADMIN_KEY',
-  'GRAPHQL_INTROSPECTION',
-  'GRAPHIQL_ENABLED',
-  'CORS_ORIGINS',
-  'LIMIT_QUERY_DEPTH',
-  'LIMIT_QUERY_ALIASES',
-  'LIMIT_QUERY_DIRECTIVES',
-  'LIMIT_QUERY_COST',
-  'LIMIT_QUERY_TOKENS',
-  'LIMIT_OPERATION_NAME_LENGTH',
-  'LIMIT_VARIABLES_DEPTH',
-  'RATE_LIMIT_MUTATIONS',
-  'RATE_LIMIT_INGEST',
-  'RATE_LIMIT_SUBSCRIPTIONS',
-  'LIMIT_CONNECTIONS',
-  'LIMIT_CONNECTIONS_PER_ADDRESS',
-  'LIMIT_CONNECTIONS_PER_KEY',
-  'LIMIT_SENSORS_PER_KEY',
-  'LIMIT_SIMULATED_RATE_PER_KEY',
-  'LIMIT_STORE_READS',
-  'LIMIT_STORE_READ_QUEUE',
-  'SHUTDOWN_TIMEOUT_MS',
-  'LOG_LEVEL',
-  'LOG_FORMAT',
-] as const;
+/** Every variable the API reads, with its schema and what it is for. */
+export const VARIABLES = {
+  NODE_ENV: {
+    schema: oneOf(['production', 'development', 'test'] as const, 'development'),
+    doc: 'production switches off introspection and GraphiQL by default',
+  },
+  REPLICA_ID: {
+    schema: optionalText(NAME),
+    doc: 'names the replica in logs and sensor ownership (default replica-<port>-<pid>)',
+  },
+  HOST: { schema: text('127.0.0.1'), doc: 'listener address' },
+  PORT: { schema: int(4000, 0, 65535), doc: 'HTTP + WebSocket listener' },
+  HTTP_MAX_BODY_BYTES: {
+    schema: int(1_048_576, 1024, 64 * 1_048_576),
+    doc: 'largest request body and WebSocket message',
+  },
+  KAFKA_BROKERS: { schema: list(['127.0.0.1:9092'], HOST_PORT), doc: 'comma-separated host:port' },
+  KAFKA_CLIENT_ID: { schema: text('iot-realtime-pipeline', NAME), doc: 'Kafka client id prefix' },
+  KAFKA_READINGS_TOPIC: { schema: text('sensor.readings', TOPIC), doc: 'readings topic' },
+  KAFKA_DLQ_TOPIC: { schema: text('sensor.readings.dlq', TOPIC), doc: 'dead-letter topic' },
+  KAFKA_GROUP_ID: { schema: text('iot-realtime-pipeline', NAME), doc: 'alert-path consumer group' },
+  KAFKA_PARTITIONS: { schema: int(6, 1, 1000), doc: 'partitions when the API creates the topics' },
+  KAFKA_REPLICATION_FACTOR: { schema: int(1, 1, 10), doc: 'replication factor when the API creates the topics' },
+  KAFKA_CONSUMER_ENABLED: { schema: bool(true), doc: 'false for API-only replicas' },
+  KAFKA_SESSION_TIMEOUT_MS: {
+    schema: int(10_000, 6000, 300_000),
+    doc: 'how long the group waits for a silent replica',
+  },
+  KAFKA_PRODUCER_BUFFER_LIMIT: {
+    schema: int(50_000, 100, 10_000_000),
+    doc: 'readings queued while Kafka is slow or down',
+  },
+  MONGODB_URL: { schema: url('mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']), doc: 'the store' },
+  MONGODB_DATABASE: { schema: text('iot', /^[a-zA-Z0-9_-]{1,56}$/), doc: 'readings and sensors' },
+  MONGODB_ALERTS_DATABASE: {
+    schema: optionalText(/^[a-zA-Z0-9_-]{1,63}$/),
+    doc: 'alerts and stream progress (default <MONGODB_DATABASE>_alerts)',
+  },
+  MONGODB_FERRETDB_SQLITE_DIR: {
+    schema: optionalText(),
+    doc: 'FerretDB on SQLite only: where the API keeps its _id indexes',
+  },
+  READINGS_RETENTION: { schema: duration(30 * DAY, 3600_000), doc: 'history kept' },
+  READINGS_RETENTION_CHECK_MS: {
+    schema: int(10 * 60_000, 1000, 24 * 3600_000),
+    doc: 'how often each replica purges expired days',
+  },
+  SENSORS_STOPPED_RETENTION: { schema: duration(DAY, 0), doc: 'stopped simulated sensors are removed after this' },
+  REDIS_URL: { schema: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']), doc: 'fan-out and rate limits' },
+  REDIS_CHANNEL_PREFIX: { schema: text('iot', NAME), doc: 'prefix of every Redis channel and key' },
+  ALERT_THRESHOLD_C: { schema: num(80, -273.15, 1000), doc: 'alert when temperature is strictly above' },
+  ALERTS_RETENTION: { schema: duration(30 * DAY, 60_000), doc: 'alerts kept; older cursors get CURSOR_EXPIRED' },
+  READING_TEMPERATURE_MIN_C: { schema: num(-60), doc: 'lowest valid temperature' },
+  READING_TEMPERATURE_MAX_C: { schema: num(200), doc: 'highest valid temperature' },
+  READING_MAX_AGE_MS: { schema: int(7 * DAY, 1000, 365 * DAY), doc: 'older readings are refused' },
+  READING_MAX_FUTURE_MS: { schema: int(5 * 60_000, 0, DAY), doc: 'clock skew allowance' },
+  READING_MAX_MESSAGE_BYTES: { schema: int(4096, 256, 1_048_576), doc: 'largest Kafka message accepted' },
+  LIMIT_MAX_SENSORS: { schema: int(10_000, 1, 1_000_000), doc: 'sensors running at once, fleet-wide' },
+  LIMIT_MAX_SPAWN: { schema: int(200, 1, 100_000), doc: 'sensors per spawnSensors request' },
+  LIMIT_MIN_INTERVAL_MS: { schema: int(10, 1, 60_000), doc: 'fastest simulated sensor' },
+  LIMIT_MAX_SIMULATED_RATE: { schema: int(10_000, 1, 10_000_000), doc: 'simulated readings/s per replica' },
+  LIMIT_MAX_INGEST_BATCH: { schema: int(1000, 1, 100_000), doc: 'readings per ingestReadings request' },
+  LIMIT_HISTORY_MAX_PAGE: { schema: int(1000, 1, 100_000), doc: 'largest page of a history query' },
+  LIMIT_STATS_MAX_POINTS: { schema: int(1500, 1, 100_000), doc: 'points per readingStats call' },
+  LIMIT_SUBSCRIBER_MAX_PENDING: { schema: int(1000, 1, 1_000_000), doc: 'alerts queued per subscriber' },
+  LIMIT_SOCKET_BUDGET_BYTES: {
+    schema: int(2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
+    doc: 'queued alert bytes per WebSocket (close 4008)',
+  },
+  LIMIT_SUBSCRIPTIONS_PER_SOCKET: { schema: int(100, 1, 100_000), doc: 'subscriptions per WebSocket' },
+  API_KEYS: { schema: text(''), doc: 'role:secret[:sensorA|sensorB], comma-separated' },
+  AUTH_JWT_SECRET: { schema: optionalText(), doc: 'HMAC secret for JWTs' },
+  AUTH_JWKS_FILE: { schema: optionalText(), doc: 'JWKS file of public keys for JWTs' },
+  AUTH_JWT_ISSUER: { schema: optionalText(), doc: 'required iss' },
+  AUTH_JWT_AUDIENCE: { schema: optionalText(), doc: 'required aud' },
+  AUTH_ANONYMOUS_ROLE: { schema: optionalText(), doc: 'role of callers without credentials (closed networks only)' },
+  DEV_MODE: { schema: bool(false), doc: 'detailed errors to clients' },
+  DEV_ADMIN_KEY: { schema: optionalText(), doc: 'dev mode only: an admin key prefilled in GraphiQL' },
+  GRAPHQL_INTROSPECTION: { schema: bool(undefined), doc: 'default: on unless NODE_ENV=production' },
+  GRAPHIQL_ENABLED: { schema: bool(undefined), doc: 'default: on unless NODE_ENV=production' },
+  CORS_ORIGINS: { schema: list([], /^https?:\/\/[a-zA-Z0-9.-]+(:\d{1,5})?$/), doc: 'allowed origins, exact' },
+  LIMIT_QUERY_DEPTH: { schema: int(10, 2, 100), doc: 'selection depth' },
+  LIMIT_QUERY_ALIASES: { schema: int(20, 0, 10_000), doc: 'aliases per document' },
+  LIMIT_QUERY_DIRECTIVES: { schema: int(10, 0, 10_000), doc: 'directives per document' },
+  LIMIT_QUERY_COST: { schema: int(25_000, 10, 100_000_000), doc: 'fields times list sizes' },
+  LIMIT_QUERY_TOKENS: { schema: int(5_000, 100, 1_000_000), doc: 'tokens per document' },
+  LIMIT_OPERATION_NAME_LENGTH: { schema: int(100, 1, 10_000), doc: 'operation name length' },
+  LIMIT_VARIABLES_DEPTH: { schema: int(8, 2, 1000), doc: 'nesting of the variables JSON' },
+  RATE_LIMIT_MUTATIONS: { schema: rate({ limit: 300, windowMs: 60_000 }), doc: 'mutations per credential' },
+  RATE_LIMIT_INGEST: { schema: rate({ limit: 120_000, windowMs: 60_000 }), doc: 'ingested readings per credential' },
+  RATE_LIMIT_SUBSCRIPTIONS: {
+    schema: rate({ limit: 300, windowMs: 60_000 }),
+    doc: 'subscription starts per credential',
+  },
+  LIMIT_CONNECTIONS: { schema: int(10_000, 1, 1_000_000), doc: 'WebSockets per replica' },
+  LIMIT_CONNECTIONS_PER_ADDRESS: { schema: int(200, 1, 1_000_000), doc: 'WebSockets per client address' },
+  LIMIT_CONNECTIONS_PER_KEY: { schema: int(100, 1, 1_000_000), doc: 'WebSockets per credential per replica' },
+  LIMIT_SENSORS_PER_KEY: { schema: int(500, 1, 1_000_000), doc: 'running simulated sensors per credential' },
+  LIMIT_SIMULATED_RATE_PER_KEY: { schema: int(2000, 1, 10_000_000), doc: 'simulated readings/s per credential' },
+  LIMIT_STORE_READS: { schema: int(8, 1, 1000), doc: 'history reads at once per replica' },
+  LIMIT_STORE_READ_QUEUE: { schema: int(64, 0, 100_000), doc: 'history reads waiting per replica' },
+  SHUTDOWN_TIMEOUT_MS: { schema: int(15_000, 100, 600_000), doc: 'deadline of the graceful shutdown' },
+  LOG_LEVEL: {
+    schema: optionalText(/^(fatal|error|warn|info|debug|trace|silent)$/),
+    doc: 'default info (silent in tests)',
+  },
+  LOG_FORMAT: {
+    schema: oneOf(['auto', 'json', 'pretty'] as const, 'auto'),
+    doc: 'auto: pretty at a terminal, JSON otherwise',
+  },
+} as const;
+
+export const KNOWN_VARIABLES = Object.keys(VARIABLES) as (keyof typeof VARIABLES)[];
+
+type Shape = { [K in keyof typeof VARIABLES]: (typeof VARIABLES)[K]['schema'] };
+const ENV_SCHEMA = z.object(Object.fromEntries(Object.entries(VARIABLES).map(([k, v]) => [k, v.schema])) as Shape);
 
 /** Prefixes owned by this project: a misspelt variable under them is an error, not silently ignored. */
 const OWNED_PREFIXES = [
@@ -332,169 +379,155 @@ const OWNED_PREFIXES = [
 ];
 
 export function loadConfig(env: Env = process.env): Config {
-  const r = new EnvReader(env);
+  const problems: string[] = [];
   const known = new Set<string>(KNOWN_VARIABLES);
   for (const name of Object.keys(env)) {
     if (OWNED_PREFIXES.some((p) => name.startsWith(p)) && !known.has(name)) {
-      r.problems.push(
+      problems.push(
         `${name}: unknown variable (known: ${KNOWN_VARIABLES.filter((k) => OWNED_PREFIXES.some((p) => k.startsWith(p))).join(', ')})`,
       );
     }
   }
+  const given: Record<string, string | undefined> = Object.fromEntries(KNOWN_VARIABLES.map((k) => [k, env[k]]));
+  let parsed = ENV_SCHEMA.safeParse(given);
+  if (!parsed.success) {
+    // Report them, then go on with the defaults in their place, so that the checks across
+    // variables below still run: one error lists every problem.
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.')}: ${issue.message}`);
+      delete given[String(issue.path[0])];
+    }
+    parsed = ENV_SCHEMA.safeParse(given);
+    if (!parsed.success) throw new ConfigError(problems);
+  }
+  const e = parsed.data;
 
-  const nodeEnv = r.string('NODE_ENV', 'development', /^(production|development|test)$/) as Config['nodeEnv'];
-  const port = r.int('PORT', 4000, 0, 65535);
-  const database = r.string('MONGODB_DATABASE', 'iot', /^[a-zA-Z0-9_-]{1,56}$/);
-  const temperatureMinC = r.number('READING_TEMPERATURE_MIN_C', -60);
-  const temperatureMaxC = r.number('READING_TEMPERATURE_MAX_C', 200);
-  if (temperatureMinC >= temperatureMaxC) {
-    r.problems.push(
-      `READING_TEMPERATURE_MIN_C (${temperatureMinC}) must be below READING_TEMPERATURE_MAX_C (${temperatureMaxC})`,
+  // What involves several variables.
+  if (e.READING_TEMPERATURE_MIN_C >= e.READING_TEMPERATURE_MAX_C) {
+    problems.push(
+      `READING_TEMPERATURE_MIN_C (${e.READING_TEMPERATURE_MIN_C}) must be below READING_TEMPERATURE_MAX_C (${e.READING_TEMPERATURE_MAX_C})`,
     );
   }
-
-  const maxAgeMs = r.int('READING_MAX_AGE_MS', 7 * 24 * 3600_000, 1000, 365 * 24 * 3600_000);
-  const retentionMs = r.duration('READINGS_RETENTION', 30 * 86_400_000, 3600_000);
   // Retention deletes whole days that no valid reading can reach any more: a reading may arrive up to
   // READING_MAX_AGE_MS late, and must never land in a day that is being deleted.
-  if (retentionMs < maxAgeMs + 86_400_000) {
-    r.problems.push(
-      `READINGS_RETENTION (${retentionMs} ms) must be at least READING_MAX_AGE_MS + 1 day (${maxAgeMs + 86_400_000} ms)`,
+  if (e.READINGS_RETENTION < e.READING_MAX_AGE_MS + DAY) {
+    problems.push(
+      `READINGS_RETENTION (${e.READINGS_RETENTION} ms) must be at least READING_MAX_AGE_MS + 1 day (${e.READING_MAX_AGE_MS + DAY} ms)`,
     );
   }
-
-  const production = nodeEnv === 'production';
-  const devMode = r.boolean('DEV_MODE', false);
-  const apiKeys = parseApiKeys(r.string('API_KEYS', ''));
-  r.problems.push(...apiKeys.problems);
-  const devAdminKey = r.string('DEV_ADMIN_KEY', '') || undefined;
-  if (devAdminKey !== undefined) {
-    if (!devMode) r.problems.push('DEV_ADMIN_KEY: only allowed with DEV_MODE=true');
-    const dev = parseApiKeys(`admin:${devAdminKey}`);
-    r.problems.push(...dev.problems.map((p) => p.replace('API_KEYS entry 1', 'DEV_ADMIN_KEY')));
+  const apiKeys = parseApiKeys(e.API_KEYS);
+  problems.push(...apiKeys.problems);
+  if (e.DEV_ADMIN_KEY !== undefined) {
+    if (!e.DEV_MODE) problems.push('DEV_ADMIN_KEY: only allowed with DEV_MODE=true');
+    const dev = parseApiKeys(`admin:${e.DEV_ADMIN_KEY}`);
+    problems.push(...dev.problems.map((p) => p.replace('API_KEYS entry 1', 'DEV_ADMIN_KEY')));
     apiKeys.keys.push(...dev.keys);
   }
-  const jwtSecret = r.string('AUTH_JWT_SECRET', '') || undefined;
-  if (jwtSecret !== undefined && jwtSecret.length < 32)
-    r.problems.push('AUTH_JWT_SECRET: must be at least 32 characters');
-  const jwksFile = r.string('AUTH_JWKS_FILE', '') || undefined;
-  if (jwtSecret && jwksFile) r.problems.push('AUTH_JWT_SECRET and AUTH_JWKS_FILE: set one, not both');
-  const anonymousRole = (r.string('AUTH_ANONYMOUS_ROLE', '') || undefined) as Role | undefined;
+  if (e.AUTH_JWT_SECRET !== undefined && e.AUTH_JWT_SECRET.length < 32)
+    problems.push('AUTH_JWT_SECRET: must be at least 32 characters');
+  if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_FILE) problems.push('AUTH_JWT_SECRET and AUTH_JWKS_FILE: set one, not both');
+  const anonymousRole = e.AUTH_ANONYMOUS_ROLE as Role | undefined;
   if (anonymousRole !== undefined && !ROLES.includes(anonymousRole))
-    r.problems.push(`AUTH_ANONYMOUS_ROLE: must be one of ${ROLES.join(', ')}`);
+    problems.push(`AUTH_ANONYMOUS_ROLE: must be one of ${ROLES.join(', ')}`);
   if (anonymousRole === 'device')
-    r.problems.push('AUTH_ANONYMOUS_ROLE: device needs a sensor scope, which only keys and tokens carry');
-  if (apiKeys.keys.length === 0 && !jwtSecret && !jwksFile && !anonymousRole) {
-    r.problems.push(
+    problems.push('AUTH_ANONYMOUS_ROLE: device needs a sensor scope, which only keys and tokens carry');
+  if (apiKeys.keys.length === 0 && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_FILE && !anonymousRole) {
+    problems.push(
       'no way to authenticate: set API_KEYS (role:secret,...), AUTH_JWT_SECRET or AUTH_JWKS_FILE; AUTH_ANONYMOUS_ROLE=<role> lets callers without credentials in (closed networks only); `npm run demo` sets up a local admin key',
     );
   }
+  if (problems.length > 0) throw new ConfigError(problems);
 
+  const production = e.NODE_ENV === 'production';
   const config: Config = {
-    nodeEnv,
-    replicaId: r.string('REPLICA_ID', `replica-${port}-${process.pid}`, NAME),
-    http: {
-      host: r.string('HOST', '127.0.0.1'),
-      port,
-      maxBodyBytes: r.int('HTTP_MAX_BODY_BYTES', 1_048_576, 1024, 64 * 1_048_576),
-    },
+    nodeEnv: e.NODE_ENV,
+    replicaId: e.REPLICA_ID ?? `replica-${e.PORT}-${process.pid}`,
+    http: { host: e.HOST, port: e.PORT, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
     kafka: {
-      brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092'], HOST_PORT),
-      clientId: r.string('KAFKA_CLIENT_ID', 'iot-realtime-pipeline', NAME),
-      readingsTopic: r.string('KAFKA_READINGS_TOPIC', 'sensor.readings', TOPIC),
-      deadLetterTopic: r.string('KAFKA_DLQ_TOPIC', 'sensor.readings.dlq', TOPIC),
-      groupId: r.string('KAFKA_GROUP_ID', 'iot-realtime-pipeline', NAME),
-      partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1000),
-      replicationFactor: r.int('KAFKA_REPLICATION_FACTOR', 1, 1, 10),
-      consumerEnabled: r.boolean('KAFKA_CONSUMER_ENABLED', true),
-      sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 300_000),
-      producerBufferLimit: r.int('KAFKA_PRODUCER_BUFFER_LIMIT', 50_000, 100, 10_000_000),
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      readingsTopic: e.KAFKA_READINGS_TOPIC,
+      deadLetterTopic: e.KAFKA_DLQ_TOPIC,
+      groupId: e.KAFKA_GROUP_ID,
+      partitions: e.KAFKA_PARTITIONS,
+      replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+      consumerEnabled: e.KAFKA_CONSUMER_ENABLED ?? true,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+      producerBufferLimit: e.KAFKA_PRODUCER_BUFFER_LIMIT,
     },
     mongo: {
-      url: r.url('MONGODB_URL', 'mongodb://127.0.0.1:27017', ['mongodb:', 'mongodb+srv:']),
-      database,
-      alertsDatabase: r.string('MONGODB_ALERTS_DATABASE', `${database}_alerts`, /^[a-zA-Z0-9_-]{1,63}$/),
-      ferretSqliteDir: r.string('MONGODB_FERRETDB_SQLITE_DIR', '') || undefined,
+      url: e.MONGODB_URL,
+      database: e.MONGODB_DATABASE,
+      alertsDatabase: e.MONGODB_ALERTS_DATABASE ?? `${e.MONGODB_DATABASE}_alerts`,
+      ferretSqliteDir: e.MONGODB_FERRETDB_SQLITE_DIR,
     },
     history: {
-      retentionMs,
-      retentionCheckMs: r.int('READINGS_RETENTION_CHECK_MS', 10 * 60_000, 1000, 24 * 3600_000),
-      stoppedSensorsRetentionMs: r.duration('SENSORS_STOPPED_RETENTION', 86_400_000, 0),
+      retentionMs: e.READINGS_RETENTION,
+      retentionCheckMs: e.READINGS_RETENTION_CHECK_MS,
+      stoppedSensorsRetentionMs: e.SENSORS_STOPPED_RETENTION,
     },
-    redis: {
-      url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-      channelPrefix: r.string('REDIS_CHANNEL_PREFIX', 'iot', NAME),
-    },
-    alerts: {
-      thresholdC: r.number('ALERT_THRESHOLD_C', 80, { min: -273.15, max: 1000 }),
-      retentionMs: r.duration('ALERTS_RETENTION', 30 * 86_400_000, 60_000),
-    },
+    redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX },
+    alerts: { thresholdC: e.ALERT_THRESHOLD_C, retentionMs: e.ALERTS_RETENTION },
     readings: {
-      temperatureMinC,
-      temperatureMaxC,
-      maxAgeMs,
-      maxFutureMs: r.int('READING_MAX_FUTURE_MS', 5 * 60_000, 0, 24 * 3600_000),
-      maxMessageBytes: r.int('READING_MAX_MESSAGE_BYTES', 4096, 256, 1_048_576),
+      temperatureMinC: e.READING_TEMPERATURE_MIN_C,
+      temperatureMaxC: e.READING_TEMPERATURE_MAX_C,
+      maxAgeMs: e.READING_MAX_AGE_MS,
+      maxFutureMs: e.READING_MAX_FUTURE_MS,
+      maxMessageBytes: e.READING_MAX_MESSAGE_BYTES,
     },
     limits: {
-      maxSensors: r.int('LIMIT_MAX_SENSORS', 10_000, 1, 1_000_000),
-      maxSpawnPerRequest: r.int('LIMIT_MAX_SPAWN', 200, 1, 100_000),
-      minIntervalMs: r.int('LIMIT_MIN_INTERVAL_MS', 10, 1, 60_000),
-      maxSimulatedRate: r.int('LIMIT_MAX_SIMULATED_RATE', 10_000, 1, 10_000_000),
-      maxIngestBatch: r.int('LIMIT_MAX_INGEST_BATCH', 1000, 1, 100_000),
-      historyMaxPage: r.int('LIMIT_HISTORY_MAX_PAGE', 1000, 1, 100_000),
-      statsMaxPoints: r.int('LIMIT_STATS_MAX_POINTS', 1500, 1, 100_000),
-      subscriberMaxPending: r.int('LIMIT_SUBSCRIBER_MAX_PENDING', 1000, 1, 1_000_000),
-      socketBudgetBytes: r.int('LIMIT_SOCKET_BUDGET_BYTES', 2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
-      subscriptionsPerSocket: r.int('LIMIT_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000),
+      maxSensors: e.LIMIT_MAX_SENSORS,
+      maxSpawnPerRequest: e.LIMIT_MAX_SPAWN,
+      minIntervalMs: e.LIMIT_MIN_INTERVAL_MS,
+      maxSimulatedRate: e.LIMIT_MAX_SIMULATED_RATE,
+      maxIngestBatch: e.LIMIT_MAX_INGEST_BATCH,
+      historyMaxPage: e.LIMIT_HISTORY_MAX_PAGE,
+      statsMaxPoints: e.LIMIT_STATS_MAX_POINTS,
+      subscriberMaxPending: e.LIMIT_SUBSCRIBER_MAX_PENDING,
+      socketBudgetBytes: e.LIMIT_SOCKET_BUDGET_BYTES,
+      subscriptionsPerSocket: e.LIMIT_SUBSCRIPTIONS_PER_SOCKET,
     },
     auth: {
       apiKeys: apiKeys.keys,
-      jwtSecret,
-      jwksFile,
-      jwtIssuer: r.string('AUTH_JWT_ISSUER', '') || undefined,
-      jwtAudience: r.string('AUTH_JWT_AUDIENCE', '') || undefined,
+      jwtSecret: e.AUTH_JWT_SECRET,
+      jwksFile: e.AUTH_JWKS_FILE,
+      jwtIssuer: e.AUTH_JWT_ISSUER,
+      jwtAudience: e.AUTH_JWT_AUDIENCE,
       anonymousRole,
     },
     security: {
-      devMode,
-      introspection: r.boolean('GRAPHQL_INTROSPECTION', !production),
-      graphiql: r.boolean('GRAPHIQL_ENABLED', !production),
-      corsOrigins: r.list('CORS_ORIGINS', [], /^https?:\/\/[a-zA-Z0-9.-]+(:\d{1,5})?$/),
-      devAdminKey,
+      devMode: e.DEV_MODE ?? false,
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      graphiql: e.GRAPHIQL_ENABLED ?? !production,
+      corsOrigins: e.CORS_ORIGINS,
+      devAdminKey: e.DEV_ADMIN_KEY,
       operations: {
-        maxDepth: r.int('LIMIT_QUERY_DEPTH', 10, 2, 100),
-        maxAliases: r.int('LIMIT_QUERY_ALIASES', 20, 0, 10_000),
-        maxDirectives: r.int('LIMIT_QUERY_DIRECTIVES', 10, 0, 10_000),
-        maxCost: r.int('LIMIT_QUERY_COST', 25_000, 10, 100_000_000),
-        maxTokens: r.int('LIMIT_QUERY_TOKENS', 5_000, 100, 1_000_000),
-        maxOperationNameLength: r.int('LIMIT_OPERATION_NAME_LENGTH', 100, 1, 10_000),
-        maxVariablesDepth: r.int('LIMIT_VARIABLES_DEPTH', 8, 2, 1000),
+        maxDepth: e.LIMIT_QUERY_DEPTH,
+        maxAliases: e.LIMIT_QUERY_ALIASES,
+        maxDirectives: e.LIMIT_QUERY_DIRECTIVES,
+        maxCost: e.LIMIT_QUERY_COST,
+        maxTokens: e.LIMIT_QUERY_TOKENS,
+        maxOperationNameLength: e.LIMIT_OPERATION_NAME_LENGTH,
+        maxVariablesDepth: e.LIMIT_VARIABLES_DEPTH,
         defaultListSize: 50,
       },
       rates: {
-        mutations: r.rate('RATE_LIMIT_MUTATIONS', { limit: 300, windowMs: 60_000 }),
-        ingest: r.rate('RATE_LIMIT_INGEST', { limit: 120_000, windowMs: 60_000 }),
-        subscriptions: r.rate('RATE_LIMIT_SUBSCRIPTIONS', { limit: 300, windowMs: 60_000 }),
+        mutations: e.RATE_LIMIT_MUTATIONS,
+        ingest: e.RATE_LIMIT_INGEST,
+        subscriptions: e.RATE_LIMIT_SUBSCRIPTIONS,
       },
-      maxConnections: r.int('LIMIT_CONNECTIONS', 10_000, 1, 1_000_000),
-      maxConnectionsPerAddress: r.int('LIMIT_CONNECTIONS_PER_ADDRESS', 200, 1, 1_000_000),
-      maxConnectionsPerKey: r.int('LIMIT_CONNECTIONS_PER_KEY', 100, 1, 1_000_000),
-      maxSensorsPerKey: r.int('LIMIT_SENSORS_PER_KEY', 500, 1, 1_000_000),
-      maxSimulatedRatePerKey: r.int('LIMIT_SIMULATED_RATE_PER_KEY', 2000, 1, 10_000_000),
-      storeReadConcurrency: r.int('LIMIT_STORE_READS', 8, 1, 1000),
-      storeReadQueue: r.int('LIMIT_STORE_READ_QUEUE', 64, 0, 100_000),
+      maxConnections: e.LIMIT_CONNECTIONS,
+      maxConnectionsPerAddress: e.LIMIT_CONNECTIONS_PER_ADDRESS,
+      maxConnectionsPerKey: e.LIMIT_CONNECTIONS_PER_KEY,
+      maxSensorsPerKey: e.LIMIT_SENSORS_PER_KEY,
+      maxSimulatedRatePerKey: e.LIMIT_SIMULATED_RATE_PER_KEY,
+      storeReadConcurrency: e.LIMIT_STORE_READS,
+      storeReadQueue: e.LIMIT_STORE_READ_QUEUE,
     },
-    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
-    logLevel: r.string(
-      'LOG_LEVEL',
-      nodeEnv === 'test' ? 'silent' : 'info',
-      /^(fatal|error|warn|info|debug|trace|silent)$/,
-    ),
-    logFormat: r.string('LOG_FORMAT', 'auto', /^(auto|json|pretty)$/) as Config['logFormat'],
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    logFormat: e.LOG_FORMAT,
   };
-
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);
 }
 

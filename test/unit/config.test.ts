@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, KNOWN_VARIABLES, loadConfig } from '../../src/config.js';
+import { ErrorCode } from '../../src/errors.js';
 
 /** A credential: configuration refuses a server nobody could authenticate to. */
 const KEYS = { API_KEYS: 'admin:0123456789abcdef0123' } as const;
@@ -112,5 +114,22 @@ describe('history configuration', () => {
       windowMs: 1000,
     });
     expect(() => loadConfig({ ...KEYS, RATE_LIMIT_INGEST: 'lots' })).toThrow(/RATE_LIMIT_INGEST: "lots" is not a rate/);
+  });
+});
+
+describe('the README configuration tables', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const named = new Set([...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!));
+
+  it('name every variable the API reads', () => {
+    expect(KNOWN_VARIABLES.filter((v) => !named.has(v))).toEqual([]);
+  });
+
+  it('name no variable the API does not read', () => {
+    const ours =
+      /^(KAFKA|MONGODB|REDIS|ALERT|ALERTS|READING|READINGS|SENSORS|LIMIT|SHUTDOWN|AUTH|RATE_LIMIT|DEV|GRAPHQL|GRAPHIQL|CORS|API|LOG|HTTP)_/;
+    const codes = new Set<string>(Object.values(ErrorCode));
+    const known = new Set<string>(KNOWN_VARIABLES);
+    expect([...named].filter((v) => ours.test(v) && !codes.has(v) && !known.has(v))).toEqual([]);
   });
 });
