@@ -4,24 +4,23 @@
  * - A browser `GET <endpointPath>` (Accept prefers text/html, no `query` param)
  *   receives a small HTML page.
  * - The page loads React 18, ReactDOM 18, GraphiQL 3 (UMD bundle + CSS) and the
- *   graphql-ws client UMD from `<assetsPath>*`, served by this handler straight
- *   from node_modules (read once, cached in memory, ETag + Cache-Control).
+ *   graphql-ws client UMD from `<assetsPath>*`, served straight from node_modules
+ *   with `send` (ETag, Last-Modified, 304, HEAD, Range) and `compression` (gzip);
+ *   `negotiator` decides whether a GET of the endpoint wants the page.
  * - The bootstrap lives in a separate served file (`init.js`) so the
  *   Content-Security-Policy can restrict scripts to 'self' (no inline script).
  *   Page configuration is passed in a non-executable JSON data block.
  * - Queries/mutations go over HTTP POST to the endpoint, subscriptions over
  *   graphql-ws (graphql-transport-ws protocol) at ws(s)://<same host><endpoint>.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { gzip as gzipCb, gzipSync } from 'node:zlib';
-
-const gzipAsync = promisify(gzipCb);
+import compression from 'compression';
+import Negotiator from 'negotiator';
+import send from 'send';
 
 export interface GraphiQLHandlerOptions {
   /** Path of the GraphQL HTTP + graphql-ws endpoint, e.g. '/graphql'. */
@@ -148,17 +147,10 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-interface CachedAsset {
-  body: Buffer;
-  gzip: Buffer | undefined;
-  etag: string;
-  type: string;
-}
-
 const require = createRequire(import.meta.url);
 const packageDirCache = new Map<string, string>();
 
-/** Directory of an installed package, resolved relative to this module. */
+/** Directory of an installed package (its exports map may hide package.json: then walk up from its main entry). */
 function packageDir(pkg: string): string {
   const cached = packageDirCache.get(pkg);
   if (cached !== undefined) return cached;
@@ -166,14 +158,11 @@ function packageDir(pkg: string): string {
   try {
     dir = path.dirname(require.resolve(`${pkg}/package.json`));
   } catch {
-    // Package may not export ./package.json: walk up from its main entry.
     let cur = path.dirname(require.resolve(pkg));
-    for (;;) {
-      const candidate = path.join(cur, 'package.json');
-      if (existsSync(candidate)) {
-        const json = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string };
-        if (json.name === pkg) break;
-      }
+    while (
+      !existsSync(path.join(cur, 'package.json')) ||
+      (JSON.parse(readFileSync(path.join(cur, 'package.json'), 'utf8')) as { name?: string }).name !== pkg
+    ) {
       const parent = path.dirname(cur);
       if (parent === cur) throw new Error(`graphiql: cannot locate package "${pkg}"`);
       cur = parent;
@@ -182,43 +171,6 @@ function packageDir(pkg: string): string {
   }
   packageDirCache.set(pkg, dir);
   return dir;
-}
-
-function etagOf(body: Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
-
-/** Only worth compressing the larger text files. */
-const GZIP_MIN_BYTES = 1024;
-
-/** For small generated assets (built once per handler). */
-function makeAssetSync(body: Buffer, type: string): CachedAsset {
-  const gzip = body.length > GZIP_MIN_BYTES ? gzipSync(body) : undefined;
-  return { body, gzip, etag: etagOf(body), type };
-}
-
-/** For the (multi-megabyte) node_modules files: compress off the event loop. */
-async function makeAsset(body: Buffer, type: string): Promise<CachedAsset> {
-  const gzip = body.length > GZIP_MIN_BYTES ? await gzipAsync(body) : undefined;
-  return { body, gzip, etag: etagOf(body), type };
-}
-
-/** Process-wide cache of node_modules files (shared between handler instances). */
-const packageAssetCache = new Map<PackageAssetName, Promise<CachedAsset>>();
-
-function loadPackageAsset(name: PackageAssetName): Promise<CachedAsset> {
-  let pending = packageAssetCache.get(name);
-  if (pending === undefined) {
-    const spec = PACKAGE_ASSETS[name];
-    pending = (async () => {
-      const file = path.join(packageDir(spec.pkg), spec.file);
-      return await makeAsset(await readFile(file), spec.type);
-    })();
-    // Do not cache failures forever (e.g. transient FS error).
-    pending.catch(() => packageAssetCache.delete(name));
-    packageAssetCache.set(name, pending);
-  }
-  return pending;
 }
 
 function escapeHtml(text: string): string {
@@ -247,106 +199,47 @@ function normalizeAssetsPath(p: string | undefined): string {
   return out;
 }
 
-interface MediaRange {
-  type: string;
-  q: number;
-  index: number;
+/** Media types this endpoint answers with itself; a browser's Accept prefers text/html over them. */
+const GRAPHQL_TYPES = ['application/graphql-response+json', 'application/json', 'multipart/mixed', 'text/event-stream'];
+
+/**
+ * True when the client prefers text/html over the GraphQL media types (negotiator). A bare
+ * wildcard (curl's default) does not count as asking for HTML.
+ */
+export function prefersHtml(acceptHeader: string | undefined): boolean {
+  if (!acceptHeader) return false;
+  return (
+    new Negotiator({ headers: { accept: acceptHeader } }).mediaType([...GRAPHQL_TYPES, 'text/html']) === 'text/html'
+  );
 }
 
-function parseAccept(header: string | undefined): MediaRange[] {
-  if (!header) return [];
-  return header.split(',').flatMap((part, index) => {
-    const [rawType, ...params] = part.trim().split(';');
-    const type = (rawType ?? '').trim().toLowerCase();
-    if (!type) return [];
-    let q = 1;
-    for (const param of params) {
-      const [k, v] = param.trim().split('=');
-      if (k?.trim().toLowerCase() === 'q' && v !== undefined) {
-        const parsed = Number.parseFloat(v.trim());
-        q = Number.isFinite(parsed) ? parsed : 0;
-      }
-    }
-    return [{ type, q, index }];
+/** gzip for text over 1 KiB, when the client accepts it (compression). */
+const compress = compression({ threshold: 1024 });
+
+/** Sends one file with `send` (ETag, Last-Modified, 304, HEAD, Range), compressed when accepted. */
+function serveFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: string,
+  maxAgeS: number,
+  headers: Record<string, string>,
+): void {
+  compress(req as Parameters<typeof compress>[0], res as Parameters<typeof compress>[1], () => {
+    const stream = send(req, file, { maxAge: maxAgeS * 1000, index: false, dotfiles: 'deny' });
+    stream.on('headers', (r: ServerResponse) => {
+      r.setHeader('X-Content-Type-Options', 'nosniff');
+      r.setHeader('Vary', 'Accept, Accept-Encoding');
+      if (maxAgeS === 0) r.setHeader('Cache-Control', 'no-cache');
+      for (const [k, v] of Object.entries(headers)) r.setHeader(k, v);
+    });
+    stream.on('error', (err: { status?: number }) => notFound(req, res, err.status ?? 404));
+    stream.pipe(res);
   });
 }
 
-/**
- * True when the client prefers text/html over the GraphQL JSON media types.
- * A bare wildcard (curl's default) does not count as asking for HTML.
- */
-export function prefersHtml(acceptHeader: string | undefined): boolean {
-  const ranges = parseAccept(acceptHeader);
-  let html: MediaRange | undefined;
-  let json: MediaRange | undefined;
-  const better = (a: MediaRange | undefined, b: MediaRange): boolean =>
-    a === undefined || b.q > a.q || (b.q === a.q && b.index < a.index);
-  for (const r of ranges) {
-    if (r.type === 'text/html' || r.type === 'text/*') {
-      if (better(html, r)) html = r;
-    } else if (
-      r.type === 'application/json' ||
-      r.type === 'application/graphql-response+json' ||
-      r.type === 'multipart/mixed' ||
-      r.type === 'text/event-stream' ||
-      r.type === 'application/*' ||
-      r.type === '*/*'
-    ) {
-      if (better(json, r)) json = r;
-    }
-  }
-  if (html === undefined || html.q <= 0) return false;
-  if (json === undefined || json.q <= 0) return true;
-  return html.q > json.q || (html.q === json.q && html.index < json.index);
-}
-
-function acceptsGzip(req: IncomingMessage): boolean {
-  const header = req.headers['accept-encoding'];
-  if (typeof header !== 'string') return false;
-  return parseAccept(header).some((r) => (r.type === 'gzip' || r.type === '*') && r.q > 0);
-}
-
-function etagMatches(req: IncomingMessage, etag: string): boolean {
-  const header = req.headers['if-none-match'];
-  if (typeof header !== 'string') return false;
-  return header
-    .split(',')
-    .map((t) => t.trim().replace(/^W\//, ''))
-    .some((t) => t === etag || t === '*');
-}
-
-function send(
-  req: IncomingMessage,
-  res: ServerResponse,
-  asset: CachedAsset,
-  cacheControl: string,
-  extraHeaders: Record<string, string> = {},
-): void {
-  res.setHeader('Content-Type', asset.type);
-  res.setHeader('Cache-Control', cacheControl);
-  res.setHeader('ETag', asset.etag);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Vary', 'Accept, Accept-Encoding');
-  for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
-  if (etagMatches(req, asset.etag)) {
-    res.statusCode = 304;
-    res.end();
-    return;
-  }
-  let body = asset.body;
-  if (asset.gzip !== undefined && acceptsGzip(req)) {
-    body = asset.gzip;
-    res.setHeader('Content-Encoding', 'gzip');
-  }
-  res.statusCode = 200;
-  res.setHeader('Content-Length', body.length);
-  if (req.method === 'HEAD') res.end();
-  else res.end(body);
-}
-
-function notFound(req: IncomingMessage, res: ServerResponse): void {
-  const body = 'Not Found\n';
-  res.statusCode = 404;
+function notFound(req: IncomingMessage, res: ServerResponse, status = 404): void {
+  const body = status === 404 ? 'Not Found\n' : 'Error\n';
+  res.statusCode = status;
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -362,11 +255,6 @@ export function createGraphiQLHandler(options: GraphiQLHandlerOptions): GraphiQL
   }
   const assetsPath = normalizeAssetsPath(options.assetsPath);
   const title = options.title ?? 'GraphiQL';
-
-  const generated = new Map<string, CachedAsset>([
-    ['init.js', makeAssetSync(Buffer.from(INIT_JS, 'utf8'), 'text/javascript; charset=utf-8')],
-    ['page.css', makeAssetSync(Buffer.from(PAGE_CSS, 'utf8'), 'text/css; charset=utf-8')],
-  ]);
 
   const config: { endpoint: string; defaultQuery?: string; defaultHeaders?: string } = { endpoint: endpointPath };
   if (options.defaultQuery !== undefined) config.defaultQuery = options.defaultQuery;
@@ -390,14 +278,24 @@ ${SCRIPT_ORDER.map((n) => `<script defer src="${escapeHtml(assetsPath + n)}"></s
 </body>
 </html>
 `;
-  const page = makeAssetSync(Buffer.from(html, 'utf8'), 'text/html; charset=utf-8');
+  // The generated files are written once, to a directory of their own, and served like the others.
+  const dir = mkdtempSync(path.join(tmpdir(), 'iot-graphiql-'));
+  const generated: Record<string, { file: string; type: string }> = {};
+  for (const [name, body, type] of [
+    ['init.js', INIT_JS, 'text/javascript; charset=utf-8'],
+    ['page.css', PAGE_CSS, 'text/css; charset=utf-8'],
+    ['index.html', html, 'text/html; charset=utf-8'],
+  ] as const) {
+    writeFileSync(path.join(dir, name), body);
+    generated[name] = { file: path.join(dir, name), type };
+  }
   const pageHeaders = {
     'Content-Security-Policy': CONTENT_SECURITY_POLICY,
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',
   };
 
-  return async function graphiqlHandler(req, res): Promise<boolean> {
+  return function graphiqlHandler(req, res): boolean {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') return false;
     if (req.headers.upgrade !== undefined) return false;
@@ -412,20 +310,21 @@ ${SCRIPT_ORDER.map((n) => `<script defer src="${escapeHtml(assetsPath + n)}"></s
 
     if (pathname.startsWith(assetsPath)) {
       const name = pathname.slice(assetsPath.length);
-      const gen = generated.get(name);
-      if (gen !== undefined) {
-        send(req, res, gen, 'public, max-age=300, must-revalidate');
+      const own = name === 'index.html' ? undefined : generated[name];
+      if (own) {
+        serveFile(req, res, own.file, 300, { 'Content-Type': own.type });
         return true;
       }
       if (Object.prototype.hasOwnProperty.call(PACKAGE_ASSETS, name)) {
-        let asset: CachedAsset;
+        const spec = PACKAGE_ASSETS[name as PackageAssetName];
+        let file: string;
         try {
-          asset = await loadPackageAsset(name as PackageAssetName);
+          file = path.join(packageDir(spec.pkg), spec.file);
         } catch {
           notFound(req, res);
           return true;
         }
-        send(req, res, asset, 'public, max-age=86400');
+        serveFile(req, res, file, 86_400, { 'Content-Type': spec.type });
         return true;
       }
       notFound(req, res);
@@ -435,7 +334,10 @@ ${SCRIPT_ORDER.map((n) => `<script defer src="${escapeHtml(assetsPath + n)}"></s
     if (pathname === endpointPath) {
       if (url.searchParams.has('query')) return false;
       if (!prefersHtml(req.headers.accept)) return false;
-      send(req, res, page, 'no-cache', pageHeaders);
+      serveFile(req, res, generated['index.html']!.file, 0, {
+        ...pageHeaders,
+        'Content-Type': generated['index.html']!.type,
+      });
       return true;
     }
 
