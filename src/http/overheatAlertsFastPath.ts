@@ -16,6 +16,13 @@
 import {
   GraphQLError,
   Kind,
+  getNamedType,
+  getNullableType,
+  isLeafType,
+  isListType,
+  isObjectType,
+  print,
+  type GraphQLObjectType,
   OperationTypeNode,
   getArgumentValues,
   getVariableValues,
@@ -30,35 +37,8 @@ import type { OverheatAlert } from '../domain/alert.js';
 import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
 import { principalOf } from '../auth/policy.js';
 import { overheatAlertsSubscribe } from '../resolvers/alert.resolver.js';
+import { alertView } from '../schema/alert.type.js';
 import type { GraphQLContext } from '../resolvers/services.js';
-
-const LOCATION_FIELDS: Record<string, (l: { lat: number; lon: number }) => unknown> = {
-  lat: (l) => l.lat,
-  lon: (l) => l.lon,
-  __typename: () => 'Location',
-};
-
-/** An alert's dates are shared by every subscriber's copy: format each once, not once per delivery. */
-const isoCache = new WeakMap<Date, string>();
-function iso(date: Date): string {
-  let text = isoCache.get(date);
-  if (text === undefined) {
-    text = date.toISOString();
-    isoCache.set(date, text);
-  }
-  return text;
-}
-
-const ALERT_FIELDS: Record<string, (a: DeliveredAlert) => unknown> = {
-  id: (a) => a.id,
-  sensorId: (a) => a.sensorId,
-  temperature: (a) => a.temperature,
-  threshold: (a) => a.threshold,
-  ts: (a) => iso(a.ts),
-  detectedAt: (a) => iso(a.detectedAt),
-  cursor: (a) => a.cursor,
-  __typename: () => 'OverheatAlert',
-};
 
 /** Plain fields only: no fragments, no directives. Returns undefined when the fast path does not apply. */
 function plainFields(selectionSet: SelectionSetNode | undefined): FieldNode[] | undefined {
@@ -120,44 +100,74 @@ export interface DirectTransport {
 }
 
 const CURSOR_HOLE = Symbol('cursor');
-type TemplatePiece = string | ((a: OverheatAlert) => string) | typeof CURSOR_HOLE;
+type View = Record<string, unknown>;
+type TemplatePiece = string | ((view: View) => string) | typeof CURSOR_HOLE;
 /** The JSON text of a selection for one alert, cut where each subscriber's cursor goes. */
 type Template = (a: OverheatAlert) => string[];
 
-function compileTemplate(selectionSet: SelectionSetNode | undefined): Template | undefined {
+/**
+ * JSON of `view`'s selected fields, as graphql-js would write them: values come from the resolvers'
+ * own mapping (alertView), leaves are serialized by the schema's scalars (DateTime included). A
+ * selection this cannot do exactly (lists, abstract types, arguments) returns undefined.
+ */
+function compileObject(
+  selectionSet: SelectionSetNode | undefined,
+  type: GraphQLObjectType,
+  top: boolean,
+): TemplatePiece[] | undefined {
   const fields = plainFields(selectionSet);
   if (!fields) return undefined;
   const pieces: TemplatePiece[] = [];
+  const defs = type.getFields();
   for (const [i, f] of fields.entries()) {
-    const prefix = `${i === 0 ? '{' : ','}${JSON.stringify(f.alias?.value ?? f.name.value)}:`;
-    if (f.name.value === 'cursor' && !f.selectionSet) {
-      pieces.push(prefix, CURSOR_HOLE);
-    } else if (f.name.value === 'location') {
-      const sub = plainFields(f.selectionSet);
-      if (!sub || sub.some((x) => !(x.name.value in LOCATION_FIELDS))) return undefined;
-      const parts = sub.map(
-        (x) => [JSON.stringify(x.alias?.value ?? x.name.value), LOCATION_FIELDS[x.name.value]!] as const,
-      );
-      pieces.push(prefix, (a) => `{${parts.map(([k, get]) => `${k}:${JSON.stringify(get(a.location))}`).join(',')}}`);
-    } else {
-      const get = ALERT_FIELDS[f.name.value];
-      if (!get || f.selectionSet) return undefined;
-      pieces.push(prefix, (a) => JSON.stringify(get(a as DeliveredAlert)));
+    const name = f.name.value;
+    pieces.push(`${i === 0 ? '{' : ','}${JSON.stringify(f.alias?.value ?? name)}:`);
+    if ((f.arguments?.length ?? 0) > 0) return undefined;
+    if (name === '__typename') {
+      pieces.push(JSON.stringify(type.name));
+      continue;
     }
+    if (top && name === 'cursor' && !f.selectionSet) {
+      pieces.push(CURSOR_HOLE);
+      continue;
+    }
+    const def = defs[name];
+    if (!def) return undefined;
+    const named = getNamedType(def.type);
+    if (isListType(getNullableType(def.type))) return undefined;
+    if (isLeafType(named)) {
+      if (f.selectionSet) return undefined;
+      pieces.push((view) => (view[name] == null ? 'null' : JSON.stringify(named.serialize(view[name]))));
+    } else if (isObjectType(named)) {
+      const inner = compileObject(f.selectionSet, named, false);
+      if (!inner || inner.includes(CURSOR_HOLE)) return undefined;
+      pieces.push((view) => (view[name] == null ? 'null' : render(inner, view[name] as View)[0]!));
+    } else return undefined;
   }
   pieces.push('}');
-  return (a) => {
-    const segments: string[] = [];
-    let current = '';
-    for (const p of pieces) {
-      if (p === CURSOR_HOLE) {
-        segments.push(current);
-        current = '';
-      } else current += typeof p === 'string' ? p : p(a);
-    }
-    segments.push(current);
-    return segments;
-  };
+  return pieces;
+}
+
+function render(pieces: readonly TemplatePiece[], view: View): string[] {
+  const segments: string[] = [];
+  let current = '';
+  for (const p of pieces) {
+    if (p === CURSOR_HOLE) {
+      segments.push(current);
+      current = '';
+    } else current += typeof p === 'string' ? p : p(view);
+  }
+  segments.push(current);
+  return segments;
+}
+
+function compileTemplate(
+  selectionSet: SelectionSetNode | undefined,
+  alertType: GraphQLObjectType,
+): Template | undefined {
+  const pieces = compileObject(selectionSet, alertType, true);
+  if (!pieces) return undefined;
+  return (a) => render(pieces, alertView(a, null) as unknown as View);
 }
 
 /** Templates by selection, shared by every subscription with the same one. */
@@ -165,21 +175,11 @@ const templates = new Map<string, Template>();
 /** Serialized alerts: alert -> selection -> segments. An alert object is shared by all local subscribers. */
 const serialized = new WeakMap<OverheatAlert, Map<string, string[]>>();
 
-function templateFor(field: FieldNode): { key: string; template: Template } | undefined {
-  const key = JSON.stringify(
-    (field.selectionSet?.selections ?? []).map((s) =>
-      s.kind === Kind.FIELD
-        ? [
-            s.alias?.value,
-            s.name.value,
-            s.selectionSet?.selections.map((x) => (x.kind === Kind.FIELD ? [x.alias?.value, x.name.value] : '?')),
-          ]
-        : '?',
-    ),
-  );
+function templateFor(field: FieldNode, alertType: GraphQLObjectType): { key: string; template: Template } | undefined {
+  const key = field.selectionSet ? print(field.selectionSet) : '';
   let template = templates.get(key);
   if (!template) {
-    template = compileTemplate(field.selectionSet);
+    template = compileTemplate(field.selectionSet, alertType);
     if (!template) return undefined;
     if (templates.size > 1000) templates.clear(); // selections are few; a flood of distinct ones must not grow this
     templates.set(key, template);
@@ -235,7 +235,8 @@ export function subscribeWithFastPath(
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
   const fieldDef = args.schema.getSubscriptionType()?.getFields().overheatAlerts;
   const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
-  const compiled = field && context.transport ? templateFor(field) : undefined;
+  const alertType = fieldDef ? getNamedType(fieldDef.type) : undefined;
+  const compiled = field && context.transport && isObjectType(alertType) ? templateFor(field, alertType) : undefined;
   if (!operation || !field || !fieldDef || !compiled || !context.transport) return graphqlSubscribe(args);
 
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});

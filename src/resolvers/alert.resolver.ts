@@ -2,28 +2,14 @@ import { Arg, Ctx, ID, Int, Query, Resolver, Root, Subscription } from 'type-gra
 import type { Principal } from '../auth/credentials.js';
 import { checkScope, forbidden, principalOf } from '../auth/policy.js';
 import { AlertCursor } from '../domain/alertCursor.js';
-import type { OverheatAlert as DomainAlert } from '../domain/alert.js';
 import { badUserInput } from '../errors.js';
 import type { AlertSink, DeliveredAlert } from '../fanout/alertFeed.js';
-import { OverheatAlert } from '../schema/alert.type.js';
+import { alertView, OverheatAlert } from '../schema/alert.type.js';
 import { AlertConnection } from '../schema/connection.type.js';
 import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
 import type { GraphQLContext, Services } from './services.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import { checkPageSize, checkSensorId, checkSensorIds } from './validate.js';
-
-function toGraphQL(a: DomainAlert, cursor: string | null): OverheatAlert {
-  return {
-    id: a.id,
-    sensorId: a.sensorId,
-    temperature: a.temperature,
-    threshold: a.threshold,
-    ts: a.ts,
-    location: a.location,
-    detectedAt: a.detectedAt,
-    cursor,
-  };
-}
 
 interface OverheatAlertsArgs {
   sensorIds?: string[] | null;
@@ -73,7 +59,7 @@ export class AlertResolver {
       before: after ? parseAlertPageCursor(after) : undefined,
     };
     const page = await this.services.readGate.run(() => this.services.store.alerts.page(query));
-    const edges = page.items.map((a) => ({ cursor: alertPageCursor(a.ts, a.id), node: toGraphQL(a, null) }));
+    const edges = page.items.map((a) => ({ cursor: alertPageCursor(a.ts, a.id), node: alertView(a, null) }));
     return {
       edges,
       nodes: edges.map((e) => e.node),
@@ -106,6 +92,6 @@ export class AlertResolver {
     @Arg('after', () => String, { nullable: true, description: 'Resume after this cursor (from a previous delivery).' })
     _after?: string | null,
   ): OverheatAlert {
-    return toGraphQL(alert, alert.cursor);
+    return alertView(alert, alert.cursor);
   }
 }

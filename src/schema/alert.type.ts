@@ -1,4 +1,5 @@
 import { Field, Float, ID, ObjectType } from 'type-graphql';
+import type { OverheatAlert as DomainAlert } from '../domain/alert.js';
 import { DateTimeScalar } from './dateTime.scalar.js';
 import { Location } from './reading.type.js';
 
@@ -31,4 +32,18 @@ export class OverheatAlert {
       'Opaque resume position, set on subscription deliveries. Resubscribe with `after: <cursor of the last alert received>` to get every alert missed, once each, then live ones.',
   })
   cursor!: string | null;
+}
+
+/** The one mapping from a domain alert to its GraphQL object: resolvers and the fast path both use it. */
+export function alertView(a: DomainAlert, cursor: string | null): OverheatAlert {
+  return {
+    id: a.id,
+    sensorId: a.sensorId,
+    temperature: a.temperature,
+    threshold: a.threshold,
+    ts: a.ts,
+    location: a.location,
+    detectedAt: a.detectedAt,
+    cursor,
+  };
 }
