@@ -73,9 +73,15 @@ export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
 /** Stored alerts read per replay query. */
 export const REPLAY_PAGE = 500;
 
+/** What the feed reads from the store: stored alerts by position, and the stream watermarks. */
+export interface AlertHistory {
+  readonly alerts: Pick<MongoStore['alerts'], 'between' | 'purgedUpTo'>;
+  readonly progress: Pick<MongoStore['progress'], 'watermarks'>;
+}
+
 export function createAlertFeed(deps: {
   fanout: AlertFanout;
-  store: MongoStore;
+  store: AlertHistory;
   topic: string;
   maxPending: number;
   logger: Logger;

@@ -57,7 +57,8 @@ export class ChunkDropped extends Error {
 const MAX_WRITE = 20_000;
 
 export function createReadingWriter(deps: {
-  store: MongoStore;
+  /** Only reading storage is used. */
+  store: { readonly readings: Pick<MongoStore['readings'], 'insert'> };
   maxPending: number;
   onDurable: (positions: StoredPositions) => Promise<void>;
   logger: Logger;

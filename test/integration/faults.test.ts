@@ -19,7 +19,8 @@ import { services } from '../support/services.js';
 import { eventually, sleep } from '../support/wait.js';
 
 const env = isolatedEnv('faults', { KAFKA_PARTITIONS: '6', KAFKA_SESSION_TIMEOUT_MS: '6000' });
-const ports = { a: 4201, b: 4202, c: 4203 };
+/** Each named replica keeps its port across restarts (assigned on first start). */
+const ports: Partial<Record<'a' | 'b' | 'c', number>> = {};
 const replicas = new Map<string, ReplicaProcess>();
 const kafka = new Kafka({ clientId: 'fault-test', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
 const producer = kafka.producer({
@@ -55,7 +56,9 @@ const pickUrl = (preferred: string) => (): string => {
 };
 
 async function start(name: keyof typeof ports): Promise<void> {
-  replicas.set(name, await spawnReplica(env, ports[name]));
+  const replica = await spawnReplica(env, ports[name]);
+  ports[name] = replica.port;
+  replicas.set(name, replica);
 }
 
 beforeAll(async () => {

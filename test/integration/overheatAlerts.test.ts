@@ -20,7 +20,7 @@ import {
 import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 let replica: InProcessReplica;
 
@@ -33,9 +33,12 @@ afterAll(async () => {
 
 describe('overheatAlerts subscription', () => {
   it('delivers alerts from a spawned OVERHEAT sensor, and nothing to a subscriber filtered on another sensor', async () => {
-    const everything = collectAlerts(replica.client);
-    const otherSensorOnly = collectAlerts(replica.client, { sensorIds: ['some-other-sensor'] });
-    await sleep(300);
+    // Subscribed from "now" by cursor: nothing raised from here on can be missed, however long the
+    // subscriptions take to start.
+    const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
+    const otherSensor = uniqueName('other');
+    const everything = collectAlerts(replica.client, { after: alertsCursor });
+    const otherSensorOnly = collectAlerts(replica.client, { sensorIds: [otherSensor], after: alertsCursor });
 
     const { spawnSensors } = await replica.client.request(SpawnSensorsDocument, {
       input: { count: 1, scenario: 'OVERHEAT', intervalMs: 100, seed: 7 },
@@ -63,8 +66,25 @@ describe('overheatAlerts subscription', () => {
     const storedIds = new Set(stored.alerts.nodes.map((a) => a.id));
     for (const alert of received) expect(storedIds.has(alert.id)).toBe(true);
 
-    await sleep(500);
-    expect(otherSensorOnly.alerts).toEqual([]);
+    // A critical reading of the other sensor, raised after the overheat ones: once the filtered
+    // subscriber has it, it has had every chance to (wrongly) get the others; it got only this one.
+    await replica.client.request(IngestReadingsDocument, {
+      readings: [
+        {
+          sensorId: otherSensor,
+          ts: new Date().toISOString(),
+          temperature: 95,
+          humidity: 40,
+          location: { lat: 1, lon: 2 },
+        },
+      ],
+    });
+    await eventually(
+      () => otherSensorOnly.alerts.length,
+      (n) => n >= 1,
+      { what: "the other sensor's alert" },
+    );
+    expect(otherSensorOnly.alerts.map((a) => a.sensorId)).toEqual([otherSensor]);
     expect(otherSensorOnly.errors).toEqual([]);
     everything.stop();
     otherSensorOnly.stop();
@@ -75,7 +95,9 @@ describe('overheatAlerts subscription', () => {
     const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
     const subscriber = collectAlerts(replica.client, { sensorIds: [sensorId], after: alertsCursor });
     const base = Date.now() - 10_000;
-    const readings = [79.9, 80.0, 80.1].map((temperature, i) => ({
+    // 90.0 last, same sensor (so same partition, in order): once it arrives, the three before it
+    // have been judged.
+    const readings = [79.9, 80.0, 80.1, 90.0].map((temperature, i) => ({
       sensorId,
       ts: new Date(base + i * 1000).toISOString(),
       temperature,
@@ -83,23 +105,18 @@ describe('overheatAlerts subscription', () => {
       location: { lat: 52.5, lon: 13.4 },
     }));
     const { ingestReadings } = await replica.client.request(IngestReadingsDocument, { readings });
-    expect(ingestReadings.accepted).toBe(3);
+    expect(ingestReadings.accepted).toBe(4);
 
     await eventually(
       async () => (await replica.client.request(ReadingHistoryDocument, { sensorId, first: 10 })).readings.edges.length,
-      (n) => n === 3,
-      { what: 'three stored readings' },
+      (n) => n === 4,
+      { what: 'four stored readings' },
     );
-    await eventually(
-      () => subscriber.alerts.length,
-      (n) => n >= 1,
-      { what: 'the alert' },
-    );
-    await sleep(500);
+    await eventually(() => subscriber.alerts.some((a) => a.temperature === 90), Boolean, { what: 'the 90.0 alert' });
 
-    expect(subscriber.alerts.map((a) => a.temperature)).toEqual([80.1]);
+    expect(subscriber.alerts.map((a) => a.temperature)).toEqual([80.1, 90]);
     const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 10 });
-    expect(stored.alerts.nodes.map((a) => a.temperature)).toEqual([80.1]);
+    expect(stored.alerts.nodes.map((a) => a.temperature).sort()).toEqual([80.1, 90]);
     subscriber.stop();
   });
 

@@ -47,7 +47,7 @@ async function alertsRaised(): Promise<number> {
 }
 
 beforeAll(async () => {
-  replica = await spawnReplica(env, 4323);
+  replica = await spawnReplica(env);
 });
 afterAll(async () => {
   await replica?.stop();

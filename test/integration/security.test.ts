@@ -150,7 +150,7 @@ const ALLOWED: Record<'viewer' | 'operator' | 'device' | 'admin', Operation[]> =
 let cursorBeforeHot: string;
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([spawnReplica(env, 4141), spawnReplica(env, 4142)]);
+  [a, b] = await Promise.all([spawnReplica(env), spawnReplica(env)]);
   cursorBeforeHot = await cursorNow();
   await ingestAsAdmin([criticalReading(devA, 1)]);
   await eventually(

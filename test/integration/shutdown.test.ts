@@ -3,19 +3,21 @@
  * finishes, and the process exits 0 within its deadline.
  */
 import { describe, expect, it } from 'vitest';
-import { IngestReadingsDocument, createPipelineClient } from '../../client/index.js';
+import { AlertsCursorDocument, IngestReadingsDocument, createPipelineClient } from '../../client/index.js';
 import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
+import { historyCaughtUp, historyPartitionsAssignedTo } from '../support/consumerLag.js';
 import { spawnReplica } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 describe('graceful shutdown', () => {
   it('closes subscriptions with 1001, commits what it consumed, and exits 0', async () => {
     const env = isolatedEnv('shutdown');
-    const replica = await spawnReplica(env, 4301);
+    const replica = await spawnReplica(env);
     const listener = createPipelineClient(replica.url, { retryAttempts: 0 });
-    const subscriber = collectAlerts(listener);
-    await sleep(300);
+    // From the current cursor: the alert below reaches it however long the subscription takes to start.
+    const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
+    const subscriber = collectAlerts(listener, { after: alertsCursor });
     const sensorId = uniqueName('last-words');
     await replica.client.request(IngestReadingsDocument, {
       readings: [
@@ -46,12 +48,14 @@ describe('graceful shutdown', () => {
     expect((subscriber.errors[0] as { code?: number }).code).toBe(1001);
 
     // A new replica in the same group does not see the consumed message again: the offset was committed.
-    const next = await spawnReplica(env, 4302);
+    const next = await spawnReplica(env);
     const metrics = async () =>
       (await (await fetch(next.url.replace('/graphql', '/metrics'))).text()).match(
         /iot_readings_stored_total (\d+)/,
       )?.[1];
-    await sleep(3000);
+    // It took over the partitions, and has caught up with the topic: it stored nothing again.
+    expect(await historyPartitionsAssignedTo(env, next.replicaId)).toBeGreaterThan(0);
+    await historyCaughtUp(env);
     expect(await metrics()).toBe('0');
     await next.stop('SIGTERM');
     await listener.dispose();

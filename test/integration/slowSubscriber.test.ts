@@ -58,7 +58,7 @@ const subscribe = (s: Socket, id: string): void =>
   );
 
 beforeAll(async () => {
-  replica = await spawnReplica(env, 4322);
+  replica = await spawnReplica(env);
 });
 afterAll(async () => {
   await replica?.stop();

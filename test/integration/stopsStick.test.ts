@@ -36,7 +36,7 @@ async function runningIds(r: ReplicaProcess): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([spawnReplica(env, 4331), spawnReplica(env, 4332)]);
+  [a, b] = await Promise.all([spawnReplica(env), spawnReplica(env)]);
   store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
 });
 afterAll(async () => {

@@ -40,7 +40,7 @@ function openSocket(url: string): Promise<WebSocket> {
 }
 
 beforeAll(async () => {
-  replica = await spawnReplica(env, 4321);
+  replica = await spawnReplica(env);
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
   await redis.connect();
 });

@@ -23,7 +23,7 @@ let b: ReplicaProcess;
 let store: MongoStore;
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([spawnReplica(env, 4101), spawnReplica(env, 4102)]);
+  [a, b] = await Promise.all([spawnReplica(env), spawnReplica(env)]);
   store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
 });
 afterAll(async () => {
@@ -108,8 +108,7 @@ describe('two API replicas', () => {
     const adopted = await eventually(
       async () =>
         (await b.client.request(SensorsDocument, { first: 1000 })).sensors.nodes.filter((s) => ids.includes(s.id)),
-      (sensors) =>
-        sensors.length === 3 && sensors.every((s) => s.replicaId === 'replica-4102' && s.status === 'RUNNING'),
+      (sensors) => sensors.length === 3 && sensors.every((s) => s.replicaId === b.replicaId && s.status === 'RUNNING'),
       { timeoutMs: 30_000, intervalMs: 500, what: 'sensors adopted by replica B' },
     );
     expect(adopted).toHaveLength(3);

@@ -1,5 +1,5 @@
 /** Waits on the pipeline's own progress (Kafka group offsets), not on the clock. */
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 
 /**
  * Resolves once the history group (`<KAFKA_GROUP_ID>.history`) has committed everything written to
@@ -15,10 +15,39 @@ export async function historyCaughtUp(env: Record<string, string>, timeoutMs = 6
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const [committed] = await admin.fetchOffsets({ groupId: `${env.KAFKA_GROUP_ID!}.history`, topics: [topic] });
-      const behind = committed!.partitions.filter((p) => Number(p.offset) < (ends.get(p.partition) ?? 0));
+      // -1: nothing committed yet, which is caught up for a partition that never had a message.
+      const behind = committed!.partitions.filter((p) => Math.max(0, Number(p.offset)) < (ends.get(p.partition) ?? 0));
       if (behind.length === 0) return;
       if (Date.now() > deadline)
         throw new Error(`history group still behind on partitions ${behind.map((p) => p.partition).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Resolves once `replicaId` is a member of the history group with partitions assigned to it. */
+export async function historyPartitionsAssignedTo(
+  env: Record<string, string>,
+  replicaId: string,
+  timeoutMs = 60_000,
+): Promise<number> {
+  const kafka = new Kafka({ clientId: 'test-assignment', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { groups } = await admin.describeGroups([`${env.KAFKA_GROUP_ID!}.history`]);
+      const group = groups[0];
+      const member = group?.members.find((m) => m.clientId.endsWith(replicaId));
+      if (group?.state === 'Stable' && member) {
+        const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
+        const partitions = Object.values(assignment?.assignment ?? {}).reduce((n, ps) => n + ps.length, 0);
+        if (partitions > 0) return partitions;
+      }
+      if (Date.now() > deadline) throw new Error(`${replicaId} got no history partition`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {

@@ -6,6 +6,7 @@ import { startAppWithParts, type App, type AppParts } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
 import { createPipelineClient, type PipelineClient, type PipelineClientOptions } from '../../client/index.js';
 import { configFrom } from './env.js';
+import { freePort } from './ports.js';
 
 export interface InProcessReplica {
   app: App;
@@ -35,6 +36,9 @@ export async function startReplica(
 
 export interface ReplicaProcess {
   url: string;
+  port: number;
+  /** REPLICA_ID of the process (`replica-<port>`). */
+  replicaId: string;
   child: ChildProcess;
   client: PipelineClient;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -42,16 +46,21 @@ export interface ReplicaProcess {
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. */
+/**
+ * Runs `src/main.ts` as its own process, exactly as `npm start` does, and waits for /readyz. The
+ * port comes from test/support/ports.ts unless the caller needs a given one (a restart in place).
+ */
 export async function spawnReplica(
   env: Record<string, string>,
-  port: number,
+  port?: number,
   nodeArgs: readonly string[] = [],
   clientOptions: PipelineClientOptions = {},
 ): Promise<ReplicaProcess> {
+  port ??= await freePort();
+  const replicaId = `replica-${port}`;
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: `replica-${port}` },
+    env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: replicaId },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -76,6 +85,8 @@ export async function spawnReplica(
   const client = createPipelineClient(url, { retryAttempts: 0, ...clientOptions });
   return {
     url,
+    port,
+    replicaId,
     child,
     client,
     async stop(signal = 'SIGTERM') {

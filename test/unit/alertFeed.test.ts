@@ -5,10 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import type { OverheatAlert } from '../../src/domain/alert.js';
 import { AlertCursor } from '../../src/domain/alertCursor.js';
-import { createAlertFeed, SUBSCRIBER_TOO_SLOW, type DeliveredAlert } from '../../src/fanout/alertFeed.js';
+import {
+  createAlertFeed,
+  SUBSCRIBER_TOO_SLOW,
+  type AlertHistory,
+  type DeliveredAlert,
+} from '../../src/fanout/alertFeed.js';
 import type { AlertFanout, AlertListener } from '../../src/fanout/alertFanout.js';
 import { createLogger } from '../../src/logger.js';
-import type { MongoStore } from '../../src/store/mongoStore.js';
 
 const TOPIC = 't';
 
@@ -40,7 +44,8 @@ function fakePipeline() {
     stats: () => ({ published: 0, publishFailures: 0, received: 0 }),
     dispose: async () => undefined,
   };
-  const store = {
+  const replayWaiters: (() => void)[] = [];
+  const store: AlertHistory & { progress: { advance(): Promise<void> } } = {
     progress: {
       watermarks: async () => new Map(watermarks),
       advance: async () => undefined,
@@ -52,14 +57,17 @@ function fakePipeline() {
         upTo: ReadonlyMap<number, number>,
         ids: ReadonlySet<string> | undefined,
         limit: number,
-      ) =>
-        stored
+      ) => {
+        const page = stored
           .filter((a) => cursor.isAfter(a.position) && a.position.offset <= (upTo.get(a.position.partition) ?? -1))
           .filter((a) => !ids || ids.has(a.sensorId))
           .sort((x, y) => x.position.partition - y.position.partition || x.position.offset - y.position.offset)
-          .slice(0, limit),
+          .slice(0, limit);
+        for (const w of replayWaiters.splice(0)) w();
+        return page;
+      },
     },
-  } as unknown as MongoStore;
+  };
 
   let offset = 0;
   const raise = async (sensorId: string, partition = 0): Promise<OverheatAlert> => {
@@ -82,6 +90,8 @@ function fakePipeline() {
     fanout,
     store,
     raise,
+    /** Resolves at the next replay query: the feed has its cursor and hears live alerts. */
+    replayed: (): Promise<void> => new Promise((r) => replayWaiters.push(r)),
     /** Down: the fanout holds. Up: delivery resumes at once, the replay that closes the hold comes in `replay`. */
     setRedis: (up: boolean, replay = up) => {
       redisUp = up;
@@ -98,7 +108,6 @@ function fakePipeline() {
 }
 
 const logger = createLogger('silent');
-const tick = () => new Promise((r) => setTimeout(r, 5));
 
 async function take(it: AsyncIterator<DeliveredAlert>, n: number): Promise<DeliveredAlert[]> {
   const out: DeliveredAlert[] = [];
@@ -112,7 +121,7 @@ describe('alert feed', () => {
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
     await p.raise('s1');
     const sub = feed.open({});
-    await tick();
+    await p.replayed();
     const live = await p.raise('s1');
     expect((await take(sub, 1)).map((a) => a.id)).toEqual([live.id]);
     await sub.return?.();
@@ -122,14 +131,14 @@ describe('alert feed', () => {
     const p = fakePipeline();
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
     const first = feed.open({});
-    await tick();
+    await p.replayed();
     const a1 = await p.raise('s1');
     const [got] = await take(first, 1);
     await first.return?.();
 
     const missed = [await p.raise('s1', 0), await p.raise('s2', 1), await p.raise('s1', 0)];
     const resumed = feed.open({ after: AlertCursor.decode(got!.cursor) });
-    await tick();
+    await p.replayed();
     const live = await p.raise('s2', 1);
     // A replayed batch re-publishes an alert the subscriber already has: it must not come twice.
     await p.fanout.publish([missed[0]!]);
@@ -146,7 +155,7 @@ describe('alert feed', () => {
     const p = fakePipeline();
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
     const sub = feed.open({ sensorIds: ['s2'] });
-    await tick();
+    await p.replayed();
     await p.raise('s1');
     const wanted = await p.raise('s2');
     expect((await take(sub, 1))[0]!.id).toBe(wanted.id);
@@ -157,7 +166,7 @@ describe('alert feed', () => {
     const p = fakePipeline();
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
     const sub = feed.open({});
-    await tick();
+    await p.replayed();
     p.setRedis(false);
     const lost = [await p.raise('s1'), await p.raise('s1')];
     p.setRedis(true);
@@ -169,13 +178,12 @@ describe('alert feed', () => {
     const p = fakePipeline();
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
     const sub = feed.open({});
-    await tick();
+    await p.replayed();
     p.setRedis(false);
     const lost = await p.raise('s1');
     // Re-subscribed: the next alert arrives live, ahead of the replay that will find the lost one.
     p.setRedis(true, false);
     const live = await p.raise('s1');
-    await tick();
     p.setRedis(true, true);
     expect((await take(sub, 2)).map((a) => a.id)).toEqual([lost.id, live.id]);
     await sub.return?.();
@@ -185,7 +193,7 @@ describe('alert feed', () => {
     const p = fakePipeline();
     const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 3, logger });
     const sub = feed.open({});
-    await tick();
+    await p.replayed();
     for (let i = 0; i < 5; i++) await p.raise('s1');
     await expect(sub.next()).rejects.toMatchObject({ extensions: { code: SUBSCRIBER_TOO_SLOW } });
     expect(feed.size()).toBe(0);

@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../src/domain/reading.js';
 import { createLogger } from '../../src/logger.js';
-import type { MongoStore } from '../../src/store/mongoStore.js';
 import { createReadingWriter } from '../../src/stream/readingWriter.js';
 
 const reading = (i: number): Reading => ({
@@ -21,9 +20,16 @@ function fakeStore(opts: { failFirst?: number } = {}) {
   let failures = opts.failFirst ?? 0;
   let release: (() => void) | undefined;
   let gate: Promise<void> | undefined;
+  let calls = 0;
+  const callWaiters: { n: number; resolve: () => void }[] = [];
   const store = {
     readings: {
       insert: async (batch: readonly Reading[]) => {
+        calls++;
+        for (const w of callWaiters.filter((x) => x.n <= calls)) {
+          callWaiters.splice(callWaiters.indexOf(w), 1);
+          w.resolve();
+        }
         if (gate) await gate;
         if (failures > 0) {
           failures--;
@@ -33,10 +39,13 @@ function fakeStore(opts: { failFirst?: number } = {}) {
         return batch.length;
       },
     },
-  } as unknown as MongoStore;
+  };
   return {
     store,
     stored,
+    /** Resolves once insert has been called `n` times in all. */
+    insertCalled: (n: number): Promise<void> =>
+      calls >= n ? Promise.resolve() : new Promise((resolve) => callWaiters.push({ n, resolve })),
     hold: (): void => {
       gate = new Promise<void>((r) => (release = r));
     },
@@ -81,7 +90,7 @@ describe('reading writer', () => {
       onDurable: async () => undefined,
     });
     await writer.enqueue(0, 1, [reading(1), reading(2)]);
-    await new Promise((r) => setTimeout(r, 10));
+    await f.insertCalled(2); // the first retry: the first failure has been reported
     expect(writer.isHealthy()).toBe(false); // readiness reports the store trouble meanwhile
     await writer.flush();
     expect(writer.isHealthy()).toBe(true);
@@ -101,8 +110,9 @@ describe('reading writer', () => {
     await writer.enqueue(0, 0, [reading(1), reading(2), reading(3)]);
     let admitted = false;
     const next = writer.enqueue(0, 1, [reading(4)]).then(() => (admitted = true));
-    await new Promise((r) => setTimeout(r, 20));
+    await f.insertCalled(1); // the first chunk is being written (and held): no room until it is done
     expect(admitted).toBe(false);
+    expect(writer.pending()).toBe(3);
     f.release();
     await next;
     await writer.flush();
