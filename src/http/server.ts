@@ -69,6 +69,8 @@ export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 export const CREDENTIAL_EXPIRED_CLOSE_CODE = 4419;
 /** Standard "try again later": too many connections for this credential on this replica. */
 export const TOO_MANY_CONNECTIONS_CLOSE_CODE = 1013;
+/** Heap bytes an unsent payload byte costs on a WebSocket (frame headers, write-queue entries). */
+const UNSENT_BYTE_COST = 2;
 /** Longest timer Node keeps (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -398,15 +400,24 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     log.warn({ why }, 'closing a WebSocket that stopped reading');
   };
   const budgets = new WeakMap<WebSocket, SocketBudget>();
-  const corked = new WeakSet<WebSocket>();
   let overBudget = 0;
+  /** Sockets closed over budget (counted once, whichever check saw it first). */
+  const closedOverBudget = new WeakSet<WebSocket>();
+  const closeOverBudget = (socket: WebSocket, why: string): void => {
+    if (closedOverBudget.has(socket)) return;
+    closedOverBudget.add(socket);
+    overBudget++;
+    closeSlowSocket(socket, why);
+  };
+  /** Per socket, for the stall check below: bytes sent since the last check, and unsent then. */
+  const written = new WeakMap<WebSocket, { bytes: number; buffered: number; stalledChecks: number }>();
+  const corked = new WeakSet<WebSocket>();
   const budgetOf = (socket: WebSocket): SocketBudget => {
     let budget = budgets.get(socket);
     if (!budget) {
-      budget = createSocketBudget(o.socketBudgetBytes, (used) => {
-        overBudget++;
-        closeSlowSocket(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`);
-      });
+      budget = createSocketBudget(o.socketBudgetBytes, (used) =>
+        closeOverBudget(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`),
+      );
       budgets.set(socket, budget);
     }
     return budget;
@@ -433,6 +444,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
               });
             }
             socket.send(frame);
+            const w = written.get(socket);
+            if (w) w.bytes += frame.length;
+            else written.set(socket, { bytes: frame.length, buffered: 0, stalledChecks: 0 });
           },
           backlog: () => socket.bufferedAmount,
           budgetBytes: o.socketBudgetBytes,
@@ -514,10 +528,29 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
 
   // A client that stops reading lets the socket's send buffer grow; past the bound it is closed
   // with SLOW_CONSUMER_CLOSE_CODE and resumes elsewhere with its last cursor.
+  //
+  // A stalled reader is closed sooner: an unsent frame costs about twice its bytes in the heap (its
+  // string, the frame header Buffer, the write-queue entries), so a socket whose unsent frames would
+  // pass the budget at that cost, and that has drained nothing for two checks in a row (500 ms), is
+  // closed with SLOW_CONSUMER_CLOSE_CODE. A client that reads, however slowly, keeps draining and
+  // is left alone (bursts included); the payload-byte budget in the fast path still applies to it.
   const bufferGuard = setInterval(() => {
     for (const socket of wss.clients) {
-      if (socket.bufferedAmount > o.maxSocketBufferBytes)
-        closeSlowSocket(socket, `unsent bytes: ${socket.bufferedAmount}`);
+      if (socket.readyState !== socket.OPEN) continue; // closing already
+      const buffered = socket.bufferedAmount;
+      if (buffered > o.maxSocketBufferBytes) {
+        closeSlowSocket(socket, `unsent bytes: ${buffered}`);
+        continue;
+      }
+      const w = written.get(socket);
+      if (!w) continue;
+      const drained = w.buffered + w.bytes - buffered;
+      w.stalledChecks = buffered > 0 && drained <= 0 ? w.stalledChecks + 1 : 0;
+      w.buffered = buffered;
+      w.bytes = 0;
+      if (w.stalledChecks >= 2 && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
+        closeOverBudget(socket, `stalled with ${buffered} unsent bytes (heap about ${buffered * UNSENT_BYTE_COST})`);
+      }
     }
   }, 250);
   bufferGuard.unref();
