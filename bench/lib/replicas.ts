@@ -1,5 +1,5 @@
 /** API replicas for the benchmark: real processes, isolated topics/group/database per run. */
-import { Kafka, logLevel } from 'kafkajs';
+import { historyCaughtUp } from '../../test/support/consumerLag.js';
 import { isolatedEnv } from '../../test/support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../../test/support/pipeline.js';
 
@@ -57,31 +57,13 @@ export async function startCluster(
       );
     },
     async waitIdle(timeoutMs = 180_000) {
-      const kafka = new Kafka({ clientId: 'bench-idle', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
-      const admin = kafka.admin();
-      await admin.connect();
-      const topic = env.KAFKA_READINGS_TOPIC!;
-      try {
-        const deadline = Date.now() + timeoutMs;
-        let quiet = 0;
-        while (Date.now() < deadline && quiet < 2) {
-          const [ends, committed, metrics] = await Promise.all([
-            admin.fetchTopicOffsets(topic),
-            // The history group (reading storage) is the one that lags; the alert path commits sooner.
-            admin.fetchOffsets({ groupId: `${env.KAFKA_GROUP_ID!}.history`, topics: [topic] }),
-            cluster.metrics(),
-          ]);
-          const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
-          const lag = ends.reduce(
-            (sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)),
-            0,
-          );
-          const pending = metrics.reduce((sum, m) => sum + (m.readings_pending ?? 0), 0);
-          quiet = lag === 0 && pending === 0 ? quiet + 1 : 0;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      } finally {
-        await admin.disconnect();
+      // The history group (reading storage) is the one that lags; the alert path commits sooner.
+      const deadline = Date.now() + timeoutMs;
+      await historyCaughtUp(env, timeoutMs).catch((err: Error) => console.error(`  not idle: ${err.message}`));
+      while (Date.now() < deadline) {
+        const pending = (await cluster.metrics()).reduce((sum, m) => sum + (m.readings_pending ?? 0), 0);
+        if (pending === 0) return;
+        await new Promise((r) => setTimeout(r, 500));
       }
     },
     async stop() {

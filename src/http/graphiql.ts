@@ -13,7 +13,8 @@
  * - Queries/mutations go over HTTP POST to the endpoint, subscriptions over
  *   graphql-ws (graphql-transport-ws protocol) at ws(s)://<same host><endpoint>.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -279,14 +280,26 @@ ${SCRIPT_ORDER.map((n) => `<script defer src="${escapeHtml(assetsPath + n)}"></s
 </html>
 `;
   // The generated files are written once, to a directory of their own, and served like the others.
-  const dir = mkdtempSync(path.join(tmpdir(), 'iot-graphiql-'));
+  // Named by their content, so every replica (and every restart) with the same page shares one
+  // directory instead of leaving a new one behind each time.
+  const dir = path.join(
+    tmpdir(),
+    `iot-graphiql-${createHash('sha256').update(INIT_JS).update(PAGE_CSS).update(html).digest('hex').slice(0, 16)}`,
+  );
+  mkdirSync(dir, { recursive: true });
   const generated: Record<string, { file: string; type: string }> = {};
   for (const [name, body, type] of [
     ['init.js', INIT_JS, 'text/javascript; charset=utf-8'],
     ['page.css', PAGE_CSS, 'text/css; charset=utf-8'],
     ['index.html', html, 'text/html; charset=utf-8'],
   ] as const) {
-    writeFileSync(path.join(dir, name), body);
+    const file = path.join(dir, name);
+    if (!existsSync(file)) {
+      // Written aside, then renamed: a concurrent reader never sees half a file.
+      const partial = `${file}.${process.pid}.tmp`;
+      writeFileSync(partial, body);
+      renameSync(partial, file);
+    }
     generated[name] = { file: path.join(dir, name), type };
   }
   const pageHeaders = {

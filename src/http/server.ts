@@ -399,28 +399,39 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     setTimeout(() => socket.terminate(), 1000).unref();
     log.warn({ why }, 'closing a WebSocket that stopped reading');
   };
-  const budgets = new WeakMap<WebSocket, SocketBudget>();
   let overBudget = 0;
-  /** Sockets closed over budget (counted once, whichever check saw it first). */
-  const closedOverBudget = new WeakSet<WebSocket>();
+  /**
+   * What the server keeps per socket, found once per subscription (not per frame): its memory
+   * budget, whether it is corked for this tick, whether it was closed over budget (counted once,
+   * whichever check saw it first), and for the stall check below, the bytes sent since the last
+   * check and the bytes unsent then.
+   */
+  interface SocketState {
+    readonly budget: SocketBudget;
+    corked: boolean;
+    closedOverBudget: boolean;
+    sentBytes: number;
+    unsentAtCheck: number;
+    stalledChecks: number;
+  }
+  const sockets = new WeakMap<WebSocket, SocketState>();
   const closeOverBudget = (socket: WebSocket, why: string): void => {
-    if (closedOverBudget.has(socket)) return;
-    closedOverBudget.add(socket);
+    const state = stateOf(socket);
+    if (state.closedOverBudget) return;
+    state.closedOverBudget = true;
     overBudget++;
     closeSlowSocket(socket, why);
   };
-  /** Per socket, for the stall check below: bytes sent since the last check, and unsent then. */
-  const written = new WeakMap<WebSocket, { bytes: number; buffered: number; stalledChecks: number }>();
-  const corked = new WeakSet<WebSocket>();
-  const budgetOf = (socket: WebSocket): SocketBudget => {
-    let budget = budgets.get(socket);
-    if (!budget) {
-      budget = createSocketBudget(o.socketBudgetBytes, (used) =>
+  const stateOf = (socket: WebSocket): SocketState => {
+    let state = sockets.get(socket);
+    if (!state) {
+      const budget = createSocketBudget(o.socketBudgetBytes, (used) =>
         closeOverBudget(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`),
       );
-      budgets.set(socket, budget);
+      state = { budget, corked: false, closedOverBudget: false, sentBytes: 0, unsentAtCheck: 0, stalledChecks: 0 };
+      sockets.set(socket, state);
     }
-    return budget;
+    return state;
   };
 
   const wsServer = useServer<Record<string, unknown>, { socket: WebSocket }>(
@@ -428,25 +439,24 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
       schema: o.schema,
       context: (ctx, id) => {
         const socket = ctx.extra.socket;
-        const budget = budgetOf(socket);
+        const state = stateOf(socket);
+        const budget = state.budget;
         const transport: DirectTransport = {
           id,
           send: (frame) => {
             // One write per socket per tick: an alert reaching many subscriptions of a socket, or a
             // burst, goes out in one writev instead of one syscall per frame.
             const raw = (socket as unknown as { _socket?: Duplex })._socket;
-            if (raw && !corked.has(socket)) {
-              corked.add(socket);
+            if (raw && !state.corked) {
+              state.corked = true;
               raw.cork();
               process.nextTick(() => {
-                corked.delete(socket);
+                state.corked = false;
                 raw.uncork();
               });
             }
             socket.send(frame);
-            const w = written.get(socket);
-            if (w) w.bytes += frame.length;
-            else written.set(socket, { bytes: frame.length, buffered: 0, stalledChecks: 0 });
+            state.sentBytes += frame.length;
           },
           backlog: () => socket.bufferedAmount,
           budgetBytes: o.socketBudgetBytes,
@@ -542,12 +552,12 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
         closeSlowSocket(socket, `unsent bytes: ${buffered}`);
         continue;
       }
-      const w = written.get(socket);
+      const w = sockets.get(socket);
       if (!w) continue;
-      const drained = w.buffered + w.bytes - buffered;
+      const drained = w.unsentAtCheck + w.sentBytes - buffered;
       w.stalledChecks = buffered > 0 && drained <= 0 ? w.stalledChecks + 1 : 0;
-      w.buffered = buffered;
-      w.bytes = 0;
+      w.unsentAtCheck = buffered;
+      w.sentBytes = 0;
       if (w.stalledChecks >= 2 && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
         closeOverBudget(socket, `stalled with ${buffered} unsent bytes (heap about ${buffered * UNSENT_BYTE_COST})`);
       }

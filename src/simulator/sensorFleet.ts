@@ -16,8 +16,8 @@ import type { Logger } from '../logger.js';
 import type { MongoStore, ReplicaLease } from '../store/mongoStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
-import { VirtualSensor, type Scenario } from './virtualSensor.js';
-import type { SimulatedSensor } from '../domain/sensor.js';
+import { VirtualSensor } from './virtualSensor.js';
+import type { Scenario, SimulatedSensor } from '../domain/sensor.js';
 import { badUserInput, limitExceeded } from '../errors.js';
 
 /** Slowest simulated sensor: one reading an hour. */

@@ -9,11 +9,8 @@
  * when the threshold is crossed. Same seed and same elapsed times give the same readings.
  */
 import type { Location } from '../domain/reading.js';
-import { gaussian, seededRandom, type Random } from './random.js';
-
 import type { Scenario } from '../domain/sensor.js';
-
-export type { Scenario };
+import { gaussian, seededRandom, type Random } from './random.js';
 
 export interface SensorSample {
   temperature: number;

@@ -429,7 +429,7 @@ function translateErrors<T extends object>(api: T): T {
   return out as T;
 }
 
-export function isMongoUnavailable(err: unknown): boolean {
+function isMongoUnavailable(err: unknown): boolean {
   if (err instanceof MongoServerError) return false;
   return err instanceof Error && /Mongo(Network|ServerSelection|NotConnected|Topology)/.test(err.name);
 }
