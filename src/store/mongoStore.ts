@@ -8,6 +8,7 @@ import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
 import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
+import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import { BUCKETS, DAYS, SENSORS, createReadingHistory, type ReadingHistory } from './readingHistory.js';
 import type { Scenario, SensorStatus, SimulatedSensor } from '../domain/sensor.js';
@@ -220,6 +221,7 @@ export async function connectMongoStore(options: {
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
+  const alertPages = createAlertPages(alertsDb);
 
   await Promise.all([
     alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
@@ -229,8 +231,11 @@ export async function connectMongoStore(options: {
   ]);
   if (options.ferretSqliteDir) {
     // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
-    await ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]).then(
-      (indexes) => log.debug({ indexes }, 'FerretDB SQLite _id indexes ensured'),
+    await Promise.all([
+      ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]),
+      ensureSqliteIdIndexes(alertsDb, options.ferretSqliteDir, [ALERT_PAGES, ALERT_PAGE_DIRS]),
+    ]).then(
+      (indexes) => log.debug({ indexes: indexes.flat() }, 'FerretDB SQLite _id indexes ensured'),
       (err: Error) =>
         log.error(
           { err: err.message, dir: options.ferretSqliteDir },
@@ -242,7 +247,36 @@ export async function connectMongoStore(options: {
       "FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB's SQLite directory",
     );
   }
+  if (!(await alertPages.isBuilt())) {
+    // A store written before the replay pages existed: build them once from the alerts kept.
+    const built = await alertPages.rebuild(
+      (async function* () {
+        for await (const d of alerts.find({}).sort({ partition: 1, offset: 1 })) yield fromAlertDoc(d);
+      })(),
+    );
+    if (built > 0) log.info({ alerts: built }, 'built the alert replay pages from the stored alerts');
+  }
   log.debug({ database: options.database }, 'connected');
+
+  /** Stores alerts; returns those newly stored, or stored earlier from the very same stream position. */
+  async function insertOwned(batch: readonly OverheatAlert[]): Promise<OverheatAlert[]> {
+    try {
+      await alerts.insertMany(batch.map(toAlertDoc), { ordered: false });
+      return [...batch];
+    } catch (err) {
+      if (!isOnlyDuplicates(err)) throw err;
+      const dup = new Set(duplicateIndexes(err));
+      const owned = batch.filter((_, i) => !dup.has(i));
+      const dupAlerts = batch.filter((_, i) => dup.has(i));
+      const existing = await alerts.find({ _id: { $in: dupAlerts.map((a) => a.id) } }).toArray();
+      const byId = new Map(existing.map((d) => [d._id, d]));
+      for (const a of dupAlerts) {
+        const d = byId.get(a.id);
+        if (d && d.partition === a.position.partition && d.offset === a.position.offset) owned.push(fromAlertDoc(d));
+      }
+      return owned.sort((x, y) => x.position.offset - y.position.offset);
+    }
+  }
 
   // Every method: an unreachable store surfaces as DependencyError('mongodb'), the one error other
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
@@ -251,23 +285,9 @@ export async function connectMongoStore(options: {
     alerts: {
       async insert(batch) {
         if (batch.length === 0) return [];
-        try {
-          await alerts.insertMany(batch.map(toAlertDoc), { ordered: false });
-          return [...batch];
-        } catch (err) {
-          if (!isOnlyDuplicates(err)) throw err;
-          const dup = new Set(duplicateIndexes(err));
-          const owned = batch.filter((_, i) => !dup.has(i));
-          const dupAlerts = batch.filter((_, i) => dup.has(i));
-          const existing = await alerts.find({ _id: { $in: dupAlerts.map((a) => a.id) } }).toArray();
-          const byId = new Map(existing.map((d) => [d._id, d]));
-          for (const a of dupAlerts) {
-            const d = byId.get(a.id);
-            if (d && d.partition === a.position.partition && d.offset === a.position.offset)
-              owned.push(fromAlertDoc(d));
-          }
-          return owned.sort((x, y) => x.position.offset - y.position.offset);
-        }
+        const owned = await insertOwned(batch);
+        await alertPages.write(owned);
+        return owned;
       },
       async page(q) {
         const filter: Filter<AlertDoc> = {};
@@ -284,17 +304,13 @@ export async function connectMongoStore(options: {
       },
       async between(cursor, watermarks, sensorIds, limit) {
         const seen = cursor.entries();
-        const ranges: Filter<AlertDoc>[] = [];
-        for (const [partition, upTo] of watermarks) {
-          const from = seen.get(partition);
-          if (from !== undefined && from >= upTo) continue;
-          ranges.push({ partition, offset: from === undefined ? { $lte: upTo } : { $gt: from, $lte: upTo } });
+        const out: OverheatAlert[] = [];
+        for (const [partition, upTo] of [...watermarks].sort((a, b) => a[0] - b[0])) {
+          if (out.length >= limit) break;
+          const filter = sensorIds && sensorIds.size > 0 ? sensorIds : undefined;
+          out.push(...(await alertPages.read(partition, seen.get(partition), upTo, filter, limit - out.length)));
         }
-        if (ranges.length === 0) return [];
-        const filter: Filter<AlertDoc> = { $or: ranges };
-        if (sensorIds && sensorIds.size > 0) filter.sensorId = { $in: [...sensorIds] };
-        const docs = await alerts.find(filter).sort({ partition: 1, offset: 1 }).limit(limit).toArray();
-        return docs.map(fromAlertDoc);
+        return out;
       },
       count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
       async purgeBefore(topic, cutoff) {
@@ -314,6 +330,7 @@ export async function connectMongoStore(options: {
             { upsert: true },
           );
           removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
+          await alertPages.purge(partition, newest.offset);
         }
         return removed;
       },

@@ -1,0 +1,217 @@
+/**
+ * The replay index of overheat alerts: what a resuming `overheatAlerts` subscriber reads.
+ *
+ * A subscriber far behind asks for "the alerts of partition P after offset X, up to the watermark".
+ * On FerretDB/SQLite any filter but a bare `{_id}` decodes every stored alert, so answering that from
+ * the `alerts` collection costs the whole history per page (28 alerts/s at 100k behind). Here every
+ * read is by exact `_id`, like the reading buckets:
+ *
+ * - a **page** holds the alerts of one partition within `PAGE_SPAN` consecutive Kafka offsets,
+ *   packed into one string field (FerretDB decodes a string at once, an array element by element);
+ * - a **directory** lists which pages of `DIR_PAGES` consecutive ones exist, so a sparse stream is
+ *   skipped a directory (262,144 offsets) at a time instead of a page at a time.
+ *
+ * Writes come from the one consumer that holds the partition. A page is read fresh, merged (an offset
+ * already stored keeps its first version, as in the `alerts` collection) and replaced whole; the
+ * directory entry is written before its page, so a batch replayed after a crash completes both.
+ * Both are written before the partition's watermark moves, and readers never read past the watermark.
+ */
+import type { Collection, Db } from 'mongodb';
+import type { OverheatAlert } from '../domain/alert.js';
+
+export const ALERT_PAGES = 'alert_pages';
+export const ALERT_PAGE_DIRS = 'alert_page_dirs';
+/** Kafka offsets per page: at most 256 alerts, about 40 KB. */
+export const PAGE_SPAN = 256;
+/** Pages per directory entry. */
+export const DIR_PAGES = 1024;
+
+interface PageDoc {
+  _id: string;
+  partition: number;
+  page: number;
+  /** JSON array of PackedAlert, ordered by offset. */
+  alerts: string;
+}
+
+interface DirDoc {
+  _id: string;
+  partition: number;
+  dir: number;
+  /** Page numbers present, ascending, comma-separated. */
+  pages: string;
+}
+
+type PackedAlert = [
+  offset: number,
+  id: string,
+  sensorId: string,
+  temperature: number,
+  threshold: number,
+  tsMs: number,
+  lat: number,
+  lon: number,
+  detectedAtMs: number,
+];
+
+const pageOf = (offset: number): number => Math.floor(offset / PAGE_SPAN);
+const dirOf = (page: number): number => Math.floor(page / DIR_PAGES);
+const idOf = (partition: number, n: number): string => `${partition}:${n}`;
+
+function pack(a: OverheatAlert): PackedAlert {
+  return [
+    a.position.offset,
+    a.id,
+    a.sensorId,
+    a.temperature,
+    a.threshold,
+    a.ts.getTime(),
+    a.location.lat,
+    a.location.lon,
+    a.detectedAt.getTime(),
+  ];
+}
+
+function unpack(partition: number, p: PackedAlert): OverheatAlert {
+  const [offset, id, sensorId, temperature, threshold, tsMs, lat, lon, detectedAtMs] = p;
+  return {
+    id,
+    sensorId,
+    temperature,
+    threshold,
+    ts: new Date(tsMs),
+    location: { lat, lon },
+    detectedAt: new Date(detectedAtMs),
+    position: { partition, offset },
+  };
+}
+
+const parsePages = (text: string | undefined): number[] => (text ? text.split(',').map(Number) : []);
+
+export interface AlertPages {
+  /** Adds alerts to their pages. Idempotent: an offset already present keeps what is stored. */
+  write(alerts: readonly OverheatAlert[]): Promise<void>;
+  /**
+   * Alerts of `partition` with `after < offset <= upTo` (all from the start when `after` is undefined),
+   * of `sensorIds` when given, in offset order, at most `limit`.
+   */
+  read(
+    partition: number,
+    after: number | undefined,
+    upTo: number,
+    sensorIds: ReadonlySet<string> | undefined,
+    limit: number,
+  ): Promise<OverheatAlert[]>;
+  /** Removes the pages (and directories) that hold only offsets at or below `upTo`. */
+  purge(partition: number, upTo: number): Promise<void>;
+  /** Whether the pages were built for the alerts already stored (see rebuild). */
+  isBuilt(): Promise<boolean>;
+  /** Builds pages from the `alerts` collection, then records that it did (for stores older than the pages). */
+  rebuild(all: AsyncIterable<OverheatAlert>): Promise<number>;
+}
+
+export function createAlertPages(db: Db): AlertPages {
+  const pages: Collection<PageDoc> = db.collection(ALERT_PAGES);
+  const dirs: Collection<DirDoc> = db.collection(ALERT_PAGE_DIRS);
+  const layout: Collection<{ _id: string; builtAt: Date }> = db.collection('alert_pages_layout');
+  /** Pages this process knows are listed in their directory; entries are only ever added. */
+  const listed = new Set<string>();
+
+  async function ensureListed(partition: number, page: number): Promise<void> {
+    const key = idOf(partition, page);
+    if (listed.has(key)) return;
+    const dir = dirOf(page);
+    const _id = idOf(partition, dir);
+    const present = parsePages((await dirs.findOne({ _id }))?.pages);
+    if (!present.includes(page)) {
+      present.push(page);
+      present.sort((a, b) => a - b);
+      await dirs.replaceOne({ _id }, { partition, dir, pages: present.join(',') }, { upsert: true });
+    }
+    for (const p of present) listed.add(idOf(partition, p));
+  }
+
+  async function writePage(partition: number, page: number, batch: readonly OverheatAlert[]): Promise<void> {
+    const _id = idOf(partition, page);
+    const stored = await pages.findOne({ _id });
+    if (!stored) await ensureListed(partition, page);
+    const byOffset = new Map<number, PackedAlert>();
+    for (const a of batch) if (!byOffset.has(a.position.offset)) byOffset.set(a.position.offset, pack(a));
+    let added = byOffset.size;
+    if (stored) {
+      for (const p of JSON.parse(stored.alerts) as PackedAlert[]) {
+        if (byOffset.has(p[0])) added--;
+        byOffset.set(p[0], p);
+      }
+    }
+    if (stored && added === 0) return;
+    const merged = [...byOffset.values()].sort((a, b) => a[0] - b[0]);
+    await pages.replaceOne({ _id }, { partition, page, alerts: JSON.stringify(merged) }, { upsert: true });
+  }
+
+  return {
+    async write(alerts) {
+      const groups = new Map<string, { partition: number; page: number; alerts: OverheatAlert[] }>();
+      for (const a of alerts) {
+        const page = pageOf(a.position.offset);
+        const key = idOf(a.position.partition, page);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { partition: a.position.partition, page, alerts: [] }));
+        g.alerts.push(a);
+      }
+      for (const g of groups.values()) await writePage(g.partition, g.page, g.alerts);
+    },
+
+    async read(partition, after, upTo, sensorIds, limit) {
+      const out: OverheatAlert[] = [];
+      const from = after === undefined ? 0 : after + 1;
+      if (from > upTo || limit <= 0) return out;
+      const firstPage = pageOf(from);
+      const lastPage = pageOf(upTo);
+      for (let dir = dirOf(firstPage); dir <= dirOf(lastPage); dir++) {
+        const present = parsePages((await dirs.findOne({ _id: idOf(partition, dir) }))?.pages);
+        for (const page of present) {
+          if (page < firstPage || page > lastPage) continue;
+          const doc = await pages.findOne({ _id: idOf(partition, page) });
+          if (!doc) continue;
+          for (const p of JSON.parse(doc.alerts) as PackedAlert[]) {
+            if (p[0] < from || p[0] > upTo) continue;
+            if (sensorIds && !sensorIds.has(p[2])) continue;
+            out.push(unpack(partition, p));
+            if (out.length >= limit) return out;
+          }
+        }
+      }
+      return out;
+    },
+
+    async purge(partition, upTo) {
+      const lastWholePage = pageOf(upTo + 1) - 1;
+      if (lastWholePage < 0) return;
+      await pages.deleteMany({ partition, page: { $lte: lastWholePage } });
+      const lastWholeDir = dirOf(lastWholePage + 1) - 1;
+      if (lastWholeDir >= 0) await dirs.deleteMany({ partition, dir: { $lte: lastWholeDir } });
+    },
+
+    async isBuilt() {
+      return (await layout.findOne({ _id: 'pages' })) !== null;
+    },
+
+    async rebuild(all) {
+      let count = 0;
+      let chunk: OverheatAlert[] = [];
+      for await (const a of all) {
+        chunk.push(a);
+        if (chunk.length >= 1000) {
+          await this.write(chunk);
+          count += chunk.length;
+          chunk = [];
+        }
+      }
+      await this.write(chunk);
+      count += chunk.length;
+      await layout.replaceOne({ _id: 'pages' }, { builtAt: new Date() }, { upsert: true });
+      return count;
+    },
+  };
+}
