@@ -68,7 +68,7 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   const after = await read();
   await group.close();
   const rssPer = (after.process_resident_memory_bytes! - before.process_resident_memory_bytes!) / o.subscriptions;
-  const heapPer = (after.process_heap_used_bytes! - before.process_heap_used_bytes!) / o.subscriptions;
+  const heapPer = (after.process_heap_after_gc_bytes! - before.process_heap_after_gc_bytes!) / o.subscriptions;
   console.error(
     `  idle subscriptions: ${o.subscriptions} on one replica: +${Math.round(rssPer)} B RSS, +${Math.round(heapPer)} B heap each`,
   );

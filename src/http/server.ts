@@ -403,16 +403,13 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   /**
    * What the server keeps per socket, found once per subscription (not per frame): its memory
    * budget, whether it is corked for this tick, whether it was closed over budget (counted once,
-   * whichever check saw it first), and for the stall check below, the bytes sent since the last
-   * check and the bytes unsent then.
+   * whichever check saw it first), and for the check below, the bytes unsent at the last check.
    */
   interface SocketState {
     readonly budget: SocketBudget;
     corked: boolean;
     closedOverBudget: boolean;
-    sentBytes: number;
     unsentAtCheck: number;
-    stalledChecks: number;
   }
   const sockets = new WeakMap<WebSocket, SocketState>();
   const closeOverBudget = (socket: WebSocket, why: string): void => {
@@ -428,7 +425,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
       const budget = createSocketBudget(o.socketBudgetBytes, (used) =>
         closeOverBudget(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`),
       );
-      state = { budget, corked: false, closedOverBudget: false, sentBytes: 0, unsentAtCheck: 0, stalledChecks: 0 };
+      state = { budget, corked: false, closedOverBudget: false, unsentAtCheck: 0 };
       sockets.set(socket, state);
     }
     return state;
@@ -456,7 +453,6 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
               });
             }
             socket.send(frame);
-            state.sentBytes += frame.length;
           },
           backlog: () => socket.bufferedAmount,
           budgetBytes: o.socketBudgetBytes,
@@ -539,11 +535,11 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   // A client that stops reading lets the socket's send buffer grow; past the bound it is closed
   // with SLOW_CONSUMER_CLOSE_CODE and resumes elsewhere with its last cursor.
   //
-  // A stalled reader is closed sooner: an unsent frame costs about twice its bytes in the heap (its
-  // string, the frame header Buffer, the write-queue entries), so a socket whose unsent frames would
-  // pass the budget at that cost, and that has drained nothing for two checks in a row (500 ms), is
-  // closed with SLOW_CONSUMER_CLOSE_CODE. A client that reads, however slowly, keeps draining and
-  // is left alone (bursts included); the payload-byte budget in the fast path still applies to it.
+  // A reader that falls behind is closed sooner: an unsent frame costs about twice its bytes in the
+  // heap (its string, the frame header Buffer, the write-queue entries), so a socket whose unsent
+  // bytes, at that cost, pass the budget and did not shrink since the last check (100 ms) is closed
+  // with SLOW_CONSUMER_CLOSE_CODE. A client that reads keeps its unsent bytes near zero on any
+  // network that can carry its alerts, bursts included; the payload-byte budget still applies to it.
   const bufferGuard = setInterval(() => {
     for (const socket of wss.clients) {
       if (socket.readyState !== socket.OPEN) continue; // closing already
@@ -554,15 +550,13 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
       }
       const w = sockets.get(socket);
       if (!w) continue;
-      const drained = w.unsentAtCheck + w.sentBytes - buffered;
-      w.stalledChecks = buffered > 0 && drained <= 0 ? w.stalledChecks + 1 : 0;
+      const notShrinking = buffered >= w.unsentAtCheck;
       w.unsentAtCheck = buffered;
-      w.sentBytes = 0;
-      if (w.stalledChecks >= 2 && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
-        closeOverBudget(socket, `stalled with ${buffered} unsent bytes (heap about ${buffered * UNSENT_BYTE_COST})`);
+      if (notShrinking && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
+        closeOverBudget(socket, `${buffered} unsent bytes, not shrinking (heap about ${buffered * UNSENT_BYTE_COST})`);
       }
     }
-  }, 250);
+  }, 100);
   bufferGuard.unref();
 
   await new Promise<void>((resolve, reject) => {

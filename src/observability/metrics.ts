@@ -50,6 +50,15 @@ export const NO_OBSERVER: PipelineObserver = {
   storeWrite: () => undefined,
 };
 
+let heapAfterLastGc = 0;
+/**
+ * Records the heap in use right after a forced full collection. Read in the same tick as the
+ * collection: a /metrics scrape later would also count what was allocated in between.
+ */
+export function noteHeapAfterGc(bytes: number): void {
+  heapAfterLastGc = bytes;
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'iot_' });
@@ -122,6 +131,15 @@ export function createMetrics(): Metrics {
     registers: [registry],
     collect() {
       this.set(process.memoryUsage().heapUsed);
+    },
+  });
+
+  new Gauge({
+    name: 'iot_process_heap_after_gc_bytes',
+    help: 'V8 heap in use right after the last forced full collection (SIGUSR2 with --expose-gc, benchmarks only; 0 before one).',
+    registers: [registry],
+    collect() {
+      this.set(heapAfterLastGc);
     },
   });
 

@@ -58,6 +58,12 @@ export async function spawnReplica(
 ): Promise<ReplicaProcess> {
   port ??= await freePort();
   const replicaId = `replica-${port}`;
+  // A process left over on this port would answer the readiness check below in the new one's place.
+  const taken = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+    () => true,
+    () => false,
+  );
+  if (taken) throw new Error(`port ${port} is already taken (a replica left over from an earlier run?)`);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port), REPLICA_ID: replicaId },
