@@ -11,13 +11,17 @@
  * - a **directory** lists which pages of `DIR_PAGES` consecutive ones exist, so a sparse stream is
  *   skipped a directory (262,144 offsets) at a time instead of a page at a time.
  *
- * Writes come from the one consumer that holds the partition. A page is read fresh, merged (an offset
+ * Writes come from the one consumer that holds the partition (as for reading buckets; FerretDB 1.24
+ * loses concurrent updates of one document, `$set` included, so there must be one writer). A page
+ * is read fresh, merged (an offset
  * already stored keeps its first version, as in the `alerts` collection) and replaced whole; the
  * directory entry is written before its page, so a batch replayed after a crash completes both.
  * Both are written before the partition's watermark moves, and readers never read past the watermark.
  */
-import type { Collection, Db } from 'mongodb';
+import { MongoServerError, type Collection, type Db } from 'mongodb';
 import type { OverheatAlert } from '../domain/alert.js';
+
+const DUPLICATE_KEY = 11000;
 
 export const ALERT_PAGES = 'alert_pages';
 export const ALERT_PAGE_DIRS = 'alert_page_dirs';
@@ -104,16 +108,21 @@ export interface AlertPages {
   ): Promise<OverheatAlert[]>;
   /** Removes the pages (and directories) that hold only offsets at or below `upTo`. */
   purge(partition: number, upTo: number): Promise<void>;
-  /** Whether the pages were built for the alerts already stored (see rebuild). */
+  /** Whether the pages were built for the alerts already stored (see ensureBuilt). */
   isBuilt(): Promise<boolean>;
-  /** Builds pages from the `alerts` collection, then records that it did (for stores older than the pages). */
-  rebuild(all: AsyncIterable<OverheatAlert>): Promise<number>;
+  /**
+   * For a store older than the pages: builds them once from every stored alert, then records it.
+   * Replicas starting together elect one builder (an insert-only claim); the others wait for its
+   * record. A claim older than `staleClaimMs` (a builder that died) is taken over. Returns the
+   * alerts this call wrote into pages (0 when built already or by another replica).
+   */
+  ensureBuilt(all: () => AsyncIterable<OverheatAlert>, staleClaimMs?: number): Promise<number>;
 }
 
 export function createAlertPages(db: Db): AlertPages {
   const pages: Collection<PageDoc> = db.collection(ALERT_PAGES);
   const dirs: Collection<DirDoc> = db.collection(ALERT_PAGE_DIRS);
-  const layout: Collection<{ _id: string; builtAt: Date }> = db.collection('alert_pages_layout');
+  const layout: Collection<{ _id: string; at: Date }> = db.collection('alert_pages_layout');
   /** Pages this process knows are listed in their directory; entries are only ever added. */
   const listed = new Set<string>();
 
@@ -197,21 +206,41 @@ export function createAlertPages(db: Db): AlertPages {
       return (await layout.findOne({ _id: 'pages' })) !== null;
     },
 
-    async rebuild(all) {
-      let count = 0;
-      let chunk: OverheatAlert[] = [];
-      for await (const a of all) {
-        chunk.push(a);
-        if (chunk.length >= 1000) {
-          await this.write(chunk);
-          count += chunk.length;
-          chunk = [];
+    async ensureBuilt(all, staleClaimMs = 10 * 60_000) {
+      const isDuplicate = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+      for (;;) {
+        if (await this.isBuilt()) return 0;
+        const claimed = await layout.insertOne({ _id: 'building', at: new Date() }).then(
+          () => true,
+          (err: unknown) => {
+            if (isDuplicate(err)) return false;
+            throw err;
+          },
+        );
+        if (!claimed) {
+          const claim = await layout.findOne({ _id: 'building' });
+          if (claim && Date.now() - claim.at.getTime() > staleClaimMs) await layout.deleteOne({ _id: 'building' });
+          else await new Promise((r) => setTimeout(r, 500));
+          continue;
         }
+        let count = 0;
+        let chunk: OverheatAlert[] = [];
+        for await (const a of all()) {
+          chunk.push(a);
+          if (chunk.length >= 1000) {
+            await this.write(chunk);
+            count += chunk.length;
+            chunk = [];
+          }
+        }
+        await this.write(chunk);
+        count += chunk.length;
+        await layout.insertOne({ _id: 'pages', at: new Date() }).catch((err: unknown) => {
+          if (!isDuplicate(err)) throw err;
+        });
+        await layout.deleteOne({ _id: 'building' });
+        return count;
       }
-      await this.write(chunk);
-      count += chunk.length;
-      await layout.replaceOne({ _id: 'pages' }, { builtAt: new Date() }, { upsert: true });
-      return count;
     },
   };
 }

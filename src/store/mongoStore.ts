@@ -247,15 +247,11 @@ export async function connectMongoStore(options: {
       "FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB's SQLite directory",
     );
   }
-  if (!(await alertPages.isBuilt())) {
-    // A store written before the replay pages existed: build them once from the alerts kept.
-    const built = await alertPages.rebuild(
-      (async function* () {
-        for await (const d of alerts.find({}).sort({ partition: 1, offset: 1 })) yield fromAlertDoc(d);
-      })(),
-    );
-    if (built > 0) log.info({ alerts: built }, 'built the alert replay pages from the stored alerts');
-  }
+  // A store written before the replay pages existed: one replica builds them from the alerts kept.
+  const built = await alertPages.ensureBuilt(async function* () {
+    for await (const d of alerts.find({}).sort({ partition: 1, offset: 1 })) yield fromAlertDoc(d);
+  });
+  if (built > 0) log.info({ alerts: built }, 'built the alert replay pages from the stored alerts');
   log.debug({ database: options.database }, 'connected');
 
   /** Stores alerts; returns those newly stored, or stored earlier from the very same stream position. */

@@ -152,6 +152,36 @@ describe('alert replay pages', () => {
     expect(finds.length).toBeLessThanOrEqual(directories + sparse.length);
   });
 
+  it('replicas starting together elect one builder: the pages hold every alert once', async () => {
+    const { db } = await freshPages();
+    const alerts = Array.from({ length: 1500 }, (_, i) => alertAt(i % 3, i * 5, SENSORS[i % 4]!, i));
+    const source = async function* (): AsyncIterable<OverheatAlert> {
+      yield* alerts;
+    };
+    const replicas = [createAlertPages(db), createAlertPages(db), createAlertPages(db)];
+    const written = await Promise.all(replicas.map((r) => r.ensureBuilt(source)));
+    expect(written.filter((n) => n > 0)).toEqual([alerts.length]);
+    for (const partition of [0, 1, 2]) {
+      expect(await replicas[1]!.read(partition, undefined, 10_000, undefined, 10_000)).toEqual(
+        alerts.filter((a) => a.position.partition === partition),
+      );
+    }
+  });
+
+  it('a claim left by a builder that died is taken over', async () => {
+    const { db, pages } = await freshPages();
+    await db
+      .collection('alert_pages_layout')
+      .insertOne({ _id: 'building' as never, at: new Date(Date.now() - 60_000) });
+    const alerts = [alertAt(0, 7, 's-a', 1)];
+    expect(
+      await pages.ensureBuilt(async function* () {
+        yield* alerts;
+      }, 30_000),
+    ).toBe(1);
+    expect(await pages.isBuilt()).toBe(true);
+  });
+
   it('purge removes whole pages at or below the point, and leaves later alerts readable', async () => {
     const { pages, db } = await freshPages();
     const alerts = Array.from({ length: 600 }, (_, i) => alertAt(0, i * 3, 's-a', i));
@@ -164,19 +194,22 @@ describe('alert replay pages', () => {
     expect(kept.map((d) => d.page as number).sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7]);
   });
 
-  it('pages rebuilt from stored alerts equal pages written live, and the rebuild is recorded', async () => {
+  it('pages built from stored alerts equal pages written live, and the build is recorded', async () => {
     const live = await freshPages();
     const rebuilt = await freshPages();
     const alerts = Array.from({ length: 2500 }, (_, i) => alertAt(i % 3, i * 7, SENSORS[i % 4]!, i));
     for (let i = 0; i < alerts.length; i += 100) await live.pages.write(alerts.slice(i, i + 100));
     expect(await rebuilt.pages.isBuilt()).toBe(false);
-    const count = await rebuilt.pages.rebuild(
-      (async function* () {
-        yield* alerts;
-      })(),
-    );
+    const count = await rebuilt.pages.ensureBuilt(async function* () {
+      yield* alerts;
+    });
     expect(count).toBe(alerts.length);
     expect(await rebuilt.pages.isBuilt()).toBe(true);
+    expect(
+      await rebuilt.pages.ensureBuilt(async function* () {
+        yield* alerts;
+      }),
+    ).toBe(0);
     for (const partition of [0, 1, 2]) {
       expect(await rebuilt.pages.read(partition, undefined, 20_000, undefined, 10_000)).toEqual(
         await live.pages.read(partition, undefined, 20_000, undefined, 10_000),
