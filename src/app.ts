@@ -24,6 +24,7 @@ import { buildAppSchema } from './schema/buildSchema.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
+import { createIncidentTracker } from './stream/incidentTracker.js';
 import { startReadingConsumer, type ReadingConsumer } from './stream/readingConsumer.js';
 import { connectReadingProducer, type ReadingProducer } from './stream/readingProducer.js';
 
@@ -129,7 +130,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       ferretSqliteDir: config.mongo.ferretSqliteDir,
       logger,
     });
-    const { sensors: sensorsStore, alerts: alertsStore } = store;
+    const { sensors: sensorsStore, alerts: alertsStore, incidents: incidentsStore } = store;
     retention = startReadingRetention({
       history: store.readings,
       retentionMs: config.history.retentionMs,
@@ -141,6 +142,10 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       alerts: {
         retentionMs: config.alerts.retentionMs,
         purge: (before) => alertsStore.purgeBefore(config.kafka.readingsTopic, before),
+      },
+      clearedIncidents: {
+        retentionMs: config.incidents.retentionMs,
+        purge: (before) => incidentsStore.purgeClearedBefore(before),
       },
       logger,
     });
@@ -185,7 +190,6 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         kafka,
         topic: config.kafka.readingsTopic,
         deadLetterTopic: config.kafka.deadLetterTopic,
-        thresholdC: config.alerts.thresholdC,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         limits: { ...config.readings },
         store,
@@ -195,7 +199,18 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
-        startReadingConsumer({ ...common, role: 'alerts', groupId: config.kafka.groupId }),
+        startReadingConsumer({
+          ...common,
+          role: 'alerts',
+          groupId: config.kafka.groupId,
+          incidents: createIncidentTracker({
+            store: store.incidents,
+            topic: config.kafka.readingsTopic,
+            defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
+            rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
+            refreshMs: config.incidents.refreshMs,
+          }),
+        }),
         startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
       ]);
     }

@@ -65,6 +65,14 @@ export interface Config {
     /** Alerts are kept this long (by detection time); older cursors get CURSOR_EXPIRED. */
     readonly retentionMs: number;
   };
+  /** Incidents (domain/incident.ts): the fleet default of per-sensor limits, and how they clear. */
+  readonly incidents: {
+    readonly hysteresisC: number;
+    readonly clearReadings: number;
+    readonly clearAfterMs: number;
+    readonly refreshMs: number;
+    readonly retentionMs: number;
+  };
   readonly readings: {
     readonly temperatureMinC: number;
     readonly temperatureMaxC: number;
@@ -293,6 +301,14 @@ export const VARIABLES = {
   REDIS_CHANNEL_PREFIX: { schema: text('iot', NAME), doc: 'prefix of every Redis channel and key' },
   ALERT_THRESHOLD_C: { schema: num(80, -273.15, 1000), doc: 'alert when temperature is strictly above' },
   ALERTS_RETENTION: { schema: duration(30 * DAY, 60_000), doc: 'alerts kept; older cursors get CURSOR_EXPIRED' },
+  INCIDENT_HYSTERESIS_C: { schema: num(2, 0, 1000), doc: 'an incident clears at or below threshold minus this' },
+  INCIDENT_CLEAR_READINGS: { schema: int(3, 1, 10_000), doc: 'consecutive readings at the clearing level to clear' },
+  INCIDENT_CLEAR_AFTER: { schema: duration(0, 0), doc: '...spanning at least this long' },
+  INCIDENT_REFRESH_INTERVAL: {
+    schema: duration(5000, 0),
+    doc: 'an incident document is rewritten for updates at most this often',
+  },
+  INCIDENTS_RETENTION: { schema: duration(90 * DAY, 60_000), doc: 'cleared incidents kept' },
   READING_TEMPERATURE_MIN_C: { schema: num(-60), doc: 'lowest valid temperature' },
   READING_TEMPERATURE_MAX_C: { schema: num(200), doc: 'highest valid temperature' },
   READING_MAX_AGE_MS: { schema: int(7 * DAY, 1000, 365 * DAY), doc: 'older readings are refused' },
@@ -468,6 +484,13 @@ export function loadConfig(env: Env = process.env): Config {
     },
     redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX },
     alerts: { thresholdC: e.ALERT_THRESHOLD_C, retentionMs: e.ALERTS_RETENTION },
+    incidents: {
+      hysteresisC: e.INCIDENT_HYSTERESIS_C,
+      clearReadings: e.INCIDENT_CLEAR_READINGS,
+      clearAfterMs: e.INCIDENT_CLEAR_AFTER,
+      refreshMs: e.INCIDENT_REFRESH_INTERVAL,
+      retentionMs: e.INCIDENTS_RETENTION,
+    },
     readings: {
       temperatureMinC: e.READING_TEMPERATURE_MIN_C,
       temperatureMaxC: e.READING_TEMPERATURE_MAX_C,

@@ -20,6 +20,10 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   /** Too many history reads on this replica right now. Retry shortly. */
   STORE_BUSY: 'STORE_BUSY',
+  /** What the request names (an incident id) does not exist, or is outside the credential's scope. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** Accepted, but not applied yet (an acknowledgement waiting in the stream); the change follows shortly. */
+  NOT_APPLIED_YET: 'NOT_APPLIED_YET',
   /** The replica is shutting down. Retry on another replica. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',

@@ -7,7 +7,7 @@
  * | role     | may                                         |
  * |----------|---------------------------------------------|
  * | viewer   | queries and subscriptions                   |
- * | operator | a viewer's, plus spawn and stop sensors     |
+ * | operator | a viewer's, plus spawn and stop sensors, set thresholds, acknowledge incidents |
  * | device   | only ingestReadings, for its own sensors    |
  * | admin    | everything, including stopSensors without ids |
  */
@@ -39,6 +39,10 @@ export const ROOT_FIELD_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'Query.alerts': 'read',
   'Query.alertsCursor': 'read',
   'Query.sensors': 'read',
+  'Query.incidents': 'read',
+  'Query.sensorThresholds': 'read',
+  'Mutation.setThreshold': 'operate',
+  'Mutation.acknowledgeIncident': 'operate',
   'Subscription.overheatAlerts': 'read',
   'Mutation.spawnSensors': 'operate',
   'Mutation.stopSensors': 'operate',

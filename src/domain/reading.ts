@@ -42,7 +42,9 @@ export type RejectionCode =
   | 'OUT_OF_RANGE'
   | 'TIMESTAMP_OUT_OF_WINDOW'
   | 'OVERSIZED'
-  | 'KEY_MISMATCH';
+  | 'KEY_MISMATCH'
+  /** A sensor command (threshold, acknowledgement) that is malformed; see domain/sensorCommand.ts. */
+  | 'BAD_COMMAND';
 
 export type Validated = { ok: true; reading: Reading } | { ok: false; rejection: ReadingRejection };
 

@@ -4,7 +4,8 @@
  * document, then the sensor's range), so several replicas running it at once only repeat each other's
  * deletes, and a purge cut short by a crash is finished by the next one. A random start offset
  * spreads the replicas' runs apart. The same runs remove simulated sensors stopped longer ago than
- * SENSORS_STOPPED_RETENTION, and alerts detected longer ago than ALERTS_RETENTION.
+ * SENSORS_STOPPED_RETENTION, alerts detected longer ago than ALERTS_RETENTION, and incidents
+ * cleared longer ago than INCIDENTS_RETENTION.
  */
 import type { Logger } from '../logger.js';
 import type { PurgeResult, ReadingHistory } from '../store/readingHistory.js';
@@ -21,6 +22,7 @@ export function startReadingRetention(deps: {
   checkEveryMs: number;
   stoppedSensors?: { retentionMs: number; purge(before: Date): Promise<number> };
   alerts?: { retentionMs: number; purge(before: Date): Promise<number> };
+  clearedIncidents?: { retentionMs: number; purge(before: Date): Promise<number> };
   logger: Logger;
 }): ReadingRetention {
   const log = deps.logger.child({ module: 'jobs.retention' });
@@ -35,6 +37,12 @@ export function startReadingRetention(deps: {
         if (deps.alerts) {
           const removed = await deps.alerts.purge(new Date(now.getTime() - deps.alerts.retentionMs));
           if (removed > 0) log.info({ removed }, 'expired alerts removed');
+        }
+        if (deps.clearedIncidents) {
+          const removed = await deps.clearedIncidents.purge(
+            new Date(now.getTime() - deps.clearedIncidents.retentionMs),
+          );
+          if (removed > 0) log.info({ removed }, 'cleared incidents removed');
         }
         if (deps.stoppedSensors) {
           const removed = await deps.stoppedSensors.purge(new Date(now.getTime() - deps.stoppedSensors.retentionMs));

@@ -33,3 +33,13 @@ export function parseSensorPageCursor(cursor: string): { createdAt: number; id: 
   if (!m) throw badUserInput('after', 'after is not a cursor returned by sensors');
   return { createdAt: Number(m[1]), id: m[2]! };
 }
+
+export function incidentPageCursor(openedAt: Date, id: string): string {
+  return encode(`i1:${openedAt.getTime()}:${id}`);
+}
+
+export function parseIncidentPageCursor(cursor: string): { openedAt: Date; id: string } {
+  const m = /^i1:(-?\d{1,15}):(.+)$/s.exec(decode(cursor));
+  if (!m) throw badUserInput('after', 'after is not a cursor returned by incidents');
+  return { openedAt: new Date(Number(m[1])), id: m[2]! };
+}

@@ -3,11 +3,12 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { AlertResolver } from '../resolvers/alert.resolver.js';
+import { IncidentResolver } from '../resolvers/incident.resolver.js';
 import { ReadingResolver } from '../resolvers/reading.resolver.js';
 import { SensorResolver } from '../resolvers/sensor.resolver.js';
 import type { Services } from '../resolvers/services.js';
 
-export const resolvers = [SensorResolver, ReadingResolver, AlertResolver] as const;
+export const resolvers = [SensorResolver, ReadingResolver, AlertResolver, IncidentResolver] as const;
 
 export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
   const instances = new Map<unknown, unknown>();

@@ -10,6 +10,13 @@ import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
+import {
+  INCIDENTS,
+  INCIDENT_PARTITIONS,
+  SENSOR_LIMITS,
+  createIncidentStore,
+  type IncidentStore,
+} from './incidentStore.js';
 import { BUCKETS, DAYS, SENSORS, createReadingHistory, type ReadingHistory } from './readingHistory.js';
 import type { Scenario, SensorStatus, SimulatedSensor } from '../domain/sensor.js';
 import { DependencyError } from '../errors.js';
@@ -75,6 +82,8 @@ export interface AlertQuery {
 export interface MongoStore {
   /** Reading history in the bucket layout (store/readingHistory.ts). */
   readonly readings: ReadingHistory;
+  /** Incidents and per-sensor limits (store/incidentStore.ts). */
+  readonly incidents: IncidentStore;
   readonly alerts: {
     /**
      * Stores alerts. Returns those this call owns: newly stored, or stored earlier from the very same
@@ -233,7 +242,13 @@ export async function connectMongoStore(options: {
     // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
     await Promise.all([
       ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]),
-      ensureSqliteIdIndexes(alertsDb, options.ferretSqliteDir, [ALERT_PAGES, ALERT_PAGE_DIRS]),
+      ensureSqliteIdIndexes(alertsDb, options.ferretSqliteDir, [
+        ALERT_PAGES,
+        ALERT_PAGE_DIRS,
+        INCIDENTS,
+        SENSOR_LIMITS,
+        INCIDENT_PARTITIONS,
+      ]),
     ]).then(
       (indexes) => log.debug({ indexes: indexes.flat() }, 'FerretDB SQLite _id indexes ensured'),
       (err: Error) =>
@@ -278,6 +293,7 @@ export async function connectMongoStore(options: {
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
   return translateErrors({
     readings: createReadingHistory(db),
+    incidents: createIncidentStore(alertsDb),
     alerts: {
       async insert(batch) {
         if (batch.length === 0) return [];

@@ -18,7 +18,9 @@
  * outage pauses the partition (retry with backoff, heartbeating) instead of crashing.
  */
 import { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
-import { isCritical, toAlert, type OverheatAlert } from '../domain/alert.js';
+import { toAlert, type OverheatAlert } from '../domain/alert.js';
+import { commandKindOf, decodeCommand } from '../domain/sensorCommand.js';
+import type { BatchItem, IncidentTracker } from './incidentTracker.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import type { AlertFanout } from '../fanout/alertFanout.js';
@@ -37,7 +39,8 @@ export interface ReadingConsumerOptions {
   groupId: string;
   topic: string;
   deadLetterTopic: string;
-  thresholdC: number;
+  /** Judges readings (per-sensor thresholds) and tracks incidents; the alert path only. */
+  incidents?: IncidentTracker;
   limits: ReadingLimits & { maxMessageBytes: number };
   store: MongoStore;
   fanout: AlertFanout;
@@ -54,6 +57,8 @@ export interface ConsumerStats {
   batches: number;
   readingsStored: number;
   alertsRaised: number;
+  /** Incident lifecycle changes (opened, updated, acknowledged, cleared) applied by the alert path. */
+  incidentChanges: number;
   deadLettered: number;
   deadLetteredByCode: Record<string, number>;
   storeRetries: number;
@@ -100,6 +105,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const stats: Omit<ConsumerStats, 'readingsStored' | 'readingsPending'> = {
     batches: 0,
     alertsRaised: 0,
+    incidentChanges: 0,
     deadLettered: 0,
     deadLetteredByCode: {},
     storeRetries: 0,
@@ -133,11 +139,28 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     if (batch.messages.length === 0) return;
     const now = Date.now();
     const valid: { reading: Reading; offset: number }[] = [];
+    /** Readings and commands in offset order (the alert path applies both). */
+    const items: BatchItem[] = [];
     const rejected: { message: (typeof batch.messages)[number]; rejection: ReadingRejection }[] = [];
     for (const message of batch.messages) {
+      const offset = Number(message.offset);
+      const kind = commandKindOf(message.headers);
+      if (kind !== undefined) {
+        if (o.role === 'history') continue; // not a reading
+        const decoded = decodeCommand(kind, message.value, message.key);
+        if (decoded.ok) items.push({ offset, command: decoded.command });
+        else
+          rejected.push({
+            message,
+            rejection: { code: 'BAD_COMMAND', field: decoded.field, message: decoded.message },
+          });
+        continue;
+      }
       const result = decodeReading(message.value, message.key, o.limits, now);
-      if (result.ok) valid.push({ reading: result.reading, offset: Number(message.offset) });
-      else rejected.push({ message, rejection: result.rejection });
+      if (result.ok) {
+        valid.push({ reading: result.reading, offset });
+        items.push({ offset, reading: result.reading });
+      } else rejected.push({ message, rejection: result.rejection });
     }
     const lastOffset = batch.lastOffset();
     observer.batchConsumed(o.role, batch.messages.length);
@@ -174,20 +197,30 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       );
     }
 
+    const tracker = o.incidents!;
+    const tracked = await durably('load incident state', p, () =>
+      tracker.process(batch.partition, items, Number(lastOffset)),
+    );
     const detectedAt = new Date();
     const alerts: OverheatAlert[] = [];
-    for (const v of valid) {
-      if (isCritical(v.reading, o.thresholdC)) {
-        alerts.push(toAlert(v.reading, o.thresholdC, { partition: batch.partition, offset: v.offset }, detectedAt));
+    for (const { reading, offset, limits } of tracked.judged) {
+      if (reading.temperature > limits.thresholdC) {
+        alerts.push(toAlert(reading, limits.thresholdC, { partition: batch.partition, offset }, detectedAt));
       }
     }
+    let owned: OverheatAlert[] = [];
     if (alerts.length > 0) {
-      const owned = await durably('store alerts', p, async () => {
+      owned = await durably('store alerts', p, async () => {
         const t0 = performance.now();
         const stored = await o.store.alerts.insert(alerts);
         observer.storeWrite('alerts', performance.now() - t0);
         return stored;
       });
+    }
+    // After the alerts (an incident never refers to an alert not stored), before the watermark.
+    await durably('store incidents', p, () => tracked.persist());
+    stats.incidentChanges += tracked.events.length;
+    if (alerts.length > 0) {
       await durably('advance watermark', p, () =>
         o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
       );
@@ -257,6 +290,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const idle = new Waiters();
   const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : idle.wait());
 
+  // Partitions may have moved: incident state is reloaded from the store at each one's next batch.
+  consumer.on(consumer.events.GROUP_JOIN, () => o.incidents?.forget());
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
     if (!e.payload.restart) crashed = true;

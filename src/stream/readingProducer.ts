@@ -9,6 +9,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { idempotentProducer } from './kafka.js';
 import { encodeReading, type Reading } from '../domain/reading.js';
+import { encodeCommand, type SensorCommand } from '../domain/sensorCommand.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../shared/retry.js';
@@ -17,6 +18,11 @@ import { Waiters } from '../shared/waiters.js';
 export interface ReadingProducer {
   /** Sends readings and resolves once Kafka acknowledged them all (acks=all). */
   send(readings: readonly Reading[], timeoutMs?: number): Promise<void>;
+  /**
+   * Sends sensor commands (domain/sensorCommand.ts) in line with the readings, keyed by sensor, and
+   * resolves once Kafka acknowledged them all.
+   */
+  sendCommands(commands: readonly SensorCommand[], timeoutMs?: number): Promise<void>;
   /** Queues one reading without waiting. Returns false when the queue is full (backpressure). */
   offer(reading: Reading): boolean;
   /** Readings waiting to be acknowledged. */
@@ -30,6 +36,7 @@ export interface ReadingProducer {
 interface Queued {
   key: string;
   value: string;
+  headers?: Record<string, string>;
   ack?: { resolve: () => void; reject: (err: Error) => void; remaining: number };
 }
 
@@ -70,7 +77,7 @@ export async function connectReadingProducer(options: {
           await producer.send({
             topic: options.topic,
             acks: -1,
-            messages: batch.map((q) => ({ key: q.key, value: q.value })),
+            messages: batch.map((q) => ({ key: q.key, value: q.value, headers: q.headers })),
           });
           inFlightSince = undefined;
           queue.splice(0, batch.length);
@@ -98,31 +105,42 @@ export async function connectReadingProducer(options: {
     }
   };
 
+  const enqueueAcknowledged = (messages: Omit<Queued, 'ack'>[], timeoutMs: number, what: string): Promise<void> => {
+    if (messages.length === 0) return Promise.resolve();
+    if (closed) return Promise.reject(new DependencyError('kafka', 'producer is shut down'));
+    if (queue.length + messages.length > options.bufferLimit) {
+      return Promise.reject(
+        new DependencyError('kafka', `Kafka is not keeping up: ${queue.length} ${what} already queued`),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // The messages stay queued and may still land; a retry by the caller is deduplicated downstream.
+        reject(new DependencyError('kafka', `Kafka did not acknowledge within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const ack = {
+        remaining: messages.length,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject,
+      };
+      for (const m of messages) queue.push({ ...m, ack });
+      void flush();
+    });
+  };
+
   return {
     send(readings, timeoutMs = 5000) {
-      if (readings.length === 0) return Promise.resolve();
-      if (closed) return Promise.reject(new DependencyError('kafka', 'producer is shut down'));
-      if (queue.length + readings.length > options.bufferLimit) {
-        return Promise.reject(
-          new DependencyError('kafka', `Kafka is not keeping up: ${queue.length} readings already queued`),
-        );
-      }
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          // The readings stay queued and may still land; a retry by the caller is deduplicated downstream.
-          reject(new DependencyError('kafka', `Kafka did not acknowledge within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const ack = {
-          remaining: readings.length,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          reject,
-        };
-        for (const r of readings) queue.push({ key: r.sensorId, value: encodeReading(r), ack });
-        void flush();
-      });
+      return enqueueAcknowledged(
+        readings.map((r) => ({ key: r.sensorId, value: encodeReading(r) })),
+        timeoutMs,
+        'readings',
+      );
+    },
+    sendCommands(commands, timeoutMs = 5000) {
+      return enqueueAcknowledged(commands.map(encodeCommand), timeoutMs, 'messages');
     },
     offer(reading) {
       if (closed || queue.length >= options.bufferLimit) return false;

@@ -4,12 +4,14 @@
  * While a known set of N readings (M critical) flows through Kafka, the suite kills a replica with
  * SIGKILL, restarts Redis, stops and restarts the MongoDB-protocol server, and forces consumer
  * rebalances (a replica joins, another leaves). At the end MongoDB holds exactly N readings and M
- * alerts, and each subscriber that resumed with its cursor received exactly the alerts of its
- * filter, in order, once each.
+ * alerts, each subscriber that resumed with its cursor received exactly the alerts of its filter,
+ * in order, once each, and the incidents are exactly those the lifecycle gives for each sensor's
+ * readings: none opened twice, no clear missed.
  */
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsCursorDocument } from '../../client/index.js';
+import { applyReading, IncidentChange, type Incident } from '../../src/domain/incident.js';
 import { createLogger } from '../../src/logger.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
@@ -18,7 +20,12 @@ import { resumableSubscriber, type ResumableSubscriber } from '../support/resuma
 import { services } from '../support/services.js';
 import { eventually, sleep } from '../support/wait.js';
 
-const env = isolatedEnv('faults', { KAFKA_PARTITIONS: '6', KAFKA_SESSION_TIMEOUT_MS: '6000' });
+// Incident documents rewritten on every change, so the store can be compared with the model exactly.
+const env = isolatedEnv('faults', {
+  KAFKA_PARTITIONS: '6',
+  KAFKA_SESSION_TIMEOUT_MS: '6000',
+  INCIDENT_REFRESH_INTERVAL: '0s',
+});
 /** Each named replica keeps its port across restarts (assigned on first start). */
 const ports: Partial<Record<'a' | 'b' | 'c', number>> = {};
 const replicas = new Map<string, ReplicaProcess>();
@@ -45,6 +52,40 @@ const readings = Array.from({ length: STEPS }, (_, step) =>
 const all = readings.flat();
 const critical = all.filter((r) => r.temperature > 80);
 const evenSensors = SENSORS.filter((_, i) => i % 2 === 0);
+
+/** The incidents each sensor's readings give (the fleet defaults), by the pure lifecycle. */
+function expectedIncidents(
+  sensorId: string,
+): Pick<Incident, 'id' | 'status' | 'criticalReadings' | 'peakC' | 'clearedAt'>[] {
+  const out: Incident[] = [];
+  let running: Incident | undefined;
+  all
+    .filter((r) => r.sensorId === sensorId)
+    .forEach((r, offset) => {
+      const reading = { ...r, ts: new Date(r.ts) };
+      const t = applyReading(
+        running,
+        reading,
+        { thresholdC: 80, hysteresisC: 2 },
+        { clearReadings: 3, clearAfterMs: 0 },
+        {
+          partition: 0,
+          offset,
+        },
+      );
+      if (!t) return;
+      if (t.change === IncidentChange.OPENED) out.push(t.incident);
+      else out[out.length - 1] = t.incident;
+      running = t.change === IncidentChange.CLEARED ? undefined : t.incident;
+    });
+  return out.map(({ id, status, criticalReadings, peakC, clearedAt }) => ({
+    id,
+    status,
+    criticalReadings,
+    peakC,
+    clearedAt,
+  }));
+}
 
 const alive = (): string[] =>
   [...replicas.values()].filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.url);
@@ -213,6 +254,27 @@ describe('under faults', () => {
         faults: report,
       }),
     );
+    // Incidents: exactly the lifecycle of each sensor's readings, whatever the faults replayed.
+    for (const sensorId of SENSORS) {
+      const expected = expectedIncidents(sensorId);
+      const stored = async () =>
+        (await store!.incidents.page({ sensorIds: [sensorId], first: 1000 })).items
+          .map(({ id, status, criticalReadings, peakC, clearedAt }) => ({
+            id,
+            status,
+            criticalReadings,
+            peakC,
+            clearedAt,
+          }))
+          .reverse();
+      await eventually(stored, (got) => JSON.stringify(got) === JSON.stringify(expected), {
+        timeoutMs: 30_000,
+        what: `the incidents of ${sensorId}`,
+      }).catch(() => undefined);
+      expect.soft(await stored(), `incidents of ${sensorId}`).toEqual(expected);
+    }
+    expect(expectedIncidents(SENSORS[0]!).length).toBeGreaterThan(5);
+
     // The subscriber on the killed replica had to resume elsewhere.
     expect(subscribers[0]!.sub.resumes()).toBeGreaterThanOrEqual(1);
   }, 300_000);

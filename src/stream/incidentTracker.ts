@@ -1,0 +1,188 @@
+/**
+ * The incident tracker of the alert path: per partition it holds each sensor's running incident and
+ * threshold versions, judges every reading by the limits in force at its offset, and moves incidents
+ * through their lifecycle (domain/incident.ts).
+ *
+ * Exact under crashes and rebalances:
+ * - the state of a partition is stored with the last offset applied (`appliedOffset`). A replica that
+ *   takes the partition over loads it, and does not apply again what is at or before that offset;
+ * - a threshold is a version that starts after its command's offset, and a few versions are kept,
+ *   so a replayed reading is judged by the same threshold as the first time;
+ * - a batch is applied to a copy. The copy replaces the tracker's state only once stored, and a
+ *   batch given up (partition moved, consumer stopping) leaves nothing behind.
+ */
+import type { StreamPosition } from '../domain/alert.js';
+import {
+  IncidentChange,
+  applyAcknowledgement,
+  applyReading,
+  type ClearingRule,
+  type Incident,
+  type SensorLimits,
+} from '../domain/incident.js';
+import type { Reading } from '../domain/reading.js';
+import type { SensorCommand } from '../domain/sensorCommand.js';
+import type { IncidentStore, PartitionIncidentState, SensorLimitsRecord } from '../store/incidentStore.js';
+
+/** Threshold versions kept per sensor: enough for any replay (a replay goes back one commit interval). */
+const LIMIT_VERSIONS_KEPT = 4;
+
+export type BatchItem =
+  { readonly offset: number; readonly reading: Reading } | { readonly offset: number; readonly command: SensorCommand };
+
+export interface IncidentEvent {
+  readonly change: IncidentChange;
+  readonly incident: Incident;
+}
+
+export interface TrackedBatch {
+  /** Each reading of the batch with the limits it is judged by, in offset order. */
+  readonly judged: readonly { readonly offset: number; readonly reading: Reading; readonly limits: SensorLimits }[];
+  /** Lifecycle changes this batch made (not the replayed part of it). */
+  readonly events: readonly IncidentEvent[];
+  /** Stores what changed, then makes it the tracker's state. Idempotent; retry it as a whole. */
+  persist(): Promise<void>;
+}
+
+export interface IncidentTracker {
+  process(partition: number, items: readonly BatchItem[], lastOffset: number): Promise<TrackedBatch>;
+  /** Drops what is held for these partitions (or all): reloaded from the store at the next batch. */
+  forget(partitions?: readonly number[]): void;
+  /** Running incidents held by this replica. */
+  running(): number;
+}
+
+export function createIncidentTracker(o: {
+  store: IncidentStore;
+  topic: string;
+  defaults: SensorLimits;
+  rule: ClearingRule;
+  /** An incident's document is rewritten for an update at most this often (lifecycle changes at once). */
+  refreshMs: number;
+}): IncidentTracker {
+  const states = new Map<number, PartitionIncidentState>();
+  /** Reading time of each running incident's last stored version. */
+  const writtenAt = new Map<string, number>();
+
+  const limitsAt = (state: PartitionIncidentState, sensorId: string, offset: number): SensorLimits => {
+    const versions = state.limits.get(sensorId);
+    if (versions) for (let i = versions.length - 1; i >= 0; i--) if (versions[i]!.from < offset) return versions[i]!;
+    return o.defaults;
+  };
+
+  const load = async (partition: number): Promise<PartitionIncidentState> => {
+    let state = states.get(partition);
+    if (!state) {
+      state = (await o.store.loadPartition(o.topic, partition)) ?? {
+        appliedOffset: -1,
+        running: [],
+        limits: new Map(),
+      };
+      states.set(partition, state);
+    }
+    return state;
+  };
+
+  return {
+    async process(partition, items, lastOffset) {
+      const before = await load(partition);
+      const running = new Map(before.running.map((i) => [i.sensorId, i]));
+      const limits = new Map(before.limits);
+      const judged: { offset: number; reading: Reading; limits: SensorLimits }[] = [];
+      const events: IncidentEvent[] = [];
+      /** Latest version of each incident this batch touched, and whether a lifecycle change forces its write. */
+      const touched = new Map<string, { incident: Incident; force: boolean }>();
+      const limitRecords: SensorLimitsRecord[] = [];
+      const state = (): PartitionIncidentState => ({ appliedOffset: before.appliedOffset, running: [], limits });
+
+      for (const item of items) {
+        const fresh = item.offset > before.appliedOffset;
+        const position: StreamPosition = { partition, offset: item.offset };
+        if ('reading' in item) {
+          const judgedBy = limitsAt(state(), item.reading.sensorId, item.offset);
+          judged.push({ offset: item.offset, reading: item.reading, limits: judgedBy });
+          if (!fresh) continue;
+          const t = applyReading(running.get(item.reading.sensorId), item.reading, judgedBy, o.rule, position);
+          if (!t) continue;
+          const cleared = t.change === IncidentChange.CLEARED;
+          if (cleared) running.delete(item.reading.sensorId);
+          else running.set(item.reading.sensorId, t.incident);
+          const forced = t.change !== undefined && t.change !== IncidentChange.UPDATED;
+          touched.set(t.incident.id, {
+            incident: t.incident,
+            force: forced || touched.get(t.incident.id)?.force === true,
+          });
+          if (t.change) events.push({ change: t.change, incident: t.incident });
+          continue;
+        }
+        if (!fresh) continue;
+        const c = item.command;
+        if (c.kind === 'threshold') {
+          const versions = [...(limits.get(c.sensorId) ?? [])].filter((v) => v.from !== item.offset);
+          versions.push({ from: item.offset, thresholdC: c.thresholdC, hysteresisC: c.hysteresisC });
+          limits.set(c.sensorId, versions.slice(-LIMIT_VERSIONS_KEPT));
+          limitRecords.push({
+            sensorId: c.sensorId,
+            thresholdC: c.thresholdC,
+            hysteresisC: c.hysteresisC,
+            setBy: c.issuedBy,
+            setAt: c.issuedAt,
+          });
+          continue;
+        }
+        // An acknowledgement: of the running incident, or of one already cleared.
+        const ack = { incidentId: c.incidentId, by: c.issuedBy, at: c.issuedAt, note: c.note };
+        const target =
+          running.get(c.sensorId)?.id === c.incidentId
+            ? running.get(c.sensorId)
+            : (touched.get(c.incidentId)?.incident ?? (await o.store.get(c.incidentId)));
+        if (!target || target.sensorId !== c.sensorId) continue;
+        const t = applyAcknowledgement(target, ack, position);
+        if (!t) continue;
+        if (running.get(c.sensorId)?.id === c.incidentId) running.set(c.sensorId, t.incident);
+        touched.set(t.incident.id, { incident: t.incident, force: true });
+        events.push({ change: IncidentChange.ACKNOWLEDGED, incident: t.incident });
+      }
+
+      const changed = touched.size > 0 || limitRecords.length > 0;
+      const after: PartitionIncidentState = {
+        appliedOffset: changed ? lastOffset : before.appliedOffset,
+        running: [...running.values()],
+        limits,
+      };
+      const toWrite = [...touched.values()]
+        .filter(({ incident, force }) => {
+          const last = writtenAt.get(incident.id);
+          return force || last === undefined || incident.updatedAt.getTime() - last >= o.refreshMs;
+        })
+        .map((t) => t.incident);
+
+      return {
+        judged,
+        events,
+        async persist() {
+          if (changed) {
+            await o.store.write(toWrite);
+            await o.store.writeLimits(limitRecords);
+            await o.store.savePartition(o.topic, partition, after);
+          }
+          for (const i of toWrite) {
+            if (i.status === 'CLEARED') writtenAt.delete(i.id);
+            else writtenAt.set(i.id, i.updatedAt.getTime());
+          }
+          // Replaced only if nothing else took the partition's place meanwhile (forget during the write).
+          if (states.get(partition) === before) states.set(partition, after);
+        },
+      };
+    },
+    forget(partitions) {
+      if (!partitions) states.clear();
+      else for (const p of partitions) states.delete(p);
+    },
+    running() {
+      let n = 0;
+      for (const s of states.values()) n += s.running.length;
+      return n;
+    },
+  };
+}
