@@ -44,7 +44,9 @@ const readings = Array.from({ length: STEPS }, (_, step) =>
   SENSORS.map((sensorId, s) => ({
     sensorId,
     ts: new Date(base + step * 1000 + s).toISOString(),
-    temperature: (step * 7 + s) % 10 === 0 ? 85 + (step % 10) : 30 + (s % 5),
+    // Hot spells of 8 readings every 40 (an incident each, cleared 3 readings later), offset per sensor:
+    // a replay inside a spell would count its readings twice.
+    temperature: (step + s * 3) % 40 < 8 ? 85 + ((step * 7 + s) % 10) : 30 + (s % 5),
     humidity: 40,
     location: { lat: 45, lon: 7 },
   })),
@@ -273,7 +275,7 @@ describe('under faults', () => {
       }).catch(() => undefined);
       expect.soft(await stored(), `incidents of ${sensorId}`).toEqual(expected);
     }
-    expect(expectedIncidents(SENSORS[0]!).length).toBeGreaterThan(5);
+    expect(expectedIncidents(SENSORS[0]!).length).toBeGreaterThanOrEqual(5);
 
     // The subscriber on the killed replica had to resume elsewhere.
     expect(subscribers[0]!.sub.resumes()).toBeGreaterThanOrEqual(1);
