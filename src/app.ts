@@ -8,8 +8,10 @@
 import 'reflect-metadata';
 import { createAuthenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
-import { createAlertFeed, type AlertFeed } from './fanout/alertFeed.js';
-import { connectAlertFanout, type AlertFanout } from './fanout/alertFanout.js';
+import { createAlertFeed, createFeed, type AlertFeed, type Feed } from './fanout/alertFeed.js';
+import { connectAlertFanout, connectFanout, type AlertFanout, type Fanout } from './fanout/alertFanout.js';
+import type { IncidentUpdate } from './domain/incident.js';
+import { incidentUpdateCodec } from './store/incidentStore.js';
 import { createAdmission } from './http/admission.js';
 import { startHttpServer, type HttpFrontDoor } from './http/server.js';
 import { startReadingRetention, type ReadingRetention } from './jobs/readingRetention.js';
@@ -74,6 +76,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
   let historyConsumer: ReadingConsumer | undefined;
   let fleet: SensorFleet | undefined;
   let feed: AlertFeed | undefined;
+  let incidentFanout: Fanout<IncidentUpdate> | undefined;
+  let incidentFeed: Feed<IncidentUpdate> | undefined;
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
   let rateLimiter: RateLimiter | undefined;
@@ -101,7 +105,14 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
           timeoutMs: HTTP_DRAIN_MS + STEP_MS,
           run: () => http?.drain(Math.min(HTTP_DRAIN_MS, config.shutdownTimeoutMs / 3)),
         },
-        { name: 'subscriptions', timeoutMs: STEP_MS, run: () => feed?.closeAll() },
+        {
+          name: 'subscriptions',
+          timeoutMs: STEP_MS,
+          run: () => {
+            feed?.closeAll();
+            incidentFeed?.closeAll();
+          },
+        },
         {
           name: 'consumers',
           timeoutMs: consumersMs,
@@ -111,7 +122,11 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         },
         { name: 'retention', timeoutMs: STEP_MS, run: () => retention?.dispose() },
         { name: 'producer', timeoutMs: PRODUCER_FLUSH_MS + STEP_MS, run: () => producer?.dispose(PRODUCER_FLUSH_MS) },
-        { name: 'redis', timeoutMs: STEP_MS, run: () => Promise.all([fanout?.dispose(), rateLimiter?.dispose()]) },
+        {
+          name: 'redis',
+          timeoutMs: STEP_MS,
+          run: () => Promise.all([fanout?.dispose(), incidentFanout?.dispose(), rateLimiter?.dispose()]),
+        },
         { name: 'readiness', timeoutMs: STEP_MS, run: () => readiness?.dispose() },
         { name: 'mongodb', timeoutMs: STEP_MS, run: () => store?.dispose() },
       ];
@@ -164,6 +179,23 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       logger,
     });
     fanout = await connectAlertFanout({ url: config.redis.url, channelPrefix: config.redis.channelPrefix, logger });
+    incidentFanout = await connectFanout({
+      url: config.redis.url,
+      channelPrefix: config.redis.channelPrefix,
+      stream: 'incidents',
+      codec: incidentUpdateCodec,
+      logger,
+    });
+    incidentFeed = createFeed({
+      fanout: incidentFanout,
+      history: store.incidentUpdates,
+      progress: store.progress,
+      topic: config.kafka.readingsTopic,
+      maxPending: config.limits.subscriberMaxPending,
+      logger,
+      // An update holds the whole incident (about twice an alert).
+      itemBytes: (u) => 512 + 2 * u.cursor.length,
+    });
     feed = createAlertFeed({
       fanout,
       store,
@@ -203,6 +235,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
           ...common,
           role: 'alerts',
           groupId: config.kafka.groupId,
+          incidentFanout,
           incidents: createIncidentTracker({
             store: store.incidents,
             topic: config.kafka.readingsTopic,
@@ -221,7 +254,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       logger,
     });
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
-    const services: Services = { config, store, producer, fleet, feed, rateLimiter, readGate };
+    const services: Services = { config, store, producer, fleet, feed, incidentFeed, rateLimiter, readGate };
     const schema = await buildAppSchema(services);
     const ready = { store, fanout, producer, consumer, historyConsumer };
     readiness = createReadiness({

@@ -44,6 +44,7 @@ export const ROOT_FIELD_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'Mutation.setThreshold': 'operate',
   'Mutation.acknowledgeIncident': 'operate',
   'Subscription.overheatAlerts': 'read',
+  'Subscription.incidentUpdates': 'read',
   'Mutation.spawnSensors': 'operate',
   'Mutation.stopSensors': 'operate',
   'Mutation.ingestReadings': 'ingest',

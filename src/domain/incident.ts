@@ -67,6 +67,14 @@ export interface Incident {
   readonly position: StreamPosition;
 }
 
+/** One change of an incident, at the stream position that caused it: what `incidentUpdates` delivers. */
+export interface IncidentUpdate {
+  readonly sensorId: string;
+  readonly position: StreamPosition;
+  readonly change: IncidentChange;
+  readonly incident: Incident;
+}
+
 export interface Transition {
   /** The incident after the event (a cleared one is returned once, then the sensor has none). */
   readonly incident: Incident;

@@ -22,18 +22,24 @@ import type { Logger } from '../logger.js';
 const SUBSCRIBE_WAIT_MS = 2000;
 
 export type AlertListener = (alert: OverheatAlert) => void;
+/** How items of a stream travel on Redis. */
+export interface StreamCodec<T> {
+  encode(item: T): string;
+  decode(text: string): T;
+}
 /** `hold`: live delivery may have lost alerts, keep live ones aside; `replay`: read the store from the cursor, then release them. */
 export type ResyncPhase = 'hold' | 'replay';
 
-export interface AlertFanout {
-  /** Publishes alerts to all replicas. Never throws: a failure is logged and counted (subscribers recover through their cursor). */
-  publish(alerts: readonly OverheatAlert[]): Promise<void>;
+/** The fan-out of one stream of per-sensor items (overheat alerts, incident updates). */
+export interface Fanout<T> {
+  /** Publishes items to all replicas. Never throws: a failure is logged and counted (subscribers recover through their cursor). */
+  publish(items: readonly T[]): Promise<void>;
   /**
    * Listens to alerts of these sensors (all sensors when undefined). Resolves with the unsubscribe
    * function once Redis confirmed the subscription, or after `SUBSCRIBE_WAIT_MS` when Redis is down
    * (the subscription then resyncs when Redis returns).
    */
-  listen(sensorIds: readonly string[] | undefined, listener: AlertListener): Promise<() => void>;
+  listen(sensorIds: readonly string[] | undefined, listener: (item: T) => void): Promise<() => void>;
   /** Resync phases (see the module comment). */
   onResync(listener: (phase: ResyncPhase) => void): () => void;
   /** True between a `hold` and the `replay` that closes it: live alerts must not be released. */
@@ -42,6 +48,8 @@ export interface AlertFanout {
   stats(): { published: number; publishFailures: number; received: number };
   dispose(): Promise<void>;
 }
+
+export type AlertFanout = Fanout<OverheatAlert>;
 
 interface WireAlert {
   id: string;
@@ -84,13 +92,27 @@ export function deserializeAlert(text: string): OverheatAlert {
   };
 }
 
-export async function connectAlertFanout(options: {
+export function connectAlertFanout(options: {
   url: string;
   channelPrefix: string;
   logger: Logger;
 }): Promise<AlertFanout> {
-  const log = options.logger.child({ module: 'fanout.redis' });
-  const channelPrefix = `${options.channelPrefix}:alerts:`;
+  return connectFanout({ ...options, stream: 'alerts', codec: { encode: serializeAlert, decode: deserializeAlert } });
+}
+
+/**
+ * One stream's fan-out: channels `<prefix>:<stream>:<sensorId>`, its own two connections. Every
+ * stream shares the control channel, so a resync replays all of them (a replay is harmless).
+ */
+export async function connectFanout<T extends { readonly sensorId: string }>(options: {
+  url: string;
+  channelPrefix: string;
+  stream: string;
+  codec: StreamCodec<T>;
+  logger: Logger;
+}): Promise<Fanout<T>> {
+  const log = options.logger.child({ module: 'fanout.redis', stream: options.stream });
+  const channelPrefix = `${options.channelPrefix}:${options.stream}:`;
   const pattern = `${channelPrefix}*`;
   const redisOptions = {
     lazyConnect: true,
@@ -99,12 +121,12 @@ export async function connectAlertFanout(options: {
     maxRetriesPerRequest: 1,
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
-  const pub = new Redis(options.url, { ...redisOptions, connectionName: 'alerts-pub' });
+  const pub = new Redis(options.url, { ...redisOptions, connectionName: `${options.stream}-pub` });
   const sub = new Redis(options.url, {
     ...redisOptions,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
-    connectionName: 'alerts-sub',
+    connectionName: `${options.stream}-sub`,
   });
   for (const [name, conn] of [
     ['pub', pub],
@@ -115,8 +137,8 @@ export async function connectAlertFanout(options: {
   await Promise.all([pub.connect(), sub.connect()]);
 
   const controlChannel = `${options.channelPrefix}:control`;
-  const bySensor = new Map<string, Set<AlertListener>>();
-  const everything = new Set<AlertListener>();
+  const bySensor = new Map<string, Set<(item: T) => void>>();
+  const everything = new Set<(item: T) => void>();
   const resyncListeners = new Set<(phase: ResyncPhase) => void>();
   let published = 0;
   let publishFailures = 0;
@@ -130,16 +152,16 @@ export async function connectAlertFanout(options: {
     const targets = viaPattern ? everything : specific;
     if (!targets || targets.size === 0) return;
     received++;
-    let alert: OverheatAlert;
+    let item: T;
     try {
-      alert = deserializeAlert(payload);
+      item = options.codec.decode(payload);
     } catch (err) {
-      log.error({ channel, err: (err as Error).message }, 'undecodable alert on redis');
+      log.error({ channel, err: (err as Error).message }, 'undecodable item on redis');
       return;
     }
     for (const listener of targets) {
       try {
-        listener(alert);
+        listener(item);
       } catch (err) {
         log.error({ err }, 'alert listener threw');
       }
@@ -232,26 +254,26 @@ export async function connectAlertFanout(options: {
   };
 
   return {
-    async publish(alerts) {
-      if (alerts.length === 0) return;
+    async publish(items) {
+      if (items.length === 0) return;
       if (owedResync) {
-        publishFailures += alerts.length;
+        publishFailures += items.length;
         return;
       }
       try {
         const pipeline = pub.pipeline();
-        for (const a of alerts) pipeline.publish(channelPrefix + a.sensorId, serializeAlert(a));
+        for (const item of items) pipeline.publish(channelPrefix + item.sensorId, options.codec.encode(item));
         const results = await pipeline.exec();
-        const failed = results?.filter(([err]) => err).length ?? alerts.length;
-        published += alerts.length - failed;
+        const failed = results?.filter(([err]) => err).length ?? items.length;
+        published += items.length - failed;
         publishFailures += failed;
         if (failed > 0) owedResync = true;
       } catch (err) {
-        publishFailures += alerts.length;
+        publishFailures += items.length;
         owedResync = true;
         log.warn(
-          { err: (err as Error).message, alerts: alerts.length },
-          'alert publish failed; subscribers will recover from the store',
+          { err: (err as Error).message, items: items.length },
+          'publish failed; subscribers will recover from the store',
         );
       }
     },

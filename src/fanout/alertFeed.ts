@@ -19,61 +19,79 @@
  * SUBSCRIBER_TOO_SLOW (or the socket is closed) and the client resumes with its last cursor.
  */
 import { GraphQLError } from 'graphql';
-import type { OverheatAlert } from '../domain/alert.js';
+import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
-import type { AlertFanout } from './alertFanout.js';
+import type { AlertFanout, Fanout } from './alertFanout.js';
 import { queuedAlertBytes, type SocketBudget } from './socketBudget.js';
 
-/** An alert as delivered to one subscriber, with the cursor to resume after it. */
-export interface DeliveredAlert extends OverheatAlert {
-  readonly cursor: string;
+/** What a feed carries: items of one sensor, at a position in the readings stream. */
+export interface Positioned {
+  readonly sensorId: string;
+  readonly position: StreamPosition;
 }
 
+/** An item as delivered to one subscriber, with the cursor to resume after it. */
+export type Delivered<T> = T & { readonly cursor: string };
+export type DeliveredAlert = Delivered<OverheatAlert>;
+
 /**
- * Push delivery: instead of queueing for an iterator, the feed hands each alert to the sink at once,
+ * Push delivery: instead of queueing for an iterator, the feed hands each item to the sink at once,
  * with the subscriber's cursor after it. The transport keeps the backlog (its send buffer), the sink
  * reports it, and replay waits while it is high. What the transport holds is bounded by it.
  */
-export interface AlertSink {
-  push(alert: OverheatAlert, cursor: string): void;
+export interface Sink<T> {
+  push(item: T, cursor: string): void;
   /** Bytes handed to the transport and not yet sent. */
   backlog(): number;
 }
+export type AlertSink = Sink<OverheatAlert>;
 
 /** Replay pauses while a push subscriber's transport holds more than this. */
 const SINK_LOW_WATER_BYTES = 256 * 1024;
 
-export interface FeedRequest {
+export interface FeedRequest<T = OverheatAlert> {
   sensorIds?: readonly string[] | undefined;
   after?: AlertCursor | undefined;
-  /** The memory budget of the subscriber's socket, charged for every alert queued here. */
+  /** The memory budget of the subscriber's socket, charged for every item queued here. */
   budget?: SocketBudget | undefined;
-  /** Push delivery (see AlertSink); the iterator then only reports the end or a failure. */
-  sink?: AlertSink | undefined;
+  /** Push delivery (see Sink); the iterator then only reports the end or a failure. */
+  sink?: Sink<T> | undefined;
 }
 
-export interface AlertFeed {
-  open(request: FeedRequest): AsyncIterableIterator<DeliveredAlert>;
+export interface Feed<T> {
+  open(request: FeedRequest<T>): AsyncIterableIterator<Delivered<T>>;
   /** Current stored position: a cursor that resumes from "now". */
   currentCursor(): Promise<string>;
   /** Open subscriptions on this replica. */
   size(): number;
-  /** Alerts handed to subscribers so far. */
+  /** Items handed to subscribers so far. */
   delivered(): number;
   /** Ends every open subscription (shutdown). */
   closeAll(): void;
 }
+export type AlertFeed = Feed<OverheatAlert>;
 
 export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
 /** The cursor points before alerts that retention removed: resuming from it would skip some. */
 export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
-/** Stored alerts read per replay query. */
+/** Stored items read per replay query. */
 export const REPLAY_PAGE = 500;
 
-/** What the feed reads from the store: stored alerts by position, and the stream watermarks. */
+/** What a feed reads from the store: its stored items by position, and the stream watermarks. */
+export interface StreamHistory<T> {
+  between(
+    cursor: AlertCursor,
+    watermarks: ReadonlyMap<number, number>,
+    sensorIds: ReadonlySet<string> | undefined,
+    limit: number,
+  ): Promise<T[]>;
+  purgedUpTo(topic: string): Promise<Map<number, number>>;
+}
+
+/** What the alert feed reads from the store: stored alerts by position, and the stream watermarks. */
 export interface AlertHistory {
   readonly alerts: Pick<MongoStore['alerts'], 'between' | 'purgedUpTo'>;
   readonly progress: Pick<MongoStore['progress'], 'watermarks'>;
@@ -86,28 +104,53 @@ export function createAlertFeed(deps: {
   maxPending: number;
   logger: Logger;
 }): AlertFeed {
+  return createFeed({
+    fanout: deps.fanout,
+    history: deps.store.alerts,
+    progress: deps.store.progress,
+    topic: deps.topic,
+    maxPending: deps.maxPending,
+    logger: deps.logger,
+    itemBytes: queuedAlertBytes,
+  });
+}
+
+/**
+ * A feed over one stream (overheat alerts, incident updates): every stream is stored before its
+ * partition watermark moves and published after, which is all the join below relies on.
+ */
+export function createFeed<T extends Positioned>(deps: {
+  fanout: Fanout<T>;
+  history: StreamHistory<T>;
+  progress: Pick<MongoStore['progress'], 'watermarks'>;
+  topic: string;
+  maxPending: number;
+  logger: Logger;
+  /** Heap held by one queued item, charged to its socket's budget. */
+  itemBytes: (item: Delivered<T>) => number;
+}): Feed<T> {
   const log = deps.logger.child({ module: 'fanout.feed' });
   // A page plus what may still be queued must fit under maxPending.
   const pageSize = Math.max(1, Math.min(REPLAY_PAGE, Math.floor(deps.maxPending / 2)));
   const open = new Set<FeedSubscription>();
   let delivered = 0;
 
-  class FeedSubscription implements AsyncIterableIterator<DeliveredAlert> {
-    private readonly queue: DeliveredAlert[] = [];
+  class FeedSubscription implements AsyncIterableIterator<Delivered<T>> {
+    private readonly queue: Delivered<T>[] = [];
     /** Bytes this subscription has charged to its socket's budget (queued alerts). */
     private charged = 0;
-    private waiter: ((r: IteratorResult<DeliveredAlert>) => void) | undefined;
+    private waiter: ((r: IteratorResult<Delivered<T>>) => void) | undefined;
     private failWaiter: ((e: unknown) => void) | undefined;
     private failure: unknown;
     private done = false;
     private cursor: AlertCursor | undefined;
     /** While replaying from the store, live alerts wait here (in arrival order). */
-    private held: OverheatAlert[] | undefined = [];
+    private held: T[] | undefined = [];
     private unlisten: (() => void) | undefined;
     private readonly filter: ReadonlySet<string> | undefined;
     private readonly stopResync: () => void;
 
-    constructor(private readonly request: FeedRequest) {
+    constructor(private readonly request: FeedRequest<T>) {
       this.filter = request.sensorIds ? new Set(request.sensorIds) : undefined;
       this.stopResync = deps.fanout.onResync((phase) => (phase === 'hold' ? this.hold() : void this.replay()));
       void this.start();
@@ -118,7 +161,7 @@ export function createAlertFeed(deps: {
         this.unlisten = await deps.fanout.listen(this.request.sensorIds, (a) => this.onLive(a));
         if (this.done) return this.unlisten();
         if (this.request.after) {
-          for (const [partition, upTo] of await deps.store.alerts.purgedUpTo(deps.topic)) {
+          for (const [partition, upTo] of await deps.history.purgedUpTo(deps.topic)) {
             if (this.request.after.isAfter({ partition, offset: upTo })) {
               throw new GraphQLError(
                 'This cursor is older than the alerts kept (ALERTS_RETENTION): resubscribe without "after", or with a newer cursor',
@@ -129,8 +172,7 @@ export function createAlertFeed(deps: {
             }
           }
         }
-        this.cursor =
-          this.request.after ?? AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic));
+        this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.progress.watermarks(deps.topic));
         await this.replay();
       } catch (err) {
         this.fail(err);
@@ -142,7 +184,7 @@ export function createAlertFeed(deps: {
       if (!this.done) this.held ??= [];
     }
 
-    private onLive(alert: OverheatAlert): void {
+    private onLive(alert: T): void {
       if (!this.held) return this.deliver(alert);
       if (this.held.length >= deps.maxPending) {
         // Stored before it was published: the replay will read it. Go round once more.
@@ -204,9 +246,9 @@ export function createAlertFeed(deps: {
         do {
           this.replayAgain = false;
           try {
-            const watermarks = await deps.store.progress.watermarks(deps.topic);
+            const watermarks = await deps.progress.watermarks(deps.topic);
             for (;;) {
-              const page = await deps.store.alerts.between(this.cursor, watermarks, this.filter, pageSize);
+              const page = await deps.history.between(this.cursor, watermarks, this.filter, pageSize);
               for (const a of page) this.deliver(a);
               if (page.length < pageSize || this.done) break;
               await this.waitForRoom();
@@ -228,13 +270,13 @@ export function createAlertFeed(deps: {
       for (const a of held ?? []) this.deliver(a);
     }
 
-    private deliver(alert: OverheatAlert): void {
+    private deliver(alert: T): void {
       if (this.done || !this.cursor) return;
       if (this.filter && !this.filter.has(alert.sensorId)) return;
       if (!this.cursor.advance(alert.position)) return;
       delivered++;
       if (this.request.sink) return this.request.sink.push(alert, this.cursor.encode());
-      const item: DeliveredAlert = { ...alert, cursor: this.cursor.encode() };
+      const item: Delivered<T> = { ...alert, cursor: this.cursor.encode() };
       if (this.waiter) {
         const w = this.waiter;
         this.waiter = undefined;
@@ -245,7 +287,7 @@ export function createAlertFeed(deps: {
       if (this.queue.length >= deps.maxPending) return this.overflow();
       this.queue.push(item);
       if (this.request.budget) {
-        const bytes = queuedAlertBytes(item);
+        const bytes = deps.itemBytes(item);
         this.charged += bytes;
         // Over budget: the socket's owner closes it, which ends this subscription too.
         this.request.budget.charge(bytes);
@@ -283,7 +325,7 @@ export function createAlertFeed(deps: {
       this.releaseAll();
     }
 
-    next(): Promise<IteratorResult<DeliveredAlert>> {
+    next(): Promise<IteratorResult<Delivered<T>>> {
       if (this.failure !== undefined && !this.done) {
         const err = this.failure;
         this.dispose();
@@ -292,7 +334,7 @@ export function createAlertFeed(deps: {
       const value = this.queue.shift();
       if (value) {
         if (this.request.budget) {
-          const bytes = queuedAlertBytes(value);
+          const bytes = deps.itemBytes(value);
           this.charged -= bytes;
           this.request.budget.release(bytes);
         }
@@ -306,7 +348,7 @@ export function createAlertFeed(deps: {
       });
     }
 
-    return(): Promise<IteratorResult<DeliveredAlert>> {
+    return(): Promise<IteratorResult<Delivered<T>>> {
       const w = this.waiter;
       this.waiter = undefined;
       this.failWaiter = undefined;
@@ -315,12 +357,12 @@ export function createAlertFeed(deps: {
       return Promise.resolve({ value: undefined, done: true });
     }
 
-    throw(err?: unknown): Promise<IteratorResult<DeliveredAlert>> {
+    throw(err?: unknown): Promise<IteratorResult<Delivered<T>>> {
       this.dispose();
       return Promise.reject(err instanceof Error ? err : new Error('alert feed failed'));
     }
 
-    [Symbol.asyncIterator](): AsyncIterableIterator<DeliveredAlert> {
+    [Symbol.asyncIterator](): AsyncIterableIterator<Delivered<T>> {
       return this;
     }
   }
@@ -332,7 +374,7 @@ export function createAlertFeed(deps: {
       return s;
     },
     async currentCursor() {
-      return AlertCursor.fromWatermarks(await deps.store.progress.watermarks(deps.topic)).encode();
+      return AlertCursor.fromWatermarks(await deps.progress.watermarks(deps.topic)).encode();
     },
     size: () => open.size,
     delivered: () => delivered,

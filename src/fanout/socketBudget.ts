@@ -7,7 +7,6 @@
  * graphql-ws awaits every send, so when a client stops reading, its backlog sits in these queues,
  * not in the socket's own buffer: this is where it has to be bounded.
  */
-import type { DeliveredAlert } from './alertFeed.js';
 
 export interface SocketBudget {
   /** Charges bytes; returns false (and reports it once) when the socket is over its limit. */
@@ -21,7 +20,7 @@ export interface SocketBudget {
  * string; the alert's dates, location and ids are shared with every other subscriber's copy. An
  * estimate on the high side (V8 object and string headers included).
  */
-export function queuedAlertBytes(alert: DeliveredAlert): number {
+export function queuedAlertBytes(alert: { readonly cursor: string }): number {
   return 256 + 2 * alert.cursor.length;
 }
 

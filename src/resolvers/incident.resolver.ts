@@ -1,5 +1,8 @@
 import { GraphQLError } from 'graphql';
-import { Arg, Ctx, Float, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, Float, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { AlertCursor } from '../domain/alertCursor.js';
+import type { IncidentUpdate as DomainIncidentUpdate } from '../domain/incident.js';
+import type { Delivered } from '../fanout/alertFeed.js';
 import { checkScope, principalOf } from '../auth/policy.js';
 import type { Incident as DomainIncident } from '../domain/incident.js';
 import { MAX_NOTE_LENGTH, type SensorCommand } from '../domain/sensorCommand.js';
@@ -9,6 +12,7 @@ import {
   Incident,
   IncidentConnection,
   IncidentStatus,
+  IncidentUpdate,
   SensorThreshold,
   incidentView,
 } from '../schema/incident.type.js';
@@ -164,5 +168,34 @@ export class IncidentResolver {
     throw new GraphQLError('The acknowledgement is accepted and will apply shortly; read the incident again', {
       extensions: { code: ErrorCode.NOT_APPLIED_YET, retryable: false },
     });
+  }
+
+  @Subscription(() => IncidentUpdate, {
+    description:
+      'Incident changes (opened, updated, acknowledged, cleared) as they happen, over graphql-ws. With `after`, first replays every change stored after that cursor, then continues live, without gap or duplicate.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      const principal = principalOf(ctx);
+      const a = args as { sensorIds?: string[] | null; after?: string | null };
+      let sensorIds = checkSensorIds(a.sensorIds, 'sensorIds');
+      if (sensorIds) checkScope(principal, sensorIds, 'sensorIds');
+      else if (principal.sensors) sensorIds = [...principal.sensors];
+      let after: AlertCursor | undefined;
+      if (a.after !== null && a.after !== undefined) {
+        after = AlertCursor.decode(a.after);
+        if (!after)
+          throw badUserInput('after', 'after is not a cursor received from incidentUpdates or overheatAlerts');
+      }
+      return ctx.services.incidentFeed.open({ sensorIds, after, budget: ctx.budget });
+    },
+  })
+  incidentUpdates(
+    @Root() update: Delivered<DomainIncidentUpdate>,
+    @Arg('sensorIds', () => [ID], { nullable: true, description: 'Only these sensors; all when omitted.' })
+    _sensorIds?: string[] | null,
+    @Arg('after', () => String, { nullable: true, description: 'Resume after this cursor (from a previous delivery).' })
+    _after?: string | null,
+  ): IncidentUpdate {
+    return { change: update.change, incident: incidentView(update.incident), cursor: update.cursor };
   }
 }

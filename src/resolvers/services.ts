@@ -3,7 +3,8 @@ import type { Principal } from '../auth/credentials.js';
 import type { Config } from '../config.js';
 import type { RateLimiter } from '../limits/rateLimiter.js';
 import type { ReadGate } from '../limits/readGate.js';
-import type { AlertFeed } from '../fanout/alertFeed.js';
+import type { AlertFeed, Feed } from '../fanout/alertFeed.js';
+import type { IncidentUpdate } from '../domain/incident.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import type { SensorFleet } from '../simulator/sensorFleet.js';
 import type { MongoStore } from '../store/mongoStore.js';
@@ -15,6 +16,8 @@ export interface Services {
   readonly producer: ReadingProducer;
   readonly fleet: SensorFleet;
   readonly feed: AlertFeed;
+  /** The incidentUpdates stream, joined like overheatAlerts. */
+  readonly incidentFeed: Feed<IncidentUpdate>;
   readonly rateLimiter: RateLimiter;
   /** Every history read goes through it (see limits/readGate.ts). */
   readonly readGate: ReadGate;

@@ -1,10 +1,20 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { IncidentStatus, type Incident as DomainIncident } from '../domain/incident.js';
+import { IncidentChange, IncidentStatus, type Incident as DomainIncident } from '../domain/incident.js';
 import { DateTimeScalar } from './dateTime.scalar.js';
 import { PageInfo } from './connection.type.js';
 import { Location } from './reading.type.js';
 
-export { IncidentStatus };
+export { IncidentChange, IncidentStatus };
+registerEnumType(IncidentChange, {
+  name: 'IncidentChange',
+  description: 'What happened to an incident.',
+  valuesConfig: {
+    OPENED: { description: 'A first critical reading opened it.' },
+    UPDATED: { description: 'Another critical reading: peak, last temperature and count moved.' },
+    ACKNOWLEDGED: { description: 'A person acknowledged it.' },
+    CLEARED: { description: 'The temperature stayed at the clearing level long enough.' },
+  },
+});
 registerEnumType(IncidentStatus, {
   name: 'IncidentStatus',
   description: 'Where an incident is in its lifecycle.',
@@ -132,4 +142,19 @@ export class SensorThreshold {
 
   @Field(() => DateTimeScalar, { nullable: true })
   setAt!: Date | null;
+}
+
+@ObjectType({ description: 'One change of an incident, as incidentUpdates delivers it.' })
+export class IncidentUpdate {
+  @Field(() => IncidentChange)
+  change!: IncidentChange;
+
+  @Field(() => Incident, { description: 'The incident as this change left it.' })
+  incident!: Incident;
+
+  @Field(() => String, {
+    description:
+      'Opaque resume position. Resubscribe with `after: <cursor of the last update received>` to get every update missed, once each, then live ones. Cursors of overheatAlerts and alertsCursor are positions in the same stream and work here too.',
+  })
+  cursor!: string;
 }

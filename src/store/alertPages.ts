@@ -19,7 +19,8 @@
  * Both are written before the partition's watermark moves, and readers never read past the watermark.
  */
 import { MongoServerError, type Collection, type Db } from 'mongodb';
-import type { OverheatAlert } from '../domain/alert.js';
+import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
+import type { AlertCursor } from '../domain/alertCursor.js';
 
 const DUPLICATE_KEY = 11000;
 
@@ -34,7 +35,7 @@ interface PageDoc {
   _id: string;
   partition: number;
   page: number;
-  /** JSON array of PackedAlert, ordered by offset. */
+  /** JSON array of Packed items, ordered by offset. */
   alerts: string;
 }
 
@@ -46,55 +47,70 @@ interface DirDoc {
   pages: string;
 }
 
-type PackedAlert = [
-  offset: number,
-  id: string,
-  sensorId: string,
-  temperature: number,
-  threshold: number,
-  tsMs: number,
-  lat: number,
-  lon: number,
-  detectedAtMs: number,
-];
+/** One item as stored in a page: its offset and sensor first (what a read filters on), then the rest. */
+export type Packed = [offset: number, sensorId: string, ...rest: unknown[]];
+
+/** How a stream's items are packed into pages. */
+export interface PageCodec<T> {
+  pack(this: void, item: T): Packed;
+  unpack(this: void, partition: number, packed: Packed): T;
+}
+
+export interface PageNames {
+  readonly pages: string;
+  readonly dirs: string;
+  /** Where the build record and claim of ensureBuilt live. */
+  readonly layout: string;
+}
+
+export const ALERT_PAGE_NAMES: PageNames = { pages: ALERT_PAGES, dirs: ALERT_PAGE_DIRS, layout: 'alert_pages_layout' };
 
 const pageOf = (offset: number): number => Math.floor(offset / PAGE_SPAN);
 const dirOf = (page: number): number => Math.floor(page / DIR_PAGES);
 const idOf = (partition: number, n: number): string => `${partition}:${n}`;
 
-function pack(a: OverheatAlert): PackedAlert {
-  return [
+const alertCodec: PageCodec<OverheatAlert> = {
+  pack: (a) => [
     a.position.offset,
-    a.id,
     a.sensorId,
+    a.id,
     a.temperature,
     a.threshold,
     a.ts.getTime(),
     a.location.lat,
     a.location.lon,
     a.detectedAt.getTime(),
-  ];
-}
-
-function unpack(partition: number, p: PackedAlert): OverheatAlert {
-  const [offset, id, sensorId, temperature, threshold, tsMs, lat, lon, detectedAtMs] = p;
-  return {
-    id,
-    sensorId,
-    temperature,
-    threshold,
-    ts: new Date(tsMs),
-    location: { lat, lon },
-    detectedAt: new Date(detectedAtMs),
-    position: { partition, offset },
-  };
-}
+  ],
+  unpack(partition, p) {
+    const [offset, sensorId, id, temperature, threshold, tsMs, lat, lon, detectedAtMs] = p as [
+      number,
+      string,
+      string,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return {
+      id,
+      sensorId,
+      temperature,
+      threshold,
+      ts: new Date(tsMs),
+      location: { lat, lon },
+      detectedAt: new Date(detectedAtMs),
+      position: { partition, offset },
+    };
+  },
+};
 
 const parsePages = (text: string | undefined): number[] => (text ? text.split(',').map(Number) : []);
 
-export interface AlertPages {
+export interface PositionPages<T> {
   /** Adds alerts to their pages. Idempotent: an offset already present keeps what is stored. */
-  write(alerts: readonly OverheatAlert[]): Promise<void>;
+  write(items: readonly T[]): Promise<void>;
   /**
    * Alerts of `partition` with `after < offset <= upTo` (all from the start when `after` is undefined),
    * of `sensorIds` when given, in offset order, at most `limit`.
@@ -105,7 +121,7 @@ export interface AlertPages {
     upTo: number,
     sensorIds: ReadonlySet<string> | undefined,
     limit: number,
-  ): Promise<OverheatAlert[]>;
+  ): Promise<T[]>;
   /** Removes the pages (and directories) that hold only offsets at or below `upTo`. */
   purge(partition: number, upTo: number): Promise<void>;
   /** Whether the pages were built for the alerts already stored (see ensureBuilt). */
@@ -116,13 +132,25 @@ export interface AlertPages {
    * record. A claim older than `staleClaimMs` (a builder that died) is taken over. Returns the
    * alerts this call wrote into pages (0 when built already or by another replica).
    */
-  ensureBuilt(all: () => AsyncIterable<OverheatAlert>, staleClaimMs?: number): Promise<number>;
+  ensureBuilt(all: () => AsyncIterable<T>, staleClaimMs?: number): Promise<number>;
 }
 
+export type AlertPages = PositionPages<OverheatAlert>;
+
 export function createAlertPages(db: Db): AlertPages {
-  const pages: Collection<PageDoc> = db.collection(ALERT_PAGES);
-  const dirs: Collection<DirDoc> = db.collection(ALERT_PAGE_DIRS);
-  const layout: Collection<{ _id: string; at: Date }> = db.collection('alert_pages_layout');
+  return createPositionPages(db, ALERT_PAGE_NAMES, alertCodec);
+}
+
+/** Pages of any stream whose items sit at stream positions (alerts, incident updates). */
+export function createPositionPages<T extends { readonly position: StreamPosition }>(
+  db: Db,
+  names: PageNames,
+  codec: PageCodec<T>,
+): PositionPages<T> {
+  const { pack, unpack } = codec;
+  const pages: Collection<PageDoc> = db.collection(names.pages);
+  const dirs: Collection<DirDoc> = db.collection(names.dirs);
+  const layout: Collection<{ _id: string; at: Date }> = db.collection(names.layout);
   /** Pages this process knows are listed in their directory; entries are only ever added. */
   const listed = new Set<string>();
 
@@ -140,15 +168,15 @@ export function createAlertPages(db: Db): AlertPages {
     for (const p of present) listed.add(idOf(partition, p));
   }
 
-  async function writePage(partition: number, page: number, batch: readonly OverheatAlert[]): Promise<void> {
+  async function writePage(partition: number, page: number, batch: readonly T[]): Promise<void> {
     const _id = idOf(partition, page);
     const stored = await pages.findOne({ _id });
     if (!stored) await ensureListed(partition, page);
-    const byOffset = new Map<number, PackedAlert>();
+    const byOffset = new Map<number, Packed>();
     for (const a of batch) if (!byOffset.has(a.position.offset)) byOffset.set(a.position.offset, pack(a));
     let added = byOffset.size;
     if (stored) {
-      for (const p of JSON.parse(stored.alerts) as PackedAlert[]) {
+      for (const p of JSON.parse(stored.alerts) as Packed[]) {
         if (byOffset.has(p[0])) added--;
         byOffset.set(p[0], p);
       }
@@ -160,7 +188,7 @@ export function createAlertPages(db: Db): AlertPages {
 
   return {
     async write(alerts) {
-      const groups = new Map<string, { partition: number; page: number; alerts: OverheatAlert[] }>();
+      const groups = new Map<string, { partition: number; page: number; alerts: T[] }>();
       for (const a of alerts) {
         const page = pageOf(a.position.offset);
         const key = idOf(a.position.partition, page);
@@ -172,7 +200,7 @@ export function createAlertPages(db: Db): AlertPages {
     },
 
     async read(partition, after, upTo, sensorIds, limit) {
-      const out: OverheatAlert[] = [];
+      const out: T[] = [];
       const from = after === undefined ? 0 : after + 1;
       if (from > upTo || limit <= 0) return out;
       const firstPage = pageOf(from);
@@ -183,9 +211,9 @@ export function createAlertPages(db: Db): AlertPages {
           if (page < firstPage || page > lastPage) continue;
           const doc = await pages.findOne({ _id: idOf(partition, page) });
           if (!doc) continue;
-          for (const p of JSON.parse(doc.alerts) as PackedAlert[]) {
+          for (const p of JSON.parse(doc.alerts) as Packed[]) {
             if (p[0] < from || p[0] > upTo) continue;
-            if (sensorIds && !sensorIds.has(p[2])) continue;
+            if (sensorIds && !sensorIds.has(p[1])) continue;
             out.push(unpack(partition, p));
             if (out.length >= limit) return out;
           }
@@ -224,7 +252,7 @@ export function createAlertPages(db: Db): AlertPages {
           continue;
         }
         let count = 0;
-        let chunk: OverheatAlert[] = [];
+        let chunk: T[] = [];
         for await (const a of all()) {
           chunk.push(a);
           if (chunk.length >= 1000) {
@@ -243,4 +271,25 @@ export function createAlertPages(db: Db): AlertPages {
       }
     },
   };
+}
+
+/**
+ * The first `limit` items after `cursor` and at or before `watermarks`, ordered by partition then
+ * offset: what a feed's replay reads (see fanout/alertFeed.ts).
+ */
+export async function itemsBetween<T>(
+  pages: PositionPages<T>,
+  cursor: AlertCursor,
+  watermarks: ReadonlyMap<number, number>,
+  sensorIds: ReadonlySet<string> | undefined,
+  limit: number,
+): Promise<T[]> {
+  const seen = cursor.entries();
+  const filter = sensorIds && sensorIds.size > 0 ? sensorIds : undefined;
+  const out: T[] = [];
+  for (const [partition, upTo] of [...watermarks].sort((a, b) => a[0] - b[0])) {
+    if (out.length >= limit) break;
+    out.push(...(await pages.read(partition, seen.get(partition), upTo, filter, limit - out.length)));
+  }
+  return out;
 }

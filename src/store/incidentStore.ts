@@ -11,13 +11,20 @@
  * of one document), whole documents by `_id`, at most MAX_STATEMENTS_PER_COMMAND per bulk.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
-import type { Incident, IncidentStatus, SensorLimits } from '../domain/incident.js';
+import type { Incident, IncidentChange, IncidentStatus, IncidentUpdate, SensorLimits } from '../domain/incident.js';
+import { createPositionPages, type PageCodec, type PageNames, type PositionPages } from './alertPages.js';
 import type { Location } from '../domain/reading.js';
 import { MAX_STATEMENTS_PER_COMMAND } from './readingHistory.js';
 
 export const INCIDENTS = 'incidents';
 export const SENSOR_LIMITS = 'sensor_limits';
 export const INCIDENT_PARTITIONS = 'incident_partitions';
+/** The incidentUpdates stream, paged by stream position like alerts (store/alertPages.ts). */
+export const INCIDENT_UPDATE_PAGE_NAMES: PageNames = {
+  pages: 'incident_update_pages',
+  dirs: 'incident_update_page_dirs',
+  layout: 'incident_update_pages_layout',
+};
 
 interface IncidentDoc {
   _id: string;
@@ -86,6 +93,8 @@ export interface IncidentQuery {
 }
 
 export interface IncidentStore {
+  /** Incident updates by stream position, for incidentUpdates replays. */
+  readonly updates: PositionPages<IncidentUpdate>;
   loadPartition(topic: string, partition: number): Promise<PartitionIncidentState | undefined>;
   savePartition(topic: string, partition: number, state: PartitionIncidentState): Promise<void>;
   write(incidents: readonly Incident[]): Promise<void>;
@@ -131,6 +140,30 @@ function unpack(p: Packed): Incident {
   };
 }
 
+/** An incident update on the wire (Redis) and in pages: [offset, sensorId, change, packed incident]. */
+export const incidentUpdateCodec: PageCodec<IncidentUpdate> & {
+  encode(this: void, u: IncidentUpdate): string;
+  decode(this: void, text: string): IncidentUpdate;
+} = {
+  pack: (u) => [u.position.offset, u.sensorId, u.change, pack(u.incident)],
+  unpack(partition, p) {
+    const [offset, sensorId, change, packed] = p as [number, string, IncidentChange, Packed];
+    const incident = unpack(packed);
+    return { sensorId, change, incident, position: { partition, offset } };
+  },
+  encode: (u) => JSON.stringify([u.position.partition, u.position.offset, u.sensorId, u.change, pack(u.incident)]),
+  decode(text) {
+    const [partition, offset, sensorId, change, packed] = JSON.parse(text) as [
+      number,
+      number,
+      string,
+      IncidentChange,
+      Packed,
+    ];
+    return { sensorId, change, incident: unpack(packed), position: { partition, offset } };
+  },
+};
+
 function toDoc(i: Incident): IncidentDoc {
   const { id, position, ...rest } = i;
   return { _id: id, ...rest, partition: position.partition, offset: position.offset };
@@ -155,6 +188,7 @@ export function createIncidentStore(db: Db): IncidentStore {
   const partitions: Collection<PartitionDoc> = db.collection(INCIDENT_PARTITIONS);
 
   return {
+    updates: createPositionPages(db, INCIDENT_UPDATE_PAGE_NAMES, incidentUpdateCodec),
     async loadPartition(topic, partition) {
       const d = await partitions.findOne({ _id: `${topic}:${partition}` });
       if (!d) return undefined;

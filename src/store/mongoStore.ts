@@ -5,14 +5,17 @@
  */
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
+import type { IncidentUpdate } from '../domain/incident.js';
+import type { StreamHistory } from '../fanout/alertFeed.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
 import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages } from './alertPages.js';
+import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import {
   INCIDENTS,
   INCIDENT_PARTITIONS,
+  INCIDENT_UPDATE_PAGE_NAMES,
   SENSOR_LIMITS,
   createIncidentStore,
   type IncidentStore,
@@ -84,6 +87,8 @@ export interface MongoStore {
   readonly readings: ReadingHistory;
   /** Incidents and per-sensor limits (store/incidentStore.ts). */
   readonly incidents: IncidentStore;
+  /** The incidentUpdates stream as its feed reads it (same positions and retention as alerts). */
+  readonly incidentUpdates: StreamHistory<IncidentUpdate>;
   readonly alerts: {
     /**
      * Stores alerts. Returns those this call owns: newly stored, or stored earlier from the very same
@@ -231,6 +236,9 @@ export async function connectMongoStore(options: {
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
   const alertPages = createAlertPages(alertsDb);
+  const incidents = createIncidentStore(alertsDb);
+  const purgedUpTo = async (topic: string): Promise<Map<number, number>> =>
+    new Map((await purges.find({ topic }).toArray()).map((d) => [d.partition, d.offset]));
 
   await Promise.all([
     alerts.createIndex({ ts: -1, _id: -1 }, { name: 'ts_id' }),
@@ -248,6 +256,8 @@ export async function connectMongoStore(options: {
         INCIDENTS,
         SENSOR_LIMITS,
         INCIDENT_PARTITIONS,
+        INCIDENT_UPDATE_PAGE_NAMES.pages,
+        INCIDENT_UPDATE_PAGE_NAMES.dirs,
       ]),
     ]).then(
       (indexes) => log.debug({ indexes: indexes.flat() }, 'FerretDB SQLite _id indexes ensured'),
@@ -293,7 +303,12 @@ export async function connectMongoStore(options: {
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
   return translateErrors({
     readings: createReadingHistory(db),
-    incidents: createIncidentStore(alertsDb),
+    incidents,
+    incidentUpdates: {
+      between: (cursor, watermarks, sensorIds, limit) =>
+        itemsBetween(incidents.updates, cursor, watermarks, sensorIds, limit),
+      purgedUpTo: (topic) => purgedUpTo(topic),
+    },
     alerts: {
       async insert(batch) {
         if (batch.length === 0) return [];
@@ -314,16 +329,7 @@ export async function connectMongoStore(options: {
           .toArray();
         return { items: docs.slice(0, q.first).map(fromAlertDoc), hasNextPage: docs.length > q.first };
       },
-      async between(cursor, watermarks, sensorIds, limit) {
-        const seen = cursor.entries();
-        const out: OverheatAlert[] = [];
-        for (const [partition, upTo] of [...watermarks].sort((a, b) => a[0] - b[0])) {
-          if (out.length >= limit) break;
-          const filter = sensorIds && sensorIds.size > 0 ? sensorIds : undefined;
-          out.push(...(await alertPages.read(partition, seen.get(partition), upTo, filter, limit - out.length)));
-        }
-        return out;
-      },
+      between: (cursor, watermarks, sensorIds, limit) => itemsBetween(alertPages, cursor, watermarks, sensorIds, limit),
       count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
       async purgeBefore(topic, cutoff) {
         let removed = 0;
@@ -343,12 +349,11 @@ export async function connectMongoStore(options: {
           );
           removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
           await alertPages.purge(partition, newest.offset);
+          await incidents.updates.purge(partition, newest.offset);
         }
         return removed;
       },
-      async purgedUpTo(topic) {
-        return new Map((await purges.find({ topic }).toArray()).map((d) => [d.partition, d.offset]));
-      },
+      purgedUpTo: (topic) => purgedUpTo(topic),
     },
     sensors: {
       async insert(batch) {

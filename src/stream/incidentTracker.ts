@@ -18,6 +18,7 @@ import {
   applyReading,
   type ClearingRule,
   type Incident,
+  type IncidentUpdate,
   type SensorLimits,
 } from '../domain/incident.js';
 import type { Reading } from '../domain/reading.js';
@@ -30,16 +31,19 @@ const LIMIT_VERSIONS_KEPT = 4;
 export type BatchItem =
   { readonly offset: number; readonly reading: Reading } | { readonly offset: number; readonly command: SensorCommand };
 
-export interface IncidentEvent {
-  readonly change: IncidentChange;
-  readonly incident: Incident;
-}
-
 export interface TrackedBatch {
   /** Each reading of the batch with the limits it is judged by, in offset order. */
   readonly judged: readonly { readonly offset: number; readonly reading: Reading; readonly limits: SensorLimits }[];
-  /** Lifecycle changes this batch made (not the replayed part of it). */
-  readonly events: readonly IncidentEvent[];
+  /**
+   * Lifecycle changes this batch made (not the replayed part of it). Store them before persist():
+   * once persisted, a replay of the batch does not make them again.
+   */
+  readonly events: readonly IncidentUpdate[];
+  /**
+   * The offsets of this batch applied before (a replay after a crash or a rebalance), if any: the
+   * updates they made are stored already, and must be published again (they may never have been).
+   */
+  readonly replayed: { readonly from: number; readonly to: number } | undefined;
   /** Stores what changed, then makes it the tracker's state. Idempotent; retry it as a whole. */
   persist(): Promise<void>;
 }
@@ -51,6 +55,13 @@ export interface IncidentTracker {
   /** Running incidents held by this replica. */
   running(): number;
 }
+
+const updateOf = (change: IncidentChange, incident: Incident): IncidentUpdate => ({
+  sensorId: incident.sensorId,
+  position: incident.position,
+  change,
+  incident,
+});
 
 export function createIncidentTracker(o: {
   store: IncidentStore;
@@ -89,7 +100,7 @@ export function createIncidentTracker(o: {
       const running = new Map(before.running.map((i) => [i.sensorId, i]));
       const limits = new Map(before.limits);
       const judged: { offset: number; reading: Reading; limits: SensorLimits }[] = [];
-      const events: IncidentEvent[] = [];
+      const events: IncidentUpdate[] = [];
       /** Latest version of each incident this batch touched, and whether a lifecycle change forces its write. */
       const touched = new Map<string, { incident: Incident; force: boolean }>();
       const limitRecords: SensorLimitsRecord[] = [];
@@ -112,7 +123,7 @@ export function createIncidentTracker(o: {
             incident: t.incident,
             force: forced || touched.get(t.incident.id)?.force === true,
           });
-          if (t.change) events.push({ change: t.change, incident: t.incident });
+          if (t.change) events.push(updateOf(t.change, t.incident));
           continue;
         }
         if (!fresh) continue;
@@ -141,7 +152,7 @@ export function createIncidentTracker(o: {
         if (!t) continue;
         if (running.get(c.sensorId)?.id === c.incidentId) running.set(c.sensorId, t.incident);
         touched.set(t.incident.id, { incident: t.incident, force: true });
-        events.push({ change: IncidentChange.ACKNOWLEDGED, incident: t.incident });
+        events.push(updateOf(IncidentChange.ACKNOWLEDGED, t.incident));
       }
 
       const changed = touched.size > 0 || limitRecords.length > 0;
@@ -157,9 +168,13 @@ export function createIncidentTracker(o: {
         })
         .map((t) => t.incident);
 
+      const stale = items.filter((i) => i.offset <= before.appliedOffset);
+      const replayed = stale.length > 0 ? { from: stale[0]!.offset, to: stale.at(-1)!.offset } : undefined;
+
       return {
         judged,
         events,
+        replayed,
         async persist() {
           if (changed) {
             await o.store.write(toWrite);

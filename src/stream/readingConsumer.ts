@@ -23,7 +23,8 @@ import { commandKindOf, decodeCommand } from '../domain/sensorCommand.js';
 import type { BatchItem, IncidentTracker } from './incidentTracker.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-import type { AlertFanout } from '../fanout/alertFanout.js';
+import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
+import type { IncidentUpdate } from '../domain/incident.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js';
 import { retryUntilDone, sleep } from '../shared/retry.js';
@@ -41,6 +42,8 @@ export interface ReadingConsumerOptions {
   deadLetterTopic: string;
   /** Judges readings (per-sensor thresholds) and tracks incidents; the alert path only. */
   incidents?: IncidentTracker;
+  /** Publishes incident updates (alert path only). */
+  incidentFanout?: Fanout<IncidentUpdate>;
   limits: ReadingLimits & { maxMessageBytes: number };
   store: MongoStore;
   fanout: AlertFanout;
@@ -217,16 +220,27 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         return stored;
       });
     }
-    // After the alerts (an incident never refers to an alert not stored), before the watermark.
+    // Incident updates, then the tracker's state (once it is stored, a replay does not make the
+    // updates again), both before the watermark: readers never see past what is stored.
+    const fresh = tracked.events;
+    if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
+    // A replayed stretch: its updates are stored, but whether they were published is unknown.
+    const { replayed } = tracked;
+    const again = replayed
+      ? await durably('read replayed incident updates', p, () =>
+          o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
+        )
+      : [];
+    const updates = [...again, ...fresh];
     await durably('store incidents', p, () => tracked.persist());
-    stats.incidentChanges += tracked.events.length;
-    if (alerts.length > 0) {
+    stats.incidentChanges += fresh.length;
+    if (alerts.length > 0 || updates.length > 0) {
       await durably('advance watermark', p, () =>
         o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
       );
       stats.alertsRaised += owned.length;
       // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
-      await o.fanout.publish(owned);
+      await Promise.all([o.fanout.publish(owned), o.incidentFanout?.publish(updates)]);
       const publishedAt = Date.now();
       for (const a of owned) observer.alertPublished(publishedAt - a.ts.getTime());
     }

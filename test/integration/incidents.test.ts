@@ -4,6 +4,8 @@
  *  - acknowledging records who, when and the note, and does not clear it;
  *  - a threshold set with setThreshold judges every reading sent after the mutation returned,
  *    alerts included, and only that sensor's;
+ *  - incidentUpdates delivers every change live, and a resume from a cursor gets exactly the
+ *    changes after it, once each, then live ones;
  *  - bad input gets a clear error code.
  * (The fault suite checks that incidents stay exact under crashes and rebalances.)
  */
@@ -11,7 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AcknowledgeIncidentDocument,
   AlertHistoryDocument,
+  AlertsCursorDocument,
+  IncidentUpdatesDocument,
   IncidentsDocument,
+  type IncidentUpdatesSubscription,
   IngestReadingsDocument,
   PipelineRequestError,
   SensorThresholdsDocument,
@@ -129,6 +134,55 @@ describe('incidents', () => {
     expect(
       await codeOf(replica.client.request(AcknowledgeIncidentDocument, { id: 'nope|1', note: 'x'.repeat(501) })),
     ).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('incidentUpdates', () => {
+  type Update = IncidentUpdatesSubscription['incidentUpdates'];
+  const collect = (sensorIds: string[], after?: string): { got: Update[]; stop: () => void } => {
+    const got: Update[] = [];
+    const stop = replica.client.subscribe(
+      IncidentUpdatesDocument,
+      { sensorIds, after },
+      {
+        next: (d) => got.push(d.incidentUpdates),
+      },
+    );
+    return { got, stop };
+  };
+
+  it('delivers each change live, and a resume from a cursor gets exactly the rest, once each', async () => {
+    const sensorId = uniqueName('reactor');
+    const { alertsCursor } = await replica.client.request(AlertsCursorDocument, {});
+    const live = collect([sensorId], alertsCursor);
+    await replica.client.request(IngestReadingsDocument, { readings: series(sensorId, [90, 95, 70, 70, 70, 99]) });
+    await eventually(
+      () => live.got.length,
+      (n) => n >= 4,
+      { what: 'four updates live' },
+    );
+    expect(live.got.map((u) => u.change)).toEqual(['OPENED', 'UPDATED', 'CLEARED', 'OPENED']);
+    live.stop();
+
+    // A client that had only seen the first update resumes with its cursor.
+    const resumed = collect([sensorId], live.got[0]!.cursor);
+    await eventually(
+      () => resumed.got.length,
+      (n) => n >= 3,
+      { what: 'the missed updates replayed' },
+    );
+    const [second] = await incidentsOf(sensorId);
+    await replica.client.request(AcknowledgeIncidentDocument, { id: second!.id });
+    await eventually(
+      () => resumed.got.length,
+      (n) => n >= 4,
+      { what: 'the acknowledgement live after the replay' },
+    );
+    await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+    expect(resumed.got.map((u) => u.change)).toEqual(['UPDATED', 'CLEARED', 'OPENED', 'ACKNOWLEDGED']);
+    expect(resumed.got.at(-1)!.incident).toMatchObject({ id: second!.id, status: 'ACKNOWLEDGED' });
+    expect(resumed.got[1]!.incident).toMatchObject({ status: 'CLEARED', peakC: 95, criticalReadings: 2 });
+    resumed.stop();
   });
 });
 

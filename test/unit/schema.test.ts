@@ -13,11 +13,11 @@ describe('published schema', () => {
   it('keeps the operation names clients depend on', async () => {
     const schema = await buildAppSchema();
     expect(Object.keys(schema.getMutationType()!.getFields())).toEqual(
-      expect.arrayContaining(['spawnSensors', 'stopSensors', 'ingestReadings']),
+      expect.arrayContaining(['spawnSensors', 'stopSensors', 'ingestReadings', 'setThreshold', 'acknowledgeIncident']),
     );
     expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(
-      expect.arrayContaining(['sensors', 'readings', 'alerts']),
+      expect.arrayContaining(['sensors', 'readings', 'alerts', 'incidents', 'sensorThresholds']),
     );
-    expect(Object.keys(schema.getSubscriptionType()!.getFields())).toEqual(['overheatAlerts']);
+    expect(Object.keys(schema.getSubscriptionType()!.getFields())).toEqual(['overheatAlerts', 'incidentUpdates']);
   });
 });
