@@ -1,7 +1,8 @@
 /** A simulated sensor as the fleet and the API see it, and the two enumerations it carries. */
+import type { Dataset } from '../simulator/datasets.js';
 
 /** How a simulated sensor behaves (the GraphQL enum of the same name is registered from this). */
-export const Scenario = { NORMAL: 'NORMAL', OVERHEAT: 'OVERHEAT' } as const;
+export const Scenario = { NORMAL: 'NORMAL', OVERHEAT: 'OVERHEAT', REPLAY: 'REPLAY' } as const;
 export type Scenario = (typeof Scenario)[keyof typeof Scenario];
 
 export const SensorStatus = { RUNNING: 'RUNNING', STOPPED: 'STOPPED' } as const;
@@ -21,4 +22,14 @@ export interface SimulatedSensor {
   readonly stoppedAt: Date | null;
   /** Credential that spawned it (per-key caps count by it). */
   readonly owner?: string | undefined;
+  /** REPLAY sensors: which dataset, from which sample; one sample per tick. */
+  readonly replay?: ReplaySpec | undefined;
+}
+
+export interface ReplaySpec {
+  readonly dataset: Dataset;
+  /** Original time divided by replay time (the interval is the dataset's spacing over it). */
+  readonly speedup: number;
+  /** Index of the first sample replayed. */
+  readonly fromIndex: number;
 }

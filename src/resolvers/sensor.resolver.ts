@@ -2,7 +2,8 @@ import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { checkScope, forbidden, principalOf } from '../auth/policy.js';
 import { badUserInput } from '../errors.js';
 import { Scenario, Sensor, SensorStatus, SpawnSensorsInput, SpawnSensorsPayload } from '../schema/sensor.type.js';
-import type { SimulatedSensor } from '../domain/sensor.js';
+import type { ReplaySpec, SimulatedSensor } from '../domain/sensor.js';
+import { loadDataset, sampleIndexAt } from '../simulator/datasets.js';
 import type { GraphQLContext, Services } from './services.js';
 import { checkPageSize, checkSensorIds } from './validate.js';
 import { parseSensorPageCursor, sensorPageCursor } from './pageCursor.js';
@@ -12,7 +13,43 @@ const DEFAULT_INTERVAL_MS = 1000;
 
 function toSensor(s: SimulatedSensor): Sensor {
   const { id, scenario, intervalMs, seed, status, replicaId, createdAt, stoppedAt } = s;
-  return { id, scenario, intervalMs, seed, status, replicaId, createdAt, stoppedAt };
+  const replay = s.replay
+    ? {
+        dataset: s.replay.dataset,
+        speedup: s.replay.speedup,
+        from: loadDataset(s.replay.dataset).times[s.replay.fromIndex]!,
+      }
+    : null;
+  return { id, scenario, intervalMs, seed, status, replicaId, createdAt, stoppedAt, replay };
+}
+
+/** The interval and replay of a REPLAY request: one sample per reading, so the speed-up sets the interval. */
+function replayOf(input: SpawnSensorsInput): { intervalMs: number; replay: ReplaySpec } | undefined {
+  if (input.scenario !== Scenario.REPLAY) {
+    if (input.replay) throw badUserInput('input.replay', 'input.replay goes with scenario REPLAY only');
+    return undefined;
+  }
+  const r = input.replay;
+  if (!r) throw badUserInput('input.replay', 'scenario REPLAY needs input.replay (dataset, speedup)');
+  if (input.intervalMs !== null && input.intervalMs !== undefined)
+    throw badUserInput(
+      'input.intervalMs',
+      'a REPLAY sensor reads one sample per reading: set input.replay.speedup instead',
+    );
+  const series = loadDataset(r.dataset);
+  if (!Number.isInteger(r.speedup) || r.speedup < 1 || r.speedup > series.spacingMs)
+    throw badUserInput('input.replay.speedup', `input.replay.speedup must be an integer in 1..${series.spacingMs}`);
+  const first = series.times[0]!;
+  const last = series.times.at(-1)!;
+  if (r.from && (r.from < first || r.from > last))
+    throw badUserInput(
+      'input.replay.from',
+      `input.replay.from must be within the dataset: ${first.toISOString()} .. ${last.toISOString()}`,
+    );
+  return {
+    intervalMs: Math.max(1, Math.round(series.spacingMs / r.speedup)),
+    replay: { dataset: r.dataset, speedup: r.speedup, fromIndex: sampleIndexAt(series, r.from ?? undefined) },
+  };
 }
 
 @Resolver(() => Sensor)
@@ -60,7 +97,8 @@ export class SensorResolver {
   ): Promise<SpawnSensorsPayload> {
     const principal = principalOf(ctx ?? {});
     // Shape of the request here; capacity (fleet, replica, credential) is the fleet's rule.
-    const intervalMs = input.intervalMs ?? DEFAULT_INTERVAL_MS;
+    const replaying = replayOf(input);
+    const intervalMs = replaying?.intervalMs ?? input.intervalMs ?? DEFAULT_INTERVAL_MS;
     const seed = input.seed ?? Math.floor(Math.random() * 2 ** 31);
     if (!Number.isInteger(seed) || seed < 0)
       throw badUserInput('input.seed', 'input.seed must be a non-negative integer');
@@ -70,6 +108,7 @@ export class SensorResolver {
       scenario: input.scenario ?? Scenario.NORMAL,
       seed,
       owner: principal.id,
+      replay: replaying?.replay,
     });
     return { sensors: docs.map(toSensor) };
   }

@@ -17,7 +17,7 @@ import type { MongoStore, ReplicaLease } from '../store/mongoStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
 import { VirtualSensor } from './virtualSensor.js';
-import type { Scenario, SimulatedSensor } from '../domain/sensor.js';
+import type { ReplaySpec, Scenario, SimulatedSensor } from '../domain/sensor.js';
 import { badUserInput, limitExceeded } from '../errors.js';
 
 /** Slowest simulated sensor: one reading an hour. */
@@ -28,6 +28,8 @@ export interface SpawnRequest {
   intervalMs: number;
   scenario: Scenario;
   seed: number;
+  /** REPLAY only. */
+  replay?: ReplaySpec | undefined;
   /** Credential spawning them (per-key caps). */
   owner?: string;
 }
@@ -103,7 +105,11 @@ export function createSensorFleet(deps: {
   const leaseMs = deps.leaseMs ?? 10_000;
   const startLocal = (doc: SimulatedSensor): void => {
     if (running.has(doc.id)) return;
-    const sensor = new VirtualSensor(doc.scenario, deriveSeed(doc.seed, doc.index));
+    const sensor = new VirtualSensor(
+      doc.scenario,
+      deriveSeed(doc.seed, doc.index),
+      doc.replay ? { spec: doc.replay, intervalMs: doc.intervalMs } : undefined,
+    );
     let tick = 0;
     const timer = setInterval(() => {
       // Nominal elapsed time, not wall-clock: the values depend only on the seed and the tick.
@@ -255,6 +261,7 @@ export function createSensorFleet(deps: {
         createdAt: now,
         stoppedAt: null,
         ...(req.owner ? { owner: req.owner } : {}),
+        ...(req.replay ? { replay: req.replay } : {}),
       }));
       if (renewedUntil < Date.now() + 1000) {
         await deps.store.fleet.renewLease(deps.replicaId, new Date(Date.now() + leaseMs));

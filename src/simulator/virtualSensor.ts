@@ -5,11 +5,14 @@
  * - NORMAL: temperature wanders around 20-30 °C, never above 60 °C.
  * - OVERHEAT: starts around 65 °C and climbs about 6 °C/s, crossing 80 °C within ~3 s of start,
  *   then holds around 88-95 °C.
+ * - REPLAY: a shipped dataset of real readings (simulator/datasets.ts), one sample per tick from
+ *   the chosen one, wrapping around at the end; humidity is not in the data and stays near 45 %.
  * The trajectory depends on elapsed time, not on the tick count, so the interval does not change
  * when the threshold is crossed. Same seed and same elapsed times give the same readings.
  */
 import type { Location } from '../domain/reading.js';
-import type { Scenario } from '../domain/sensor.js';
+import type { ReplaySpec, Scenario } from '../domain/sensor.js';
+import { loadDataset, type DatasetSeries } from './datasets.js';
 import { gaussian, seededRandom, type Random } from './random.js';
 
 export interface SensorSample {
@@ -32,11 +35,18 @@ export class VirtualSensor {
   private readonly moving: boolean;
   private drift = 0;
 
+  private readonly replay: { series: DatasetSeries; fromIndex: number; intervalMs: number } | undefined;
+
   constructor(
     readonly scenario: Scenario,
     seed: number,
+    replay?: { spec: ReplaySpec; intervalMs: number },
   ) {
     this.random = seededRandom(seed);
+    this.replay =
+      scenario === 'REPLAY' && replay
+        ? { series: loadDataset(replay.spec.dataset), fromIndex: replay.spec.fromIndex, intervalMs: replay.intervalMs }
+        : undefined;
     this.baseTemperature = scenario === 'OVERHEAT' ? 64 + this.random() * 2 : 20 + this.random() * 8;
     this.baseHumidity = 35 + this.random() * 30;
     this.location = {
@@ -51,7 +61,12 @@ export class VirtualSensor {
   sample(elapsedMs: number): SensorSample {
     const seconds = elapsedMs / 1000;
     let temperature: number;
-    if (this.scenario === 'OVERHEAT') {
+    if (this.replay) {
+      const { series, fromIndex, intervalMs } = this.replay;
+      // Tick n (elapsed n × interval) replays sample fromIndex + n - 1.
+      const n = Math.max(1, Math.round(elapsedMs / intervalMs));
+      temperature = series.temperaturesC[(fromIndex + n - 1) % series.temperaturesC.length]!;
+    } else if (this.scenario === 'OVERHEAT') {
       const ramp = Math.min(seconds * 6, 28);
       temperature = this.baseTemperature + ramp + gaussian(this.random) * 0.4;
     } else {

@@ -21,7 +21,7 @@ import {
   type IncidentStore,
 } from './incidentStore.js';
 import { BUCKETS, DAYS, SENSORS, createReadingHistory, type ReadingHistory } from './readingHistory.js';
-import type { Scenario, SensorStatus, SimulatedSensor } from '../domain/sensor.js';
+import type { ReplaySpec, Scenario, SensorStatus, SimulatedSensor } from '../domain/sensor.js';
 import { DependencyError } from '../errors.js';
 
 interface AlertDoc {
@@ -51,6 +51,8 @@ interface SensorDoc {
   stoppedAt: Date | null;
   /** Credential that spawned it (Principal.id): per-key caps count by it. Absent on older documents. */
   owner?: string;
+  /** REPLAY sensors only. */
+  replay?: ReplaySpec;
 }
 
 /**
