@@ -39,4 +39,25 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // The dashboard's browser script (public/dashboard/app.js): plain ES5+ for any browser, no build.
+    files: ['public/**/*.js'],
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        localStorage: 'readonly',
+        location: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        graphqlWs: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
 );

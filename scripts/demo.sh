@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job in one command: local services, one API replica, a few simulated sensors.
-# Open the printed GraphiQL URL and run the prefilled subscription to watch overheat alerts.
+# Open the printed dashboard URL (an OVERHEAT sensor's incident shows within seconds), or GraphiQL
+# and run the prefilled subscription to watch overheat alerts.
 # Ctrl-C stops the sensors and the API (gracefully); `npm run services:stop` stops the services.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -40,21 +41,29 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
+graphql() {
+  curl -sf "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' "${AUTH[@]}" --data "$1"
+}
 spawn() {
-  curl -sf "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' "${AUTH[@]}" \
-    --data "{\"query\":\"mutation { spawnSensors(input: { count: $1, scenario: $2, intervalMs: $3 }) { sensors { id } } }\"}" >/dev/null
+  graphql "{\"query\":\"mutation { spawnSensors(input: { count: $1, scenario: $2, intervalMs: $3 }) { sensors { id } } }\"}" >/dev/null
 }
 # Start a little after the banner, so a subscription opened right away sees the overheat ramp.
 spawn 5 NORMAL 1000
 spawn 2 OVERHEAT 1000
+# Real failure data: NAB's machine temperature from the day before its first labelled failure, at
+# 3000x (a 5-minute sample every 100 ms), judged at 38 °C (the series peaks near 42.5 °C).
+REPLAY_ID=$(graphql '{"query":"mutation { spawnSensors(input: { count: 1, scenario: REPLAY, replay: { dataset: NAB_MACHINE_TEMPERATURE, speedup: 3000, from: \"2013-12-11T00:00:00Z\" } }) { sensors { id } } }"}' |
+  node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>process.stdout.write(JSON.parse(s).data.spawnSensors.sensors[0].id))')
+graphql "{\"query\":\"mutation { setThreshold(sensorIds: [\\\"$REPLAY_ID\\\"], thresholdC: 38, hysteresisC: 2) { sensorId } }\"}" >/dev/null
 
 cat <<BANNER
 
   iot-realtime-pipeline is running.
+    Dashboard: http://127.0.0.1:$PORT/dashboard (map, live temperatures, incidents to acknowledge)
     GraphiQL:  http://127.0.0.1:$PORT/graphql   (run the prefilled subscription)
     Admin key: $DEV_ADMIN_KEY   (prefilled in GraphiQL's Headers tab; development only)
                curl -H 'authorization: Bearer $DEV_ADMIN_KEY' ...
-    Sensors:   5 NORMAL + 2 OVERHEAT (spawn more from GraphiQL with spawnSensors)
+    Sensors:   5 NORMAL + 2 OVERHEAT + 1 REPLAY of NAB's failing machine (threshold 38 °C)
     Health:    http://127.0.0.1:$PORT/readyz    Metrics: http://127.0.0.1:$PORT/metrics
   Ctrl-C stops the API; npm run services:stop stops Kafka, FerretDB and Redis.
 

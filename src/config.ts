@@ -106,6 +106,8 @@ export interface Config {
     readonly devMode: boolean;
     readonly introspection: boolean;
     readonly graphiql: boolean;
+    /** Serve the dashboard at /dashboard (a static page; its data goes through the API and its credentials). */
+    readonly dashboard: boolean;
     /** Origins allowed by CORS (exact match); none by default. */
     readonly corsOrigins: readonly string[];
     /** Dev mode only: this admin key is prefilled in GraphiQL's headers. */
@@ -337,6 +339,7 @@ export const VARIABLES = {
   DEV_ADMIN_KEY: { schema: optionalText(), doc: 'dev mode only: an admin key prefilled in GraphiQL' },
   GRAPHQL_INTROSPECTION: { schema: bool(undefined), doc: 'default: on unless NODE_ENV=production' },
   GRAPHIQL_ENABLED: { schema: bool(undefined), doc: 'default: on unless NODE_ENV=production' },
+  DASHBOARD_ENABLED: { schema: bool(true), doc: 'the operator dashboard at /dashboard (its data needs a credential)' },
   CORS_ORIGINS: { schema: list([], /^https?:\/\/[a-zA-Z0-9.-]+(:\d{1,5})?$/), doc: 'allowed origins, exact' },
   LIMIT_QUERY_DEPTH: { schema: int(10, 2, 100), doc: 'selection depth' },
   LIMIT_QUERY_ALIASES: { schema: int(20, 0, 10_000), doc: 'aliases per document' },
@@ -522,6 +525,7 @@ export function loadConfig(env: Env = process.env): Config {
       devMode: e.DEV_MODE ?? false,
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       graphiql: e.GRAPHIQL_ENABLED ?? !production,
+      dashboard: e.DASHBOARD_ENABLED !== false,
       corsOrigins: e.CORS_ORIGINS,
       devAdminKey: e.DEV_ADMIN_KEY,
       operations: {

@@ -26,6 +26,7 @@ import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js
 import { DependencyError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
+import { createDashboardHandler } from './dashboard.js';
 import { createGraphiQLHandler } from './graphiql.js';
 import { subscribeWithFastPath, type DirectTransport } from './overheatAlertsFastPath.js';
 
@@ -207,6 +208,12 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
           : {}),
       })
     : () => false;
+  const dashboard = o.security.dashboard
+    ? createDashboardHandler({
+        endpointPath: '/graphql',
+        devKey: o.security.devMode ? o.security.devAdminKey : undefined,
+      })
+    : () => false;
   let draining = false;
 
   const sendErrors = (
@@ -334,6 +341,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
           return res.end(text);
         }
         if (await graphiql(req, res)) return;
+        if (dashboard(req, res)) return;
         if (url.pathname === '/graphql') {
           if (draining) res.setHeader('connection', 'close');
           return await handleGraphQL(req, res, url);
