@@ -2,9 +2,11 @@
  * The readings consumers. Every replica runs two, each in a consumer group shared by all replicas,
  * both reading the same topic:
  *
- * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message; dead-letter
- *   the bad ones with their original bytes and a reason; store an alert for each critical reading,
- *   advance the partition watermark, publish the alerts on Redis; mark the batch done. Offsets are
+ * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message (readings,
+ *   and sensor commands: thresholds, acknowledgements); dead-letter the bad ones with their original
+ *   bytes and a reason; judge each reading by its sensor's threshold (stream/incidentTracker.ts);
+ *   store an alert for each critical reading and, beside it, the incident updates and the tracker's
+ *   state; advance the partition watermark, publish alerts and updates on Redis; mark the batch done. Offsets are
  *   committed in the background (every ALERT_COMMIT_INTERVAL_MS, and when partitions move or the
  *   consumer stops), not once per batch: a batch replayed after a crash changes nothing, so the next
  *   batch need not wait for a commit round trip. Nothing here waits for reading storage either, so
@@ -211,28 +213,32 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         alerts.push(toAlert(reading, limits.thresholdC, { partition: batch.partition, offset }, detectedAt));
       }
     }
-    let owned: OverheatAlert[] = [];
-    if (alerts.length > 0) {
-      owned = await durably('store alerts', p, async () => {
-        const t0 = performance.now();
-        const stored = await o.store.alerts.insert(alerts);
-        observer.storeWrite('alerts', performance.now() - t0);
-        return stored;
-      });
-    }
-    // Incident updates, then the tracker's state (once it is stored, a replay does not make the
-    // updates again), both before the watermark: readers never see past what is stored.
     const fresh = tracked.events;
-    if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
-    // A replayed stretch: its updates are stored, but whether they were published is unknown.
     const { replayed } = tracked;
-    const again = replayed
-      ? await durably('read replayed incident updates', p, () =>
-          o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
-        )
-      : [];
-    const updates = [...again, ...fresh];
-    await durably('store incidents', p, () => tracked.persist());
+    // Alerts, and incidents, are stored side by side; each before the watermark below, so readers
+    // never see past what is stored.
+    const storeAlerts = async (): Promise<OverheatAlert[]> =>
+      alerts.length === 0
+        ? []
+        : durably('store alerts', p, async () => {
+            const t0 = performance.now();
+            const stored = await o.store.alerts.insert(alerts);
+            observer.storeWrite('alerts', performance.now() - t0);
+            return stored;
+          });
+    // Incident updates, then the tracker's state: once the state is stored, a replay does not make
+    // the updates again. A replayed stretch's updates are stored, but were they published? Again.
+    const storeIncidents = async (): Promise<IncidentUpdate[]> => {
+      if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
+      const again = replayed
+        ? await durably('read replayed incident updates', p, () =>
+            o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
+          )
+        : [];
+      await durably('store incidents', p, () => tracked.persist());
+      return [...again, ...fresh];
+    };
+    const [owned, updates] = await Promise.all([storeAlerts(), storeIncidents()]);
     stats.incidentChanges += fresh.length;
     if (alerts.length > 0 || updates.length > 0) {
       await durably('advance watermark', p, () =>
