@@ -36,7 +36,8 @@ afterAll(async () => {
 const replica = (): IncidentTracker =>
   createIncidentTracker({
     store,
-    topic: 't',
+    stateKey: 't',
+    incidents: true,
     defaults: { thresholdC: 80, hysteresisC: 2 },
     rule: { clearReadings: 3, clearAfterMs: 0 },
     refreshMs: 0,
