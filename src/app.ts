@@ -27,7 +27,7 @@ import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js'
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
 import { createIncidentTracker } from './stream/incidentTracker.js';
-import { incidentProgressKey, startReadingConsumer, type ReadingConsumer } from './stream/readingConsumer.js';
+import { startReadingConsumer, type ReadingConsumer } from './stream/readingConsumer.js';
 import { connectReadingProducer, type ReadingProducer } from './stream/readingProducer.js';
 
 export type AppState = 'starting' | 'started' | 'stopping' | 'stopped';
@@ -74,7 +74,6 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
   let fanout: AlertFanout | undefined;
   let consumer: ReadingConsumer | undefined;
   let historyConsumer: ReadingConsumer | undefined;
-  let incidentConsumer: ReadingConsumer | undefined;
   let fleet: SensorFleet | undefined;
   let feed: AlertFeed | undefined;
   let incidentFanout: Fanout<IncidentUpdate> | undefined;
@@ -117,7 +116,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         {
           name: 'consumers',
           timeoutMs: consumersMs,
-          run: () => Promise.all([consumer?.dispose(), historyConsumer?.dispose(), incidentConsumer?.dispose()]),
+          run: () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]),
           // Past the limit (the store is down): stop retrying; uncommitted readings go to another replica.
           onOverrun: () => historyConsumer?.abandon(),
         },
@@ -190,8 +189,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
     incidentFeed = createFeed({
       fanout: incidentFanout,
       history: store.incidentUpdates,
-      // The incidents group's own watermarks: incident updates are stored at its pace, not the alert path's.
-      progress: { watermarks: () => store!.progress.watermarks(incidentProgressKey(config.kafka.readingsTopic)) },
+      progress: store.progress,
       topic: config.kafka.readingsTopic,
       maxPending: config.limits.subscriberMaxPending,
       logger,
@@ -231,32 +229,22 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         logger,
         observer: metrics.observer,
       };
-      // Three groups over the same topic: the alert path never waits for reading storage, nor for
-      // incidents. Each group keeps its own threshold versions (one writer per stored document).
-      const tracker = (stateKey: string, incidents: boolean) =>
-        createIncidentTracker({
-          store: store!.incidents,
-          stateKey,
-          incidents,
-          defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
-          rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
-          refreshMs: config.incidents.refreshMs,
-        });
-      [consumer, historyConsumer, incidentConsumer] = await Promise.all([
+      // Two groups over the same topic: the alert path never waits for reading storage.
+      [consumer, historyConsumer] = await Promise.all([
         startReadingConsumer({
           ...common,
           role: 'alerts',
           groupId: config.kafka.groupId,
-          incidents: tracker(`${config.kafka.readingsTopic}#alerts`, false),
+          incidentFanout,
+          incidents: createIncidentTracker({
+            store: store.incidents,
+            topic: config.kafka.readingsTopic,
+            defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
+            rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
+            refreshMs: config.incidents.refreshMs,
+          }),
         }),
         startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
-        startReadingConsumer({
-          ...common,
-          role: 'incidents',
-          groupId: `${config.kafka.groupId}.incidents`,
-          incidentFanout,
-          incidents: tracker(config.kafka.readingsTopic, true),
-        }),
       ]);
     }
     rateLimiter = await connectRateLimiter({
@@ -268,17 +256,14 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
     const services: Services = { config, store, producer, fleet, feed, incidentFeed, rateLimiter, readGate };
     const schema = await buildAppSchema(services);
-    const ready = { store, fanout, producer, consumer, historyConsumer, incidentConsumer };
+    const ready = { store, fanout, producer, consumer, historyConsumer };
     readiness = createReadiness({
       started: () => state === 'started',
       pingStore: () => ready.store.ping(),
       redisReady: () => ready.fanout.isReady(),
       producerHealthy: () => ready.producer.isHealthy(),
       consumersHealthy: ready.consumer
-        ? () =>
-            ready.consumer!.isHealthy() &&
-            ready.historyConsumer?.isHealthy() !== false &&
-            ready.incidentConsumer?.isHealthy() !== false
+        ? () => ready.consumer!.isHealthy() && ready.historyConsumer?.isHealthy() !== false
         : undefined,
     });
     http = await startHttpServer({

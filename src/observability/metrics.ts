@@ -12,7 +12,7 @@ export interface PipelineObserver {
   /** From a critical reading's timestamp to its alert being published. */
   alertPublished(latencyMs: number): void;
   /** Messages in one consumed Kafka batch. */
-  batchConsumed(role: 'alerts' | 'history' | 'incidents', messages: number): void;
+  batchConsumed(role: 'alerts' | 'history', messages: number): void;
   /** One store write: what was written, and how long it took. */
   storeWrite(what: 'alerts' | 'readings', ms: number): void;
 }

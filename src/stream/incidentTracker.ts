@@ -65,13 +65,7 @@ const updateOf = (change: IncidentChange, incident: Incident): IncidentUpdate =>
 
 export function createIncidentTracker(o: {
   store: IncidentStore;
-  /** Names this tracker's stored state (one per consumer group: each group is its partitions' only writer). */
-  stateKey: string;
-  /**
-   * false: thresholds only (the alert path judges readings by them; incidents are another group's
-   * work, so that their storage never delays an alert).
-   */
-  incidents: boolean;
+  topic: string;
   defaults: SensorLimits;
   rule: ClearingRule;
   /** An incident's document is rewritten for an update at most this often (lifecycle changes at once). */
@@ -90,7 +84,7 @@ export function createIncidentTracker(o: {
   const load = async (partition: number): Promise<PartitionIncidentState> => {
     let state = states.get(partition);
     if (!state) {
-      state = (await o.store.loadPartition(o.stateKey, partition)) ?? {
+      state = (await o.store.loadPartition(o.topic, partition)) ?? {
         appliedOffset: -1,
         running: [],
         limits: new Map(),
@@ -105,7 +99,6 @@ export function createIncidentTracker(o: {
       const before = await load(partition);
       const running = new Map(before.running.map((i) => [i.sensorId, i]));
       const limits = new Map(before.limits);
-      let limitsChanged = false;
       const judged: { offset: number; reading: Reading; limits: SensorLimits }[] = [];
       const events: IncidentUpdate[] = [];
       /** Latest version of each incident this batch touched, and whether a lifecycle change forces its write. */
@@ -119,7 +112,7 @@ export function createIncidentTracker(o: {
         if ('reading' in item) {
           const judgedBy = limitsAt(state(), item.reading.sensorId, item.offset);
           judged.push({ offset: item.offset, reading: item.reading, limits: judgedBy });
-          if (!fresh || !o.incidents) continue;
+          if (!fresh) continue;
           const t = applyReading(running.get(item.reading.sensorId), item.reading, judgedBy, o.rule, position);
           if (!t) continue;
           const cleared = t.change === IncidentChange.CLEARED;
@@ -139,18 +132,15 @@ export function createIncidentTracker(o: {
           const versions = [...(limits.get(c.sensorId) ?? [])].filter((v) => v.from !== item.offset);
           versions.push({ from: item.offset, thresholdC: c.thresholdC, hysteresisC: c.hysteresisC });
           limits.set(c.sensorId, versions.slice(-LIMIT_VERSIONS_KEPT));
-          limitsChanged = true;
-          if (o.incidents)
-            limitRecords.push({
-              sensorId: c.sensorId,
-              thresholdC: c.thresholdC,
-              hysteresisC: c.hysteresisC,
-              setBy: c.issuedBy,
-              setAt: c.issuedAt,
-            });
+          limitRecords.push({
+            sensorId: c.sensorId,
+            thresholdC: c.thresholdC,
+            hysteresisC: c.hysteresisC,
+            setBy: c.issuedBy,
+            setAt: c.issuedAt,
+          });
           continue;
         }
-        if (!o.incidents) continue;
         // An acknowledgement: of the running incident, or of one already cleared.
         const ack = { incidentId: c.incidentId, by: c.issuedBy, at: c.issuedAt, note: c.note };
         const target =
@@ -165,7 +155,7 @@ export function createIncidentTracker(o: {
         events.push(updateOf(IncidentChange.ACKNOWLEDGED, t.incident));
       }
 
-      const changed = touched.size > 0 || limitsChanged;
+      const changed = touched.size > 0 || limitRecords.length > 0;
       const after: PartitionIncidentState = {
         appliedOffset: changed ? lastOffset : before.appliedOffset,
         running: [...running.values()],
@@ -189,7 +179,7 @@ export function createIncidentTracker(o: {
           if (changed) {
             await o.store.write(toWrite);
             await o.store.writeLimits(limitRecords);
-            await o.store.savePartition(o.stateKey, partition, after);
+            await o.store.savePartition(o.topic, partition, after);
           }
           for (const i of toWrite) {
             if (i.status === 'CLEARED') writtenAt.delete(i.id);

@@ -1,25 +1,22 @@
 /**
- * The readings consumers. Every replica runs three, each in a consumer group shared by all
- * replicas, all reading the same topic:
+ * The readings consumers. Every replica runs two, each in a consumer group shared by all replicas,
+ * both reading the same topic:
  *
  * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message (readings,
  *   and sensor commands: thresholds, acknowledgements); dead-letter the bad ones with their original
- *   bytes and a reason; judge each reading by its sensor's threshold (a thresholds-only
- *   stream/incidentTracker.ts); store an alert for each critical reading (and its replay page),
- *   advance the partition watermark, publish the alerts on Redis; mark the batch done. Offsets are
+ *   bytes and a reason; judge each reading by its sensor's threshold (stream/incidentTracker.ts);
+ *   store an alert for each critical reading and, beside it, the incident updates and the tracker's
+ *   state; advance the partition watermark, publish alerts and updates on Redis; mark the batch done. Offsets are
  *   committed in the background (every ALERT_COMMIT_INTERVAL_MS, and when partitions move or the
  *   consumer stops), not once per batch: a batch replayed after a crash changes nothing, so the next
- *   batch need not wait for a commit round trip. Nothing here waits for reading storage, nor for
- *   incidents, so an alert is one Kafka batch and a few small writes away from its reading.
+ *   batch need not wait for a commit round trip. Nothing here waits for reading storage either, so
+ *   an alert is one Kafka batch and two small writes away from its reading.
  * - `history` (group `<KAFKA_GROUP_ID>.history`): the same validation, then the ReadingWriter stores
  *   the valid readings in buckets; a batch is held (heartbeating) until its readings are durable and
  *   only then committed. Holding it is what keeps one writer per sensor: a rebalance cannot give the
  *   partition to another replica while this one still writes its sensors' buckets.
  *
- * - `incidents` (group `<KAFKA_GROUP_ID>.incidents`): the incident lifecycle of every sensor (see
- *   trackIncidents below), with its own watermarks, at its own pace.
- *
- * All are idempotent, so a batch replayed after a crash or a rebalance changes nothing. A store
+ * Both are idempotent, so a batch replayed after a crash or a rebalance changes nothing. A store
  * outage pauses the partition (retry with backoff, heartbeating) instead of crashing.
  */
 import { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
@@ -37,10 +34,7 @@ import { Waiters } from '../shared/waiters.js';
 import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
 
-export type ConsumerRole = 'alerts' | 'history' | 'incidents';
-
-/** The stream-progress key of the incident updates (their watermarks; alerts use the topic's own). */
-export const incidentProgressKey = (topic: string): string => `${topic}#incidents`;
+export type ConsumerRole = 'alerts' | 'history';
 
 export interface ReadingConsumerOptions {
   role: ConsumerRole;
@@ -48,10 +42,7 @@ export interface ReadingConsumerOptions {
   groupId: string;
   topic: string;
   deadLetterTopic: string;
-  /**
-   * alerts: judges readings by their sensor's threshold (a tracker of thresholds only);
-   * incidents: the same thresholds, and the incident lifecycle.
-   */
+  /** Judges readings (per-sensor thresholds) and tracks incidents; the alert path only. */
   incidents?: IncidentTracker;
   /** Publishes incident updates (alert path only). */
   incidentFanout?: Fanout<IncidentUpdate>;
@@ -179,7 +170,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const lastOffset = batch.lastOffset();
     observer.batchConsumed(o.role, batch.messages.length);
     if (o.role === 'history') return storeReadings(p, valid, lastOffset);
-    if (o.role === 'incidents') return trackIncidents(p, items, lastOffset);
 
     if (rejected.length > 0) {
       const failedAt = new Date(now).toISOString();
@@ -223,67 +213,44 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         alerts.push(toAlert(reading, limits.thresholdC, { partition: batch.partition, offset }, detectedAt));
       }
     }
-    if (alerts.length > 0) {
-      const owned = await durably('store alerts', p, async () => {
-        const t0 = performance.now();
-        const stored = await o.store.alerts.insert(alerts);
-        observer.storeWrite('alerts', performance.now() - t0);
-        return stored;
-      });
+    const fresh = tracked.events;
+    const { replayed } = tracked;
+    // Alerts, and incidents, are stored side by side; each before the watermark below, so readers
+    // never see past what is stored.
+    const storeAlerts = async (): Promise<OverheatAlert[]> =>
+      alerts.length === 0
+        ? []
+        : durably('store alerts', p, async () => {
+            const t0 = performance.now();
+            const stored = await o.store.alerts.insert(alerts);
+            observer.storeWrite('alerts', performance.now() - t0);
+            return stored;
+          });
+    // Incident updates, then the tracker's state: once the state is stored, a replay does not make
+    // the updates again. A replayed stretch's updates are stored, but were they published? Again.
+    const storeIncidents = async (): Promise<IncidentUpdate[]> => {
+      if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
+      const again = replayed
+        ? await durably('read replayed incident updates', p, () =>
+            o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
+          )
+        : [];
+      await durably('store incidents', p, () => tracked.persist());
+      return [...again, ...fresh];
+    };
+    const [owned, updates] = await Promise.all([storeAlerts(), storeIncidents()]);
+    stats.incidentChanges += fresh.length;
+    if (alerts.length > 0 || updates.length > 0) {
       await durably('advance watermark', p, () =>
         o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
       );
       stats.alertsRaised += owned.length;
       // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
-      await o.fanout.publish(owned);
+      await Promise.all([o.fanout.publish(owned), o.incidentFanout?.publish(updates)]);
       const publishedAt = Date.now();
       for (const a of owned) observer.alertPublished(publishedAt - a.ts.getTime());
     }
-    // Threshold versions, when a command came: stored after the alerts they judged.
-    await durably('store thresholds', p, () => tracked.persist());
 
-    p.resolveOffset(lastOffset);
-    await p
-      .commitOffsetsIfNecessary()
-      .catch((err: Error) => log.warn({ err: err.message }, 'background commit failed; retried at the next one'));
-    stats.batches++;
-  };
-
-  /**
-   * Incidents role: the lifecycle of every sensor's incident, in its own group so that storing
-   * incidents never delays an alert. Updates, then the tracker's state (once it is stored, a replay
-   * does not make the updates again), then the incident watermark, then publish. The updates of a
-   * replayed stretch are stored, but whether they were published is unknown: published again.
-   */
-  const trackIncidents = async (
-    p: EachBatchPayload,
-    items: readonly BatchItem[],
-    lastOffset: string,
-  ): Promise<void> => {
-    const { batch } = p;
-    const tracked = await durably('load incident state', p, () =>
-      o.incidents!.process(batch.partition, items, Number(lastOffset)),
-    );
-    const fresh = tracked.events;
-    const { replayed } = tracked;
-    if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
-    const again = replayed
-      ? await durably('read replayed incident updates', p, () =>
-          o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
-        )
-      : [];
-    await durably('store incidents', p, () => tracked.persist());
-    stats.incidentChanges += fresh.length;
-    const updates = [...again, ...fresh];
-    if (updates.length > 0) {
-      await durably('advance incident watermark', p, () =>
-        o.store.progress.advance(incidentProgressKey(batch.topic), {
-          partition: batch.partition,
-          offset: Number(lastOffset),
-        }),
-      );
-      await o.incidentFanout?.publish(updates);
-    }
     p.resolveOffset(lastOffset);
     await p
       .commitOffsetsIfNecessary()
@@ -353,7 +320,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   await consumer.run({
     eachBatchAutoResolve: false,
     // alerts: resolved offsets committed in the background; history: by the writer once readings are durable.
-    autoCommit: o.role !== 'history',
+    autoCommit: o.role === 'alerts',
     autoCommitInterval: ALERT_COMMIT_INTERVAL_MS,
     partitionsConsumedConcurrently: o.concurrency ?? 3,
     eachBatch: async (p) => {

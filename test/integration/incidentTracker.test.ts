@@ -36,8 +36,7 @@ afterAll(async () => {
 const replica = (): IncidentTracker =>
   createIncidentTracker({
     store,
-    stateKey: 't',
-    incidents: true,
+    topic: 't',
     defaults: { thresholdC: 80, hysteresisC: 2 },
     rule: { clearReadings: 3, clearAfterMs: 0 },
     refreshMs: 0,
