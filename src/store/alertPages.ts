@@ -21,6 +21,7 @@
 import { MongoServerError, type Collection, type Db } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
+import { createWriteGate, type WriteGate } from './writeGate.js';
 
 const DUPLICATE_KEY = 11000;
 
@@ -137,8 +138,8 @@ export interface PositionPages<T> {
 
 export type AlertPages = PositionPages<OverheatAlert>;
 
-export function createAlertPages(db: Db): AlertPages {
-  return createPositionPages(db, ALERT_PAGE_NAMES, alertCodec);
+export function createAlertPages(db: Db, gate: WriteGate = createWriteGate()): AlertPages {
+  return createPositionPages(db, ALERT_PAGE_NAMES, alertCodec, gate);
 }
 
 /** Pages of any stream whose items sit at stream positions (alerts, incident updates). */
@@ -146,6 +147,8 @@ export function createPositionPages<T extends { readonly position: StreamPositio
   db: Db,
   names: PageNames,
   codec: PageCodec<T>,
+  /** The process's write gate (store/writeGate.ts). */
+  gate: WriteGate = createWriteGate(),
 ): PositionPages<T> {
   const { pack, unpack } = codec;
   const pages: Collection<PageDoc> = db.collection(names.pages);
@@ -163,7 +166,7 @@ export function createPositionPages<T extends { readonly position: StreamPositio
     if (!present.includes(page)) {
       present.push(page);
       present.sort((a, b) => a - b);
-      await dirs.replaceOne({ _id }, { partition, dir, pages: present.join(',') }, { upsert: true });
+      await gate(() => dirs.replaceOne({ _id }, { partition, dir, pages: present.join(',') }, { upsert: true }));
     }
     for (const p of present) listed.add(idOf(partition, p));
   }
@@ -183,7 +186,7 @@ export function createPositionPages<T extends { readonly position: StreamPositio
     }
     if (stored && added === 0) return;
     const merged = [...byOffset.values()].sort((a, b) => a[0] - b[0]);
-    await pages.replaceOne({ _id }, { partition, page, alerts: JSON.stringify(merged) }, { upsert: true });
+    await gate(() => pages.replaceOne({ _id }, { partition, page, alerts: JSON.stringify(merged) }, { upsert: true }));
   }
 
   return {

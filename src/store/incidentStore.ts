@@ -8,13 +8,13 @@
  *   partition over. Written last, so a batch replayed after a crash recomputes the same documents.
  *
  * All written by the one consumer that holds the partition (FerretDB 1.24 loses concurrent updates
- * of one document), whole documents by `_id`, at most MAX_STATEMENTS_PER_COMMAND per bulk.
+ * of one document), whole documents by `_id`, through the process's write gate (store/writeGate.ts).
  */
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
 import type { Incident, IncidentChange, IncidentStatus, IncidentUpdate, SensorLimits } from '../domain/incident.js';
 import { createPositionPages, type PageCodec, type PageNames, type PositionPages } from './alertPages.js';
 import type { Location } from '../domain/reading.js';
-import { MAX_STATEMENTS_PER_COMMAND } from './readingHistory.js';
+import { GATED_MAX_STATEMENTS, createWriteGate, type WriteGate } from './writeGate.js';
 
 export const INCIDENTS = 'incidents';
 export const SENSOR_LIMITS = 'sensor_limits';
@@ -175,20 +175,21 @@ function fromDoc(d: IncidentDoc): Incident {
 }
 
 async function inCommands<T extends { _id: string }>(
+  gate: WriteGate,
   collection: Collection<T>,
   ops: AnyBulkWriteOperation<T>[],
 ): Promise<void> {
-  for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND)
-    await collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: true });
+  for (let i = 0; i < ops.length; i += GATED_MAX_STATEMENTS)
+    await gate(() => collection.bulkWrite(ops.slice(i, i + GATED_MAX_STATEMENTS), { ordered: true }));
 }
 
-export function createIncidentStore(db: Db): IncidentStore {
+export function createIncidentStore(db: Db, gate: WriteGate = createWriteGate()): IncidentStore {
   const incidents: Collection<IncidentDoc> = db.collection(INCIDENTS);
   const limits: Collection<LimitsDoc> = db.collection(SENSOR_LIMITS);
   const partitions: Collection<PartitionDoc> = db.collection(INCIDENT_PARTITIONS);
 
   return {
-    updates: createPositionPages(db, INCIDENT_UPDATE_PAGE_NAMES, incidentUpdateCodec),
+    updates: createPositionPages(db, INCIDENT_UPDATE_PAGE_NAMES, incidentUpdateCodec, gate),
     async loadPartition(topic, partition) {
       const d = await partitions.findOne({ _id: `${topic}:${partition}` });
       if (!d) return undefined;
@@ -199,18 +200,21 @@ export function createIncidentStore(db: Db): IncidentStore {
       };
     },
     async savePartition(topic, partition, state) {
-      await partitions.replaceOne(
-        { _id: `${topic}:${partition}` },
-        {
-          appliedOffset: state.appliedOffset,
-          running: JSON.stringify(state.running.map(pack)),
-          limits: JSON.stringify([...state.limits]),
-        },
-        { upsert: true },
+      await gate(() =>
+        partitions.replaceOne(
+          { _id: `${topic}:${partition}` },
+          {
+            appliedOffset: state.appliedOffset,
+            running: JSON.stringify(state.running.map(pack)),
+            limits: JSON.stringify([...state.limits]),
+          },
+          { upsert: true },
+        ),
       );
     },
     async write(batch) {
       await inCommands(
+        gate,
         incidents,
         batch.map((i) => {
           const { _id, ...replacement } = toDoc(i);
@@ -220,6 +224,7 @@ export function createIncidentStore(db: Db): IncidentStore {
     },
     async writeLimits(records) {
       await inCommands(
+        gate,
         limits,
         records.map((r) => ({
           replaceOne: {

@@ -12,6 +12,7 @@ import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
+import { createWriteGate } from './writeGate.js';
 import {
   INCIDENTS,
   INCIDENT_PARTITIONS,
@@ -237,8 +238,10 @@ export async function connectMongoStore(options: {
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
-  const alertPages = createAlertPages(alertsDb);
-  const incidents = createIncidentStore(alertsDb);
+  // One gate for the alert path's writes in this process (store/writeGate.ts).
+  const gate = createWriteGate();
+  const alertPages = createAlertPages(alertsDb, gate);
+  const incidents = createIncidentStore(alertsDb, gate);
   const purgedUpTo = async (topic: string): Promise<Map<number, number>> =>
     new Map((await purges.find({ topic }).toArray()).map((d) => [d.partition, d.offset]));
 
