@@ -5,12 +5,12 @@
  * OVERHEAT sensor shows on the map and in a chart, its incident appears, the Acknowledge button
  * moves it to ACKNOWLEDGED. A screenshot is saved (test-results/dashboard.png; the README shows one).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentsDocument, SpawnSensorsDocument, StopSensorsDocument } from '../../client/index.js';
+import { launchChromium, watchPage, type Page } from '../support/browser.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
@@ -18,7 +18,6 @@ import { eventually } from '../support/wait.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let replica: InProcessReplica;
 let browser: Browser;
-type Page = Awaited<ReturnType<Browser['newPage']>>;
 const evaluate = async <T>(page: Page, js: string): Promise<T> => (await page.evaluate(js)) as T;
 
 beforeAll(async () => {
@@ -27,12 +26,7 @@ beforeAll(async () => {
     isolatedEnv('dashboard', { AUTH_ANONYMOUS_ROLE: '', DEV_MODE: 'true', DEV_ADMIN_KEY: adminKey }),
     { credential: adminKey },
   );
-  const executablePath = execFileSync('bash', ['scripts/browser.sh'], { cwd: root }).toString().trim();
-  browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -43,16 +37,7 @@ describe('the dashboard in Chromium', () => {
   it('shows a hot sensor and its incident live, and acknowledges it', async () => {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 860 });
-    const foreign: string[] = [];
-    const errors: string[] = [];
-    page.on('request', (r) => {
-      const host = new URL(r.url()).hostname;
-      if (host !== '127.0.0.1' && !r.url().startsWith('data:')) foreign.push(r.url());
-    });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { foreign, errors } = watchPage(page, ['127.0.0.1']);
 
     const url = replica.app.url().replace('/graphql', '/dashboard');
     await page.goto(url, { waitUntil: 'networkidle2' });

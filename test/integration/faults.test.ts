@@ -11,10 +11,11 @@
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsCursorDocument } from '../../client/index.js';
-import { applyReading, IncidentChange, type Incident } from '../../src/domain/incident.js';
+import type { Incident } from '../../src/domain/incident.js';
 import { createLogger } from '../../src/logger.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
+import { lifecycleOf } from '../support/incidentModel.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { resumableSubscriber, type ResumableSubscriber } from '../support/resumableSubscriber.js';
 import { services } from '../support/services.js';
@@ -59,34 +60,10 @@ const evenSensors = SENSORS.filter((_, i) => i % 2 === 0);
 function expectedIncidents(
   sensorId: string,
 ): Pick<Incident, 'id' | 'status' | 'criticalReadings' | 'peakC' | 'clearedAt'>[] {
-  const out: Incident[] = [];
-  let running: Incident | undefined;
-  all
-    .filter((r) => r.sensorId === sensorId)
-    .forEach((r, offset) => {
-      const reading = { ...r, ts: new Date(r.ts) };
-      const t = applyReading(
-        running,
-        reading,
-        { thresholdC: 80, hysteresisC: 2 },
-        { clearReadings: 3, clearAfterMs: 0 },
-        {
-          partition: 0,
-          offset,
-        },
-      );
-      if (!t) return;
-      if (t.change === IncidentChange.OPENED) out.push(t.incident);
-      else out[out.length - 1] = t.incident;
-      running = t.change === IncidentChange.CLEARED ? undefined : t.incident;
-    });
-  return out.map(({ id, status, criticalReadings, peakC, clearedAt }) => ({
-    id,
-    status,
-    criticalReadings,
-    peakC,
-    clearedAt,
-  }));
+  const readingsOf = all.filter((r) => r.sensorId === sensorId).map((r) => ({ ...r, ts: new Date(r.ts) }));
+  return lifecycleOf(readingsOf, { thresholdC: 80, hysteresisC: 2 }, { clearReadings: 3, clearAfterMs: 0 }).map(
+    ({ id, status, criticalReadings, peakC, clearedAt }) => ({ id, status, criticalReadings, peakC, clearedAt }),
+  );
 }
 
 const alive = (): string[] =>

@@ -6,20 +6,17 @@
  * without a credential, the admin key prefilled in the Headers tab; GraphiQL must send it over HTTP
  * and in the WebSocket's connection_init.
  */
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestReadingsDocument } from '../../client/index.js';
+import { launchChromium, watchPage, type Page } from '../support/browser.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let replica: InProcessReplica;
 /** The page's visible text (evaluated in the browser; this project compiles without DOM types). */
-const pageText = async (page: Awaited<ReturnType<Browser['newPage']>>): Promise<string> =>
-  (await page.evaluate('document.body.innerText')) as string;
+const pageText = async (page: Page): Promise<string> => (await page.evaluate('document.body.innerText')) as string;
 let browser: Browser;
 
 beforeAll(async () => {
@@ -28,12 +25,7 @@ beforeAll(async () => {
     isolatedEnv('graphiql', { AUTH_ANONYMOUS_ROLE: '', DEV_MODE: 'true', DEV_ADMIN_KEY: adminKey }),
     { credential: adminKey },
   );
-  const executablePath = execFileSync('bash', ['scripts/browser.sh'], { cwd: root }).toString().trim();
-  browser = await puppeteer.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -43,16 +35,7 @@ afterAll(async () => {
 describe('GraphiQL in Chromium', () => {
   it('loads offline and shows live overheat alerts from the prefilled subscription', async () => {
     const page = await browser.newPage();
-    const foreign: string[] = [];
-    const errors: string[] = [];
-    page.on('request', (r) => {
-      const host = new URL(r.url()).hostname;
-      if (!['127.0.0.1', 'localhost'].includes(host) && !r.url().startsWith('data:')) foreign.push(r.url());
-    });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { foreign, errors } = watchPage(page, ['127.0.0.1', 'localhost']);
 
     await page.goto(replica.app.url(), { waitUntil: 'networkidle0' });
     await page.waitForSelector('.graphiql-execute-button', { timeout: 30_000 });

@@ -15,9 +15,9 @@ import {
   SpawnSensorsDocument,
   StopSensorsDocument,
 } from '../../client/index.js';
-import { IncidentChange, applyReading, type Incident } from '../../src/domain/incident.js';
 import { Dataset, loadDataset, sampleIndexAt } from '../../src/simulator/datasets.js';
 import { isolatedEnv } from '../support/env.js';
+import { lifecycleOf } from '../support/incidentModel.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { eventually, sleep } from '../support/wait.js';
 
@@ -80,32 +80,20 @@ describe('a REPLAY sensor', () => {
       sent = await stored();
     }
 
-    // What the lifecycle gives for the samples sent (fromIndex .. fromIndex + sent - 1).
-    const expected: Incident[] = [];
-    let running: Incident | undefined;
-    for (let k = 0; k < sent; k++) {
-      const reading = {
-        sensorId: sensor.id,
-        ts: new Date(k),
-        temperature: series.temperaturesC[fromIndex + k]!,
-        humidity: 45,
-        location: { lat: 0, lon: 0 },
-      };
-      const t = applyReading(
-        running,
-        reading,
-        { thresholdC: 38, hysteresisC: 2 },
-        { clearReadings: 3, clearAfterMs: 0 },
-        {
-          partition: 0,
-          offset: k,
-        },
-      );
-      if (!t) continue;
-      if (t.change === IncidentChange.OPENED) expected.push({ ...t.incident, openedAt: series.times[fromIndex + k]! });
-      else expected[expected.length - 1] = { ...t.incident, openedAt: expected.at(-1)!.openedAt };
-      running = t.change === IncidentChange.CLEARED ? undefined : t.incident;
-    }
+    // What the lifecycle gives for the samples sent (fromIndex .. fromIndex + sent - 1). Reading k is
+    // stamped k ms, so an incident's opening reading maps back to its original time.
+    const samples = Array.from({ length: sent }, (_, k) => ({
+      sensorId: sensor.id,
+      ts: new Date(k),
+      temperature: series.temperaturesC[fromIndex + k]!,
+      humidity: 45,
+      location: { lat: 0, lon: 0 },
+    }));
+    const expected = lifecycleOf(
+      samples,
+      { thresholdC: 38, hysteresisC: 2 },
+      { clearReadings: 3, clearAfterMs: 0 },
+    ).map((i) => ({ ...i, openedAt: series.times[fromIndex + i.openedAt.getTime()]! }));
     const got = await eventually(
       async () =>
         (await replica.client.request(IncidentsDocument, { sensorId: sensor.id, first: 100 })).incidents.nodes,
