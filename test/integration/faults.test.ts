@@ -8,13 +8,15 @@
  * in order, once each, and the incidents are exactly those the lifecycle gives for each sensor's
  * readings: none opened twice, no clear missed.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsCursorDocument } from '../../client/index.js';
 import type { Incident } from '../../src/domain/incident.js';
 import { createLogger } from '../../src/logger.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
-import { isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
+import { ferretSqliteDir, isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
 import { lifecycleOf } from '../support/incidentModel.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { resumableSubscriber, type ResumableSubscriber } from '../support/resumableSubscriber.js';
@@ -26,6 +28,8 @@ const env = isolatedEnv('faults', {
   KAFKA_PARTITIONS: '6',
   KAFKA_SESSION_TIMEOUT_MS: '6000',
   INCIDENT_REFRESH_INTERVAL: '0s',
+  // Warnings and errors are kept (test/support/pipeline.ts) and printed if recovery stalls.
+  LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
 });
 /** Each named replica keeps its port across restarts (assigned on first start). */
 const ports: Partial<Record<'a' | 'b' | 'c', number>> = {};
@@ -79,6 +83,24 @@ async function start(name: keyof typeof ports): Promise<void> {
   const replica = await spawnReplica(env, ports[name]);
   ports[name] = replica.port;
   replicas.set(name, replica);
+}
+
+/** What a stalled recovery needs for its diagnosis: who is behind, and what the replicas said. */
+async function reportStall(): Promise<void> {
+  const perSensor = await Promise.all(
+    SENSORS.map(async (sensorId) => [sensorId, await store!.readings.count([sensorId]).catch(() => -1)] as const),
+  );
+  console.error(JSON.stringify({ storedPerSensor: Object.fromEntries(perSensor) }));
+  for (const [name, replica] of replicas) {
+    const lines = replica.recentOutput().trim().split('\n').slice(-60);
+    console.error(
+      `--- replica ${name} (${replica.replicaId}, exit ${replica.child.exitCode ?? replica.child.signalCode ?? 'running'}) ---`,
+    );
+    console.error(lines.join('\n'));
+  }
+  const ferretLog = join(ferretSqliteDir(), '..', 'ferretdb.log');
+  const tail = await readFile(ferretLog, 'utf8').catch((err: Error) => err.message);
+  console.error(`--- ${ferretLog} ---\n${tail.trim().split('\n').slice(-40).join('\n')}`);
 }
 
 beforeAll(async () => {
@@ -157,7 +179,10 @@ describe('under faults', () => {
           intervalMs: 100,
           what: `catch-up after ${name}`,
         },
-      );
+      ).catch(async (err: Error) => {
+        await reportStall();
+        throw err;
+      });
       report.push({ fault: name, tookMs: t1 - t0, caughtUpMs: Date.now() - t1 });
     };
     let faultChain: Promise<void> = Promise.resolve();

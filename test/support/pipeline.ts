@@ -1,6 +1,8 @@
 /** Starts real API replicas (in-process or as child processes) against the real local services. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAppWithParts, type App, type AppParts } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
@@ -42,7 +44,12 @@ export interface ReplicaProcess {
   child: ChildProcess;
   client: PipelineClient;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** The end of what the process wrote (stdout and stderr, at most OUTPUT_KEPT characters). */
+  recentOutput(): string;
 }
+
+/** Characters of a child replica's output kept for failure reports. */
+const OUTPUT_KEPT = 256 * 1024;
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -70,8 +77,21 @@ export async function spawnReplica(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const keep = (d: Buffer): void => {
+    output += d.toString();
+    if (output.length > OUTPUT_KEPT * 2) output = output.slice(-OUTPUT_KEPT);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  // TEST_REPLICA_LOG_DIR keeps each replica's log in a file, for diagnosing a failed run.
+  const logDir = process.env.TEST_REPLICA_LOG_DIR;
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    const file = createWriteStream(join(logDir, `${replicaId}-${Date.now()}.log`));
+    child.stdout?.pipe(file, { end: false });
+    child.stderr?.pipe(file, { end: false });
+    child.once('close', () => file.end());
+  }
   const url = `http://127.0.0.1:${port}/graphql`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -95,6 +115,7 @@ export async function spawnReplica(
     replicaId,
     child,
     client,
+    recentOutput: () => output.slice(-OUTPUT_KEPT),
     async stop(signal = 'SIGTERM') {
       await client.dispose();
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
