@@ -288,7 +288,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       readiness: report,
       metrics,
     });
-    bindMetrics(metrics, { consumer, historyConsumer, fanout, producer, fleet, feed, http });
+    bindMetrics(metrics, { store, consumer, historyConsumer, fanout, producer, fleet, feed, http });
   } catch (err) {
     log.error({ err }, 'start failed; releasing what was opened');
     await stop('start failed');
@@ -310,6 +310,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
 function bindMetrics(
   metrics: ReturnType<typeof createMetrics>,
   p: {
+    store: MongoStore;
     consumer?: ReadingConsumer;
     historyConsumer?: ReadingConsumer;
     fanout: AlertFanout;
@@ -326,6 +327,7 @@ function bindMetrics(
     deadLettered: p.consumer && (() => p.consumer!.stats().deadLettered),
     storeRetries:
       p.consumer && (() => p.consumer!.stats().storeRetries + (p.historyConsumer?.stats().storeRetries ?? 0)),
+    storeClientReconnects: () => p.store.clientReconnects(),
     alertsPublished: () => p.fanout.stats().published,
     alertPublishFailures: () => p.fanout.stats().publishFailures,
     readingsProduced: () => p.producer.stats().sent,

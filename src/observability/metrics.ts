@@ -24,6 +24,7 @@ export interface MetricSources {
   alertsRaised?: () => number;
   deadLettered?: () => number;
   storeRetries?: () => number;
+  storeClientReconnects?: () => number;
   alertsPublished?: () => number;
   alertPublishFailures?: () => number;
   readingsProduced?: () => number;
@@ -94,6 +95,12 @@ export function createMetrics(): Metrics {
   fromSource('counter', 'alerts_raised_total', 'Overheat alerts stored by this replica.', 'alertsRaised');
   fromSource('counter', 'dead_lettered_total', 'Messages sent to the dead-letter topic.', 'deadLettered');
   fromSource('counter', 'store_retries_total', 'Durable steps retried because the store failed.', 'storeRetries');
+  fromSource(
+    'counter',
+    'store_client_reconnects_total',
+    'Times the store client was found stuck while the server answered, and connected again.',
+    'storeClientReconnects',
+  );
   fromSource('counter', 'alerts_published_total', 'Alerts published on Redis.', 'alertsPublished');
   fromSource(
     'counter',

@@ -12,6 +12,7 @@ import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
+import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { createWriteGate } from './writeGate.js';
 import {
   INCIDENTS,
@@ -148,10 +149,15 @@ export interface MongoStore {
     watermarks(topic: string): Promise<Map<number, number>>;
   };
   ping(): Promise<void>;
+  /** Times the client was found stuck and connected again (store/clientWatchdog.ts). */
+  clientReconnects(): number;
   dispose(): Promise<void>;
 }
 
 const DUPLICATE_KEY = 11000;
+/** Every call failing as unreachable this long makes the watchdog probe the server. */
+const STUCK_AFTER_MS = 15_000;
+const WATCHDOG_CHECK_MS = 5_000;
 
 /** The driver types `writeErrors` as one error or a list. */
 function writeErrorsOf(err: MongoBulkWriteError): { code: number; index: number }[] {
@@ -229,6 +235,26 @@ export async function connectMongoStore(options: {
     appName: 'iot-realtime-pipeline',
   });
   await client.connect();
+  // Heals a client whose view of the server got stuck (store/clientWatchdog.ts).
+  const watchdog = createClientWatchdog({
+    stuckAfterMs: STUCK_AFTER_MS,
+    logger: log,
+    probe: async () => {
+      const fresh = new MongoClient(options.url, { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000 });
+      try {
+        await fresh.connect();
+        await fresh.db('admin').command({ ping: 1 });
+        return true;
+      } finally {
+        await fresh.close().catch(() => undefined);
+      }
+    },
+    reconnect: async () => {
+      await client.close().catch(() => undefined);
+      await client.connect();
+    },
+  });
+  const watchdogTimer = setInterval(() => void watchdog.check(), WATCHDOG_CHECK_MS).unref();
   const db = client.db(options.database);
   const alertsDb = client.db(options.alertsDatabase ?? `${options.database}_alerts`);
   const alerts: Collection<AlertDoc> = alertsDb.collection('alerts');
@@ -306,169 +332,193 @@ export async function connectMongoStore(options: {
 
   // Every method: an unreachable store surfaces as DependencyError('mongodb'), the one error other
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
-  return translateErrors({
-    readings: createReadingHistory(db),
-    incidents,
-    incidentUpdates: {
-      between: (cursor, watermarks, sensorIds, limit) =>
-        itemsBetween(incidents.updates, cursor, watermarks, sensorIds, limit),
-      purgedUpTo: (topic) => purgedUpTo(topic),
-    },
-    alerts: {
-      async insert(batch) {
-        if (batch.length === 0) return [];
-        const owned = await insertOwned(batch);
-        await alertPages.write(owned);
-        return owned;
+  const api = translateErrors<Omit<MongoStore, 'clientReconnects'>>(
+    {
+      readings: createReadingHistory(db),
+      incidents,
+      incidentUpdates: {
+        between: (cursor, watermarks, sensorIds, limit) =>
+          itemsBetween(incidents.updates, cursor, watermarks, sensorIds, limit),
+        purgedUpTo: (topic) => purgedUpTo(topic),
       },
-      async page(q) {
-        const filter: Filter<AlertDoc> = {};
-        if (q.sensorId) filter.sensorId = q.sensorId;
-        if (q.before) {
-          filter.$or = [{ ts: { $lt: q.before.ts } }, { ts: q.before.ts, _id: { $lt: q.before.id } }];
-        }
-        const docs = await alerts
-          .find(filter)
-          .sort({ ts: -1, _id: -1 })
-          .limit(q.first + 1)
-          .toArray();
-        return { items: docs.slice(0, q.first).map(fromAlertDoc), hasNextPage: docs.length > q.first };
+      alerts: {
+        async insert(batch) {
+          if (batch.length === 0) return [];
+          const owned = await insertOwned(batch);
+          await alertPages.write(owned);
+          return owned;
+        },
+        async page(q) {
+          const filter: Filter<AlertDoc> = {};
+          if (q.sensorId) filter.sensorId = q.sensorId;
+          if (q.before) {
+            filter.$or = [{ ts: { $lt: q.before.ts } }, { ts: q.before.ts, _id: { $lt: q.before.id } }];
+          }
+          const docs = await alerts
+            .find(filter)
+            .sort({ ts: -1, _id: -1 })
+            .limit(q.first + 1)
+            .toArray();
+          return { items: docs.slice(0, q.first).map(fromAlertDoc), hasNextPage: docs.length > q.first };
+        },
+        between: (cursor, watermarks, sensorIds, limit) =>
+          itemsBetween(alertPages, cursor, watermarks, sensorIds, limit),
+        count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
+        async purgeBefore(topic, cutoff) {
+          let removed = 0;
+          for (const { partition } of await progress.find({ topic }).toArray()) {
+            const newest = await alerts
+              .find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } })
+              .sort({ offset: -1 })
+              .limit(1)
+              .next();
+            if (!newest) continue;
+            // A separate document from the watermark: FerretDB rewrites whole documents, and the
+            // consumer advances the watermark concurrently.
+            await purges.updateOne(
+              { _id: `${topic}:${partition}` },
+              { $max: { offset: newest.offset }, $setOnInsert: { topic, partition } },
+              { upsert: true },
+            );
+            removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
+            await alertPages.purge(partition, newest.offset);
+            await incidents.updates.purge(partition, newest.offset);
+          }
+          return removed;
+        },
+        purgedUpTo: (topic) => purgedUpTo(topic),
       },
-      between: (cursor, watermarks, sensorIds, limit) => itemsBetween(alertPages, cursor, watermarks, sensorIds, limit),
-      count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
-      async purgeBefore(topic, cutoff) {
-        let removed = 0;
-        for (const { partition } of await progress.find({ topic }).toArray()) {
-          const newest = await alerts
-            .find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } })
-            .sort({ offset: -1 })
-            .limit(1)
-            .next();
-          if (!newest) continue;
-          // A separate document from the watermark: FerretDB rewrites whole documents, and the
-          // consumer advances the watermark concurrently.
-          await purges.updateOne(
-            { _id: `${topic}:${partition}` },
-            { $max: { offset: newest.offset }, $setOnInsert: { topic, partition } },
+      sensors: {
+        async insert(batch) {
+          if (batch.length > 0) await sensors.insertMany(batch.map(toSensorDoc), { ordered: false });
+        },
+        list: async () => (await sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromSensorDoc),
+        countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
+        async usageOf(owner) {
+          const docs = await sensors.find({ status: 'RUNNING', owner }, { projection: { intervalMs: 1 } }).toArray();
+          return { count: docs.length, rate: docs.reduce((sum, d) => sum + 1000 / d.intervalMs, 0) };
+        },
+        running: async () => (await sensors.find({ status: 'RUNNING' }).toArray()).map(fromSensorDoc),
+        async stop(ids) {
+          const filter: Filter<SensorDoc> = { status: 'RUNNING' };
+          if (ids) filter._id = { $in: [...ids] };
+          const running = (await sensors.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => d._id);
+          const stoppedAt = new Date();
+          // Filters by bare `_id` (pushed down to SQL on FerretDB), 25 statements per command.
+          for (let i = 0; i < running.length; i += 25) {
+            await sensors.bulkWrite(
+              running.slice(i, i + 25).map((_id) => ({
+                updateOne: { filter: { _id }, update: { $set: { status: 'STOPPED' as const, stoppedAt } } },
+              })),
+              { ordered: false },
+            );
+          }
+          return running;
+        },
+        async purgeStopped(before) {
+          return (await sensors.deleteMany({ status: 'STOPPED', stoppedAt: { $lt: before } })).deletedCount;
+        },
+      },
+      fleet: {
+        leases: () => leases.find({}).toArray(),
+        async renewLease(replicaId, until) {
+          await leases.updateOne({ _id: replicaId }, { $set: { until, adoptedBy: null } }, { upsert: true });
+        },
+        async claimLease(lease, adopter) {
+          try {
+            // Insert-only claim, unique per lapse: exactly one adopter wins, on MongoDB and FerretDB alike.
+            await leaseClaims.insertOne({ _id: `${lease._id}@${lease.until.getTime()}`, by: adopter, at: new Date() });
+          } catch (err) {
+            if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return false;
+            throw err;
+          }
+          await leases.updateOne({ _id: lease._id }, { $set: { adoptedBy: adopter } });
+          return true;
+        },
+        async version() {
+          return (await fleetState.findOne({ _id: 'version' }))?.v;
+        },
+        async bumpVersion() {
+          await fleetState.updateOne(
+            { _id: 'version' },
+            { $set: { v: `${Date.now()}-${Math.random().toString(36).slice(2)}` } },
             { upsert: true },
           );
-          removed += (await alerts.deleteMany({ partition, offset: { $lte: newest.offset } })).deletedCount;
-          await alertPages.purge(partition, newest.offset);
-          await incidents.updates.purge(partition, newest.offset);
-        }
-        return removed;
+        },
       },
-      purgedUpTo: (topic) => purgedUpTo(topic),
-    },
-    sensors: {
-      async insert(batch) {
-        if (batch.length > 0) await sensors.insertMany(batch.map(toSensorDoc), { ordered: false });
-      },
-      list: async () => (await sensors.find({}).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromSensorDoc),
-      countRunning: () => sensors.countDocuments({ status: 'RUNNING' }),
-      async usageOf(owner) {
-        const docs = await sensors.find({ status: 'RUNNING', owner }, { projection: { intervalMs: 1 } }).toArray();
-        return { count: docs.length, rate: docs.reduce((sum, d) => sum + 1000 / d.intervalMs, 0) };
-      },
-      running: async () => (await sensors.find({ status: 'RUNNING' }).toArray()).map(fromSensorDoc),
-      async stop(ids) {
-        const filter: Filter<SensorDoc> = { status: 'RUNNING' };
-        if (ids) filter._id = { $in: [...ids] };
-        const running = (await sensors.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => d._id);
-        const stoppedAt = new Date();
-        // Filters by bare `_id` (pushed down to SQL on FerretDB), 25 statements per command.
-        for (let i = 0; i < running.length; i += 25) {
-          await sensors.bulkWrite(
-            running.slice(i, i + 25).map((_id) => ({
-              updateOne: { filter: { _id }, update: { $set: { status: 'STOPPED' as const, stoppedAt } } },
-            })),
-            { ordered: false },
+      progress: {
+        async advance(topic, position) {
+          await progress.updateOne(
+            { _id: `${topic}:${position.partition}` },
+            { $max: { offset: position.offset }, $setOnInsert: { topic, partition: position.partition } },
+            { upsert: true },
           );
-        }
-        return running;
+        },
+        async watermarks(topic) {
+          const docs = await progress.find({ topic }).toArray();
+          return new Map(docs.map((d) => [d.partition, d.offset]));
+        },
       },
-      async purgeStopped(before) {
-        return (await sensors.deleteMany({ status: 'STOPPED', stoppedAt: { $lt: before } })).deletedCount;
+      async ping() {
+        await db.command({ ping: 1 });
       },
-    },
-    fleet: {
-      leases: () => leases.find({}).toArray(),
-      async renewLease(replicaId, until) {
-        await leases.updateOne({ _id: replicaId }, { $set: { until, adoptedBy: null } }, { upsert: true });
-      },
-      async claimLease(lease, adopter) {
-        try {
-          // Insert-only claim, unique per lapse: exactly one adopter wins, on MongoDB and FerretDB alike.
-          await leaseClaims.insertOne({ _id: `${lease._id}@${lease.until.getTime()}`, by: adopter, at: new Date() });
-        } catch (err) {
-          if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return false;
-          throw err;
-        }
-        await leases.updateOne({ _id: lease._id }, { $set: { adoptedBy: adopter } });
-        return true;
-      },
-      async version() {
-        return (await fleetState.findOne({ _id: 'version' }))?.v;
-      },
-      async bumpVersion() {
-        await fleetState.updateOne(
-          { _id: 'version' },
-          { $set: { v: `${Date.now()}-${Math.random().toString(36).slice(2)}` } },
-          { upsert: true },
-        );
+      async dispose() {
+        clearInterval(watchdogTimer);
+        await client.close();
       },
     },
-    progress: {
-      async advance(topic, position) {
-        await progress.updateOne(
-          { _id: `${topic}:${position.partition}` },
-          { $max: { offset: position.offset }, $setOnInsert: { topic, partition: position.partition } },
-          { upsert: true },
-        );
-      },
-      async watermarks(topic) {
-        const docs = await progress.find({ topic }).toArray();
-        return new Map(docs.map((d) => [d.partition, d.offset]));
-      },
-    },
-    async ping() {
-      await db.command({ ping: 1 });
-    },
-    async dispose() {
-      await client.close();
-    },
-  });
+    watchdog,
+  );
+  return { ...api, clientReconnects: () => watchdog.reconnects() };
 }
 
-/** Wraps every function of `api` (one level of nesting deep) so that unavailability becomes DependencyError. */
-function translateErrors<T extends object>(api: T): T {
+/**
+ * Wraps every function of `api` (plain objects nested in it too) so that unavailability becomes
+ * DependencyError, and tells `health` whether each call reached the server.
+ */
+function translateErrors<T extends object>(api: T, health: Pick<ClientWatchdog, 'reached' | 'unreachable'>): T {
   const wrap =
     (fn: (...args: unknown[]) => unknown, self: object) =>
     async (...args: unknown[]): Promise<unknown> => {
       try {
-        return await fn.apply(self, args);
+        const result = await fn.apply(self, args);
+        health.reached();
+        return result;
       } catch (err) {
-        if (isMongoUnavailable(err))
+        if (isMongoUnavailable(err)) {
+          health.unreachable();
           throw new DependencyError('mongodb', `the store is unreachable: ${(err as Error).message}`, true, {
             cause: err,
           });
+        }
+        if (err instanceof MongoServerError) health.reached(); // the server answered, with an error
         throw err;
       }
     };
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(api)) {
-    if (typeof value === 'function') out[key] = wrap(value as (...args: unknown[]) => unknown, api);
-    else if (value && typeof value === 'object') {
-      const inner: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value as object))
-        inner[k] = typeof v === 'function' ? wrap(v as (...args: unknown[]) => unknown, value as object) : v;
-      out[key] = inner;
-    } else out[key] = value;
-  }
-  return out as T;
+  const wrapAll = (obj: object): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(obj)) {
+      if (typeof value === 'function') out[key] = wrap(value as (...args: unknown[]) => unknown, obj);
+      else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+        out[key] = wrapAll(value as object);
+      else out[key] = value;
+    }
+    return out;
+  };
+  return wrapAll(api) as T;
 }
 
-function isMongoUnavailable(err: unknown): boolean {
+/**
+ * Whether the store could not be reached: a network, server selection or closed-client error, also
+ * when a bulk write wraps it (a MongoBulkWriteError with no write errors keeps it in errorResponse).
+ */
+function isMongoUnavailable(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 3) return false;
+  if (err instanceof MongoBulkWriteError) {
+    const writeErrors = err.writeErrors as unknown;
+    const none = Array.isArray(writeErrors) ? writeErrors.length === 0 : !writeErrors;
+    if (none) return isMongoUnavailable(err.errorResponse, depth + 1);
+  }
   if (err instanceof MongoServerError) return false;
-  return err instanceof Error && /Mongo(Network|ServerSelection|NotConnected|Topology)/.test(err.name);
+  return /Mongo(Network|ServerSelection|NotConnected|Topology)/.test(err.name);
 }
