@@ -63,7 +63,7 @@ const P = {
     ingestRates: [1000, 2000, 5000, 10_000, 20_000, 30_000],
     ingestWindowMs: 15_000,
     fanoutSubs: 1000,
-    alertRates: [10, 20, 40, 80],
+    alertRates: [10, 20, 40, 80, 120, 160, 240, 320],
     idle: 10_000,
     historyStored: 1_000_000,
     historyQueries: 200,
