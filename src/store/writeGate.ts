@@ -6,7 +6,8 @@
  * command of at most MAX_STATEMENTS_PER_COMMAND (25) in flight per process; the alert path's other
  * writes (alert pages, incidents, their state) go through this gate one command of at most
  * GATED_MAX_STATEMENTS (5) at a time, so one process never has more than 30 in flight and three
- * replicas stay under 100. MongoDB does not care.
+ * replicas stay under 100. MongoDB does not care. (A fault-suite stall once blamed on this was the
+ * driver's monitor hanging: see store/clientWatchdog.ts.)
  */
 export const GATED_MAX_STATEMENTS = 5;
 
