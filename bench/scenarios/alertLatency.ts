@@ -34,7 +34,7 @@ export async function alertLatency(
         );
         const expected = sent.critical * subscribers;
         figures.push({
-          name: `alert.latency.${rate / 1000}k_rps.${subscribers}_subs`,
+          name: `alert.latency.${rate / 1000}k_rps.${subscribers}_subs${o.criticalEvery === 100 ? '' : `.1_in_${o.criticalEvery}_critical`}`,
           limit: 'raw.kafka.latency',
           latency,
           rate: sent.achievedRate,
@@ -42,7 +42,7 @@ export async function alertLatency(
           notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}`,
         });
         console.error(
-          `  alert latency @ ${rate}/s, ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected})`,
+          `  alert latency @ ${rate}/s (1 in ${o.criticalEvery} critical), ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected})`,
         );
       }
       await group.close();
