@@ -1,23 +1,34 @@
 /**
- * One write command at a time through a gate, per process.
+ * Write commands through a gate, per process: at most GATE_CONCURRENCY in flight.
  *
  * FerretDB 1.24 hangs a database for good once 100 statements that match existing documents are in
- * flight together (its connection pool), across every replica. The reading-history writer keeps one
- * command of at most MAX_STATEMENTS_PER_COMMAND (25) in flight per process; the alert path's other
- * writes (alert pages, incidents, their state) go through this gate one command of at most
- * GATED_MAX_STATEMENTS (5) at a time, so one process never has more than 30 in flight and three
- * replicas stay under 100. MongoDB does not care. (A fault-suite stall once blamed on this was the
- * driver's monitor hanging: see store/clientWatchdog.ts.)
+ * flight together (its connection pool). The reading-history writer keeps one command of at most
+ * MAX_STATEMENTS_PER_COMMAND (25) in flight per process, on the readings database; the alert path's
+ * other writes (alert pages, incidents, their state) go to the alerts database through this gate,
+ * at most GATE_CONCURRENCY commands of at most GATED_MAX_STATEMENTS each, so one process never has
+ * more than 15 statements in flight there and six replicas stay under 100. MongoDB does not care.
+ * (A fault-suite stall once blamed on this was the driver's monitor hanging: see
+ * store/clientWatchdog.ts.)
  */
 export const GATED_MAX_STATEMENTS = 5;
+/** One per partition the alert consumer works on at once (its partitionsConsumedConcurrently). */
+export const GATE_CONCURRENCY = 3;
 
 export type WriteGate = <T>(write: () => Promise<T>) => Promise<T>;
 
-export function createWriteGate(): WriteGate {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(write: () => Promise<T>): Promise<T> => {
-    const run = tail.then(write, write);
-    tail = run.catch(() => undefined);
-    return run;
+export function createWriteGate(concurrency = GATE_CONCURRENCY): WriteGate {
+  let running = 0;
+  /** Writes waiting for a slot, first come first served; a finishing write hands its slot over. */
+  const waiting: (() => void)[] = [];
+  return async <T>(write: () => Promise<T>): Promise<T> => {
+    if (running < concurrency) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await write();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
   };
 }

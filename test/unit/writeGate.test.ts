@@ -1,33 +1,53 @@
-/** The write gate (store/writeGate.ts): one write command in flight per process, failures included. */
+/** The store's write gate (src/store/writeGate.ts): a bound on commands in flight, in arrival order. */
 import { describe, expect, it } from 'vitest';
 import { createWriteGate } from '../../src/store/writeGate.js';
 
-describe('the write gate', () => {
-  it('lets one write through at a time, in arrival order, and a failed one does not block the rest', async () => {
-    const gate = createWriteGate();
-    let inFlight = 0;
-    let most = 0;
-    const order: number[] = [];
-    const write = (n: number, fail = false) =>
-      gate(async () => {
-        inFlight++;
-        most = Math.max(most, inFlight);
-        await new Promise((r) => setTimeout(r, 5 - (n % 3)));
-        inFlight--;
-        order.push(n);
-        if (fail) throw new Error(`write ${n} failed`);
-        return n;
-      });
-    const results = await Promise.allSettled([write(0), write(1, true), write(2), write(3), write(4, true), write(5)]);
-    expect(most).toBe(1);
-    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(results.map((r) => r.status)).toEqual([
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-    ]);
+const tick = () => new Promise((r) => setImmediate(r));
+
+/**
+ * Ten writes through a gate of 3; a newcomer arrives `lateBy` microtasks after the first write
+ * finishes, that is somewhere while its slot passes to the first waiting write.
+ */
+async function run(lateBy: number): Promise<{ most: number; started: number[] }> {
+  const gate = createWriteGate(3);
+  let inFlight = 0;
+  let most = 0;
+  const started: number[] = [];
+  const releases: (() => void)[] = [];
+  const write = (i: number) =>
+    gate(async () => {
+      started.push(i);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((r) => releases.push(r));
+      inFlight--;
+      return i;
+    });
+  const writes = Array.from({ length: 10 }, (_, i) => write(i));
+  await tick();
+  releases.shift()!();
+  for (let k = 0; k < lateBy; k++) await Promise.resolve();
+  writes.push(write(10));
+  while (started.length < 11 || releases.length > 0) {
+    await tick();
+    releases.shift()?.();
+  }
+  await Promise.all(writes);
+  return { most, started };
+}
+
+describe('write gate', () => {
+  it('never runs more than its concurrency at once, and starts waiting writes in arrival order', async () => {
+    for (let lateBy = 0; lateBy < 8; lateBy++) {
+      const { most, started } = await run(lateBy);
+      expect(most, `newcomer ${lateBy} microtasks late`).toBe(3);
+      expect(started, `newcomer ${lateBy} microtasks late`).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    }
+  });
+
+  it('frees the slot of a write that fails', async () => {
+    const gate = createWriteGate(1);
+    await expect(gate(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await gate(async () => 'next')).toBe('next');
   });
 });
