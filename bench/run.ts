@@ -8,6 +8,8 @@
  *   npm run bench -- --only=history --history-stored=10000000 --history-queries=200
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
+ *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
+ *                                      1 reading in N critical
  *
  * History stores whole sensors of 30 days at 10 s (259,200 readings each): 1M by default (4
  * sensors), 10M with --full (39), so a query reads the same documents at either size and the two
@@ -170,7 +172,19 @@ async function main(): Promise<void> {
           })),
         );
       }
-      if (wants('latency')) {
+      const oneRow = flag('latency')?.split(':').map(Number);
+      if (wants('latency') && oneRow) {
+        const [rate = 2000, subscribers = 100, criticalEvery = 10] = oneRow;
+        console.error('alert latency (one row)');
+        figures.push(
+          ...(await alertLatency(cluster, {
+            rates: [rate],
+            subscriberCounts: [subscribers],
+            durationMs: P.windowMs,
+            criticalEvery,
+          })),
+        );
+      } else if (wants('latency')) {
         console.error('alert latency');
         figures.push(
           ...(await alertLatency(cluster, {

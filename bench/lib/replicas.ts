@@ -49,7 +49,8 @@ export async function startCluster(
           const text = await (await fetch(r.url.replace('/graphql', '/metrics'))).text();
           const out: Record<string, number> = {};
           for (const line of text.split('\n')) {
-            const m = /^iot_(\w+) ([\d.e+-]+)$/.exec(line);
+            // Labelled series keep their labels in the key: alert_stage_seconds_sum{stage="store"}.
+            const m = /^iot_(\w+(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
             if (m) out[m[1]!] = Number(m[2]);
           }
           return out;

@@ -7,6 +7,38 @@ import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
+const STAGES = ['queued', 'judge', 'store', 'watermark', 'publish'] as const;
+
+/** Mean time per batch in each alert-path stage between two /metrics readings (iot_alert_stage_seconds). */
+function stageMeans(before: Record<string, number>[], after: Record<string, number>[]): string {
+  return STAGES.map((stage) => {
+    let sum = 0;
+    let count = 0;
+    after.forEach((m, i) => {
+      sum +=
+        (m[`alert_stage_seconds_sum{stage="${stage}"}`] ?? 0) -
+        (before[i]![`alert_stage_seconds_sum{stage="${stage}"}`] ?? 0);
+      count +=
+        (m[`alert_stage_seconds_count{stage="${stage}"}`] ?? 0) -
+        (before[i]![`alert_stage_seconds_count{stage="${stage}"}`] ?? 0);
+    });
+    return `${stage} ${count > 0 ? ((sum / count) * 1000).toFixed(1) : '-'}`;
+  })
+    .concat(
+      ['alerts', 'incident updates', 'incidents'].map((what) => {
+        const key = (k: string) => `store_write_seconds_${k}{what="${what}"}`;
+        let sum = 0;
+        let count = 0;
+        after.forEach((m, i) => {
+          sum += (m[key('sum')] ?? 0) - (before[i]![key('sum')] ?? 0);
+          count += (m[key('count')] ?? 0) - (before[i]![key('count')] ?? 0);
+        });
+        return `(store: ${what} ${count > 0 ? ((sum / count) * 1000).toFixed(1) : '-'})`;
+      }),
+    )
+    .join(', ');
+}
+
 export async function alertLatency(
   cluster: Cluster,
   o: { rates: number[]; subscriberCounts: number[]; durationMs: number; criticalEvery: number },
@@ -33,16 +65,17 @@ export async function alertLatency(
           0,
         );
         const expected = sent.critical * subscribers;
+        const stages = stageMeans(before, after);
         figures.push({
           name: `alert.latency.${rate / 1000}k_rps.${subscribers}_subs${o.criticalEvery === 100 ? '' : `.1_in_${o.criticalEvery}_critical`}`,
           limit: 'raw.kafka.latency',
           latency,
           rate: sent.achievedRate,
           unit: 'ms',
-          notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}`,
+          notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}; mean per batch with alerts, ms: ${stages}`,
         });
         console.error(
-          `  alert latency @ ${rate}/s (1 in ${o.criticalEvery} critical), ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected})`,
+          `  alert latency @ ${rate}/s (1 in ${o.criticalEvery} critical), ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected}); stages, mean ms per batch: ${stages}`,
         );
       }
       await group.close();

@@ -14,8 +14,18 @@ export interface PipelineObserver {
   /** Messages in one consumed Kafka batch. */
   batchConsumed(role: 'alerts' | 'history', messages: number): void;
   /** One store write: what was written, and how long it took. */
-  storeWrite(what: 'alerts' | 'readings', ms: number): void;
+  storeWrite(what: 'alerts' | 'incident updates' | 'incidents' | 'readings', ms: number): void;
+  /** Where a batch with alerts spent its time on the alert path (see AlertStage). */
+  alertStage(stage: AlertStage, ms: number): void;
 }
+
+/**
+ * The alert path of one batch, in order: `queued` from its oldest critical reading's timestamp to
+ * the batch reaching the consumer (Kafka, and the wait behind earlier batches); `judge` the
+ * thresholds and incidents computed; `store` alerts and incidents stored; `watermark` the partition
+ * watermark moved; `publish` alerts handed to Redis.
+ */
+export type AlertStage = 'queued' | 'judge' | 'store' | 'watermark' | 'publish';
 
 /** Values read at scrape time; each may be absent (API-only replica, part not started yet). */
 export interface MetricSources {
@@ -49,6 +59,7 @@ export const NO_OBSERVER: PipelineObserver = {
   alertPublished: () => undefined,
   batchConsumed: () => undefined,
   storeWrite: () => undefined,
+  alertStage: () => undefined,
 };
 
 let heapAfterLastGc = 0;
@@ -165,9 +176,17 @@ export function createMetrics(): Metrics {
   });
   const storeWrite = new Histogram({
     name: 'iot_store_write_seconds',
-    help: 'Time of one store write (alerts insert, or one bulk write of reading buckets).',
+    help: 'Time of one store write: a batch of alerts with their pages, its incident updates, its incidents and tracker state, or one bulk write of reading buckets.',
     labelNames: ['what'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  const alertStage = new Histogram({
+    name: 'iot_alert_stage_seconds',
+    help: 'Time a batch with alerts spent in each stage of the alert path (queued, judge, store, watermark, publish).',
+    labelNames: ['stage'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
 
@@ -176,6 +195,7 @@ export function createMetrics(): Metrics {
       alertPublished: (ms) => alertLatency.observe(Math.max(0, ms) / 1000),
       batchConsumed: (role, messages) => batchSize.observe({ group: role }, messages),
       storeWrite: (what, ms) => storeWrite.observe({ what }, ms / 1000),
+      alertStage: (stage, ms) => alertStage.observe({ stage }, Math.max(0, ms) / 1000),
     },
     bind(more) {
       Object.assign(sources, more);

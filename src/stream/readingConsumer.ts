@@ -143,6 +143,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const { batch } = p;
     if (batch.messages.length === 0) return;
     const now = Date.now();
+    const startedAt = performance.now();
     const valid: { reading: Reading; offset: number }[] = [];
     /** Readings and commands in offset order (the alert path applies both). */
     const items: BatchItem[] = [];
@@ -206,6 +207,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const tracked = await durably('load incident state', p, () =>
       tracker.process(batch.partition, items, Number(lastOffset)),
     );
+    const judgedAt = performance.now();
     const detectedAt = new Date();
     const alerts: OverheatAlert[] = [];
     for (const { reading, offset, limits } of tracked.judged) {
@@ -229,26 +231,40 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     // Incident updates, then the tracker's state: once the state is stored, a replay does not make
     // the updates again. A replayed stretch's updates are stored, but were they published? Again.
     const storeIncidents = async (): Promise<IncidentUpdate[]> => {
+      const t0 = performance.now();
       if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
+      const t1 = performance.now();
+      if (fresh.length > 0) observer.storeWrite('incident updates', t1 - t0);
       const again = replayed
         ? await durably('read replayed incident updates', p, () =>
             o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
           )
         : [];
+      const t2 = performance.now();
       await durably('store incidents', p, () => tracked.persist());
+      observer.storeWrite('incidents', performance.now() - t2);
       return [...again, ...fresh];
     };
     const [owned, updates] = await Promise.all([storeAlerts(), storeIncidents()]);
+    const storedAt = performance.now();
     stats.incidentChanges += fresh.length;
     if (alerts.length > 0 || updates.length > 0) {
       await durably('advance watermark', p, () =>
         o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
       );
+      const watermarkedAt = performance.now();
       stats.alertsRaised += owned.length;
       // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
       await Promise.all([o.fanout.publish(owned), o.incidentFanout?.publish(updates)]);
       const publishedAt = Date.now();
       for (const a of owned) observer.alertPublished(publishedAt - a.ts.getTime());
+      if (alerts.length > 0) {
+        observer.alertStage('queued', now - alerts.reduce((t, a) => Math.min(t, a.ts.getTime()), now));
+        observer.alertStage('judge', judgedAt - startedAt);
+        observer.alertStage('store', storedAt - judgedAt);
+        observer.alertStage('watermark', watermarkedAt - storedAt);
+        observer.alertStage('publish', performance.now() - watermarkedAt);
+      }
     }
 
     p.resolveOffset(lastOffset);
