@@ -13,7 +13,8 @@ import type { Logger } from '../logger.js';
 import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './alertPages.js';
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
-import { createWriteGate } from './writeGate.js';
+import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
+import { GATE_CONCURRENCY, createWriteGate } from './writeGate.js';
 import {
   INCIDENTS,
   INCIDENT_PARTITIONS,
@@ -224,6 +225,8 @@ export async function connectMongoStore(options: {
   alertsDatabase?: string;
   /** FerretDB's SQLite directory: when set, the `_id` expression indexes are ensured (see ferretSqlite.ts). */
   ferretSqliteDir?: string;
+  /** Deadline of one write command (store/commandDeadline.ts); COMMAND_DEADLINE_MS unless a test needs less. */
+  commandDeadlineMs?: number;
   logger: Logger;
 }): Promise<MongoStore> {
   const log = options.logger.child({ module: 'store.mongo' });
@@ -265,7 +268,8 @@ export async function connectMongoStore(options: {
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
   // One gate for the alert path's writes in this process (store/writeGate.ts).
-  const gate = createWriteGate();
+  const deadlineMs = options.commandDeadlineMs ?? COMMAND_DEADLINE_MS;
+  const gate = createWriteGate(GATE_CONCURRENCY, deadlineMs);
   const alertPages = createAlertPages(alertsDb, gate);
   const incidents = createIncidentStore(alertsDb, gate);
   const purgedUpTo = async (topic: string): Promise<Map<number, number>> =>
@@ -313,7 +317,7 @@ export async function connectMongoStore(options: {
   /** Stores alerts; returns those newly stored, or stored earlier from the very same stream position. */
   async function insertOwned(batch: readonly OverheatAlert[]): Promise<OverheatAlert[]> {
     try {
-      await alerts.insertMany(batch.map(toAlertDoc), { ordered: false });
+      await withDeadline(alerts.insertMany(batch.map(toAlertDoc), { ordered: false }), deadlineMs, 'insert of alerts');
       return [...batch];
     } catch (err) {
       if (!isOnlyDuplicates(err)) throw err;
@@ -334,7 +338,7 @@ export async function connectMongoStore(options: {
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
   const api = translateErrors<Omit<MongoStore, 'clientReconnects'>>(
     {
-      readings: createReadingHistory(db),
+      readings: createReadingHistory(db, { commandDeadlineMs: deadlineMs }),
       incidents,
       incidentUpdates: {
         between: (cursor, watermarks, sensorIds, limit) =>
@@ -514,6 +518,7 @@ function translateErrors<T extends object>(api: T, health: Pick<ClientWatchdog, 
  */
 function isMongoUnavailable(err: unknown, depth = 0): boolean {
   if (!(err instanceof Error) || depth > 3) return false;
+  if (err instanceof CommandDeadlineError) return true;
   if (err instanceof MongoBulkWriteError) {
     const writeErrors = err.writeErrors as unknown;
     const none = Array.isArray(writeErrors) ? writeErrors.length === 0 : !writeErrors;

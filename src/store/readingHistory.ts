@@ -16,6 +16,7 @@
  */
 import { Binary, type AnyBulkWriteOperation, type Collection, type Db, type Document, type Filter } from 'mongodb';
 import type { Reading } from '../domain/reading.js';
+import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
 import {
   DAY_MS,
   INTERVAL_MS,
@@ -190,13 +191,21 @@ class Lru<V> {
   }
 }
 
-/** Runs bulk operations in commands of at most MAX_STATEMENTS_PER_COMMAND, one after another. */
+/**
+ * Runs bulk operations in commands of at most MAX_STATEMENTS_PER_COMMAND, one after another, each
+ * within `deadlineMs` (store/commandDeadline.ts).
+ */
 async function boundedBulkWrite<T extends Document>(
   collection: Collection<T>,
   ops: AnyBulkWriteOperation<T>[],
+  deadlineMs: number,
 ): Promise<void> {
   for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND) {
-    await collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: false });
+    await withDeadline(
+      collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: false }),
+      deadlineMs,
+      `bulk write of ${collection.collectionName}`,
+    );
   }
 }
 
@@ -220,7 +229,11 @@ async function byIds<T extends Document & { _id: string }>(
   return out;
 }
 
-export function createReadingHistory(db: Db, options: { cachedHours?: number } = {}): ReadingHistory {
+export function createReadingHistory(
+  db: Db,
+  options: { cachedHours?: number; commandDeadlineMs?: number } = {},
+): ReadingHistory {
+  const deadlineMs = options.commandDeadlineMs ?? COMMAND_DEADLINE_MS;
   const buckets: Collection<PartDoc> = db.collection(BUCKETS);
   const days: Collection<DayDoc> = db.collection(DAYS);
   const sensors: Collection<SensorRangeDoc> = db.collection(SENSORS);
@@ -342,7 +355,7 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         });
       }
 
-      await boundedBulkWrite(buckets, partOps);
+      await boundedBulkWrite(buckets, partOps, deadlineMs);
       const dayOps: AnyBulkWriteOperation<DayDoc>[] = [...dirtyDays].map((key) => {
         const { sensorId, dayMs } = dayKeys.get(key)!;
         const state = dayStates.get(key)!;
@@ -360,7 +373,7 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         };
         return { replaceOne: { filter: { _id: key }, replacement, upsert: true } };
       });
-      await boundedBulkWrite(days, dayOps);
+      await boundedBulkWrite(days, dayOps, deadlineMs);
       const rangeOps: AnyBulkWriteOperation<SensorRangeDoc>[] = [];
       for (const [sensorId, r] of ranges) {
         const known = knownRanges.get(sensorId);
@@ -378,7 +391,7 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
         });
       }
       try {
-        await boundedBulkWrite(sensors, rangeOps);
+        await boundedBulkWrite(sensors, rangeOps, deadlineMs);
       } catch (err) {
         for (const [sensorId] of ranges) knownRanges.delete(sensorId);
         throw err;
@@ -538,6 +551,7 @@ export function createReadingHistory(db: Db, options: { cachedHours?: number } =
           await boundedBulkWrite(
             buckets,
             ids.map((id) => ({ deleteOne: { filter: { _id: id } } })),
+            deadlineMs,
           );
           // The day document goes last: a purge interrupted here is finished by the next one.
           await days.deleteOne({ _id: key });

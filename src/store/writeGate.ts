@@ -14,9 +14,12 @@ export const GATED_MAX_STATEMENTS = 5;
 /** One per partition the alert consumer works on at once (its partitionsConsumedConcurrently). */
 export const GATE_CONCURRENCY = 3;
 
+import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
+
 export type WriteGate = <T>(write: () => Promise<T>) => Promise<T>;
 
-export function createWriteGate(concurrency = GATE_CONCURRENCY): WriteGate {
+/** Each write gets `deadlineMs` (store/commandDeadline.ts): a write that hangs gives its slot back. */
+export function createWriteGate(concurrency = GATE_CONCURRENCY, deadlineMs = COMMAND_DEADLINE_MS): WriteGate {
   let running = 0;
   /** Writes waiting for a slot, first come first served; a finishing write hands its slot over. */
   const waiting: (() => void)[] = [];
@@ -24,7 +27,7 @@ export function createWriteGate(concurrency = GATE_CONCURRENCY): WriteGate {
     if (running < concurrency) running++;
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
-      return await write();
+      return await withDeadline(write(), deadlineMs, 'store write');
     } finally {
       const next = waiting.shift();
       if (next) next();

@@ -1,5 +1,7 @@
 /**
- * A store client whose view of the server is stuck heals itself (src/store/clientWatchdog.ts).
+ * The store survives the two hangs of the MongoDB driver seen here: a client whose view of the
+ * server is stuck heals itself (src/store/clientWatchdog.ts), and a write command whose connection
+ * closes mid-write fails within its deadline instead of never settling (src/store/commandDeadline.ts).
  *
  * The real driver, against the real MongoDB-protocol server, through a loopback TCP proxy. The
  * proxy breaks the client the way a FerretDB restart once did: an operation's connection dies
@@ -24,6 +26,8 @@ class BreakingProxy {
   readonly accepted: Socket[] = [];
   private readonly silenced = new Set<Socket>();
   private killNextCommand = false;
+  private choking = false;
+  private readonly halfOpen = new Set<Socket>();
 
   constructor(target: { host: string; port: number }) {
     this.server = createServer((client) => {
@@ -31,6 +35,18 @@ class BreakingProxy {
       const upstream = connect(target.port, target.host);
       client.on('data', (chunk) => {
         if (this.silenced.has(client)) return; // swallowed: the server never sees it, nobody answers
+        if (this.choking) {
+          // Stop reading, so the client's write cannot drain, then close the connection cleanly.
+          // A peer that stops reading and half-closes: it sends FIN, never reads, never resets.
+          this.choking = false;
+          this.halfOpen.add(client);
+          client.pause();
+          setTimeout(() => {
+            client.end();
+            upstream.destroy();
+          }, 300);
+          return;
+        }
         if (this.killNextCommand && client !== this.accepted[0]) {
           this.killNextCommand = false;
           client.destroy();
@@ -41,7 +57,7 @@ class BreakingProxy {
       });
       upstream.on('data', (chunk) => client.write(chunk));
       const close = (): void => {
-        client.destroy();
+        if (!this.halfOpen.has(client)) client.destroy();
         upstream.destroy();
       };
       client.on('error', close).on('close', close);
@@ -64,6 +80,11 @@ class BreakingProxy {
     this.killNextCommand = true;
   }
 
+  /** The next write on any connection stalls: the proxy stops reading it and half-closes the connection. */
+  chokeNextWrite(): void {
+    this.choking = true;
+  }
+
   async close(): Promise<void> {
     for (const s of this.accepted) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -83,6 +104,7 @@ beforeAll(async () => {
     ...direct,
     url: `mongodb://127.0.0.1:${port}`,
     logger: createLogger('silent'),
+    commandDeadlineMs: 3000,
   });
 });
 
@@ -108,4 +130,25 @@ describe('store client watchdog, on the real driver and server', () => {
     );
     expect(store.clientReconnects()).toBe(1);
   }, 90_000);
+
+  it('fails a write whose connection closes while it is being written, within its deadline, and the retry stores it', async () => {
+    // About 16 MiB of alerts in one insert, more than loopback socket buffers take at once, so the
+    // driver waits for `drain` (long sensor ids make the documents big without making many).
+    const sensorId = `s-big-${'x'.repeat(2000)}`;
+    const detectedAt = new Date();
+    const alerts = Array.from({ length: 8000 }, (_, i) => ({
+      id: `${sensorId}|${1_700_000_000_000 + i}`,
+      sensorId,
+      ts: new Date(1_700_000_000_000 + i),
+      temperature: 90,
+      threshold: 80,
+      location: { lat: 1, lon: 2 },
+      detectedAt,
+      position: { partition: 0, offset: i },
+    }));
+    proxy.chokeNextWrite();
+    await expect(store.alerts.insert(alerts)).rejects.toThrow(/no reply within 3000 ms/);
+    expect((await store.alerts.insert(alerts)).length).toBe(alerts.length);
+    expect(await store.alerts.count([sensorId])).toBe(alerts.length);
+  }, 60_000);
 });

@@ -45,6 +45,12 @@ describe('write gate', () => {
     }
   });
 
+  it('gives back the slot of a write that never settles, once its deadline passes', async () => {
+    const gate = createWriteGate(1, 50);
+    await expect(gate(() => new Promise<never>(() => undefined))).rejects.toThrow(/no reply within 50 ms/);
+    expect(await gate(async () => 'next')).toBe('next');
+  });
+
   it('frees the slot of a write that fails', async () => {
     const gate = createWriteGate(1);
     await expect(gate(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
