@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { topFrames } from './lib/profile.js';
+import { run as idleMemoryRaw } from './raw/idleMemory.js';
 import { startCluster, type Cluster } from './lib/replicas.js';
 import { machine, type Figure } from './lib/stats.js';
 import { alertLatency } from './scenarios/alertLatency.js';
@@ -157,6 +158,11 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   if (wants('raw')) figures.push(...(await rawLimits()));
 
+  if (wants('memory')) {
+    console.error('raw limit: idle connection memory');
+    figures.push(...(await idleMemoryRaw({ connections: P.idle })));
+  }
+
   if (wants('latency') || wants('fanout') || wants('memory') || wants('history')) {
     // Retention beyond the 30 days history loads: a purge must not cut its oldest day mid-run (the
     // replicas purge whole days older than READINGS_RETENTION, default 30 d, every 10 minutes).
@@ -270,6 +276,7 @@ async function main(): Promise<void> {
     if (!limit) continue;
     if (f.latency && limit.latency) f.ratio = f.latency.p50 / limit.latency.p50;
     else if (f.rate !== undefined && limit.rate) f.ratio = f.rate / limit.rate;
+    else if (f.value !== undefined && limit.value) f.ratio = f.value / limit.value;
   }
 
   const rows = figures.map((f) => [

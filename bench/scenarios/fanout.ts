@@ -75,12 +75,14 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   return [
     {
       name: 'fanout.idleSubscriptionRss',
+      limit: 'raw.graphqlWs.idleSubscriptionRss',
       unit: 'bytes',
       value: Math.round(rssPer),
       notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count, full GC before each reading`,
     },
     {
       name: 'fanout.idleSubscriptionHeap',
+      limit: 'raw.graphqlWs.idleSubscriptionHeap',
       unit: 'bytes',
       value: Math.round(heapPer),
       notes: 'V8 heap delta / count, full GC before each reading',
