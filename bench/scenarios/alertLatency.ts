@@ -8,35 +8,27 @@ import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
 const STAGES = ['queued', 'judge', 'store', 'watermark', 'publish'] as const;
+const STORE_WRITES = ['alerts', 'incident updates', 'incidents'] as const;
 
-/** Mean time per batch in each alert-path stage between two /metrics readings (iot_alert_stage_seconds). */
+/** Mean of a histogram's observations between two /metrics readings of every replica, in ms. */
+function meanMs(before: Record<string, number>[], after: Record<string, number>[], series: string): string {
+  let sum = 0;
+  let count = 0;
+  after.forEach((m, i) => {
+    const [name, labels] = series.split('{');
+    const key = (part: string) => `${name}_${part}{${labels}`;
+    sum += (m[key('sum')] ?? 0) - (before[i]![key('sum')] ?? 0);
+    count += (m[key('count')] ?? 0) - (before[i]![key('count')] ?? 0);
+  });
+  return count > 0 ? ((sum / count) * 1000).toFixed(1) : '-';
+}
+
+/** Mean time per batch in each alert-path stage (iot_alert_stage_seconds), and of each store write. */
 function stageMeans(before: Record<string, number>[], after: Record<string, number>[]): string {
-  return STAGES.map((stage) => {
-    let sum = 0;
-    let count = 0;
-    after.forEach((m, i) => {
-      sum +=
-        (m[`alert_stage_seconds_sum{stage="${stage}"}`] ?? 0) -
-        (before[i]![`alert_stage_seconds_sum{stage="${stage}"}`] ?? 0);
-      count +=
-        (m[`alert_stage_seconds_count{stage="${stage}"}`] ?? 0) -
-        (before[i]![`alert_stage_seconds_count{stage="${stage}"}`] ?? 0);
-    });
-    return `${stage} ${count > 0 ? ((sum / count) * 1000).toFixed(1) : '-'}`;
-  })
-    .concat(
-      ['alerts', 'incident updates', 'incidents'].map((what) => {
-        const key = (k: string) => `store_write_seconds_${k}{what="${what}"}`;
-        let sum = 0;
-        let count = 0;
-        after.forEach((m, i) => {
-          sum += (m[key('sum')] ?? 0) - (before[i]![key('sum')] ?? 0);
-          count += (m[key('count')] ?? 0) - (before[i]![key('count')] ?? 0);
-        });
-        return `(store: ${what} ${count > 0 ? ((sum / count) * 1000).toFixed(1) : '-'})`;
-      }),
-    )
-    .join(', ');
+  return [
+    ...STAGES.map((stage) => `${stage} ${meanMs(before, after, `alert_stage_seconds{stage="${stage}"}`)}`),
+    ...STORE_WRITES.map((what) => `(store: ${what} ${meanMs(before, after, `store_write_seconds{what="${what}"}`)})`),
+  ].join(', ');
 }
 
 export async function alertLatency(

@@ -519,11 +519,8 @@ function translateErrors<T extends object>(api: T, health: Pick<ClientWatchdog, 
 function isMongoUnavailable(err: unknown, depth = 0): boolean {
   if (!(err instanceof Error) || depth > 3) return false;
   if (err instanceof CommandDeadlineError) return true;
-  if (err instanceof MongoBulkWriteError) {
-    const writeErrors = err.writeErrors as unknown;
-    const none = Array.isArray(writeErrors) ? writeErrors.length === 0 : !writeErrors;
-    if (none) return isMongoUnavailable(err.errorResponse, depth + 1);
-  }
+  if (err instanceof MongoBulkWriteError && writeErrorsOf(err).length === 0)
+    return isMongoUnavailable(err.errorResponse, depth + 1);
   if (err instanceof MongoServerError) return false;
   return /Mongo(Network|ServerSelection|NotConnected|Topology)/.test(err.name);
 }

@@ -10,11 +10,11 @@
  * (A fault-suite stall once blamed on this was the driver's monitor hanging: see
  * store/clientWatchdog.ts.)
  */
+import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
+
 export const GATED_MAX_STATEMENTS = 5;
 /** One per partition the alert consumer works on at once (its partitionsConsumedConcurrently). */
 export const GATE_CONCURRENCY = 3;
-
-import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
 
 export type WriteGate = <T>(write: () => Promise<T>) => Promise<T>;
 
