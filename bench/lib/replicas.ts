@@ -40,8 +40,17 @@ export async function startCluster(
     replicas,
     urls: replicas.map((r) => r.url),
     async forceGc() {
+      // Waits until every replica has run it (its forced_gcs count moved): a compacting collection
+      // of a large heap takes longer than any fixed wait would allow for.
+      const counts = async (): Promise<number[]> => (await cluster.metrics()).map((m) => m.process_forced_gcs ?? 0);
+      const before = await counts();
       for (const r of replicas) r.child.kill('SIGUSR2');
-      await new Promise((r) => setTimeout(r, 300));
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        if ((await counts()).every((n, i) => n > before[i]!)) return;
+      }
+      throw new Error('a replica did not run the forced collection within 30 s');
     },
     async metrics() {
       return Promise.all(

@@ -67,7 +67,7 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   await cluster.forceGc();
   const after = await read();
   await group.close();
-  const rssPer = (after.process_resident_memory_bytes! - before.process_resident_memory_bytes!) / o.subscriptions;
+  const rssPer = (after.process_rss_after_gc_bytes! - before.process_rss_after_gc_bytes!) / o.subscriptions;
   const heapPer = (after.process_heap_after_gc_bytes! - before.process_heap_after_gc_bytes!) / o.subscriptions;
   console.error(
     `  idle subscriptions: ${o.subscriptions} on one replica: +${Math.round(rssPer)} B RSS, +${Math.round(heapPer)} B heap each`,
@@ -75,17 +75,17 @@ export async function idleSubscriptionMemory(cluster: Cluster, o: { subscription
   return [
     {
       name: 'fanout.idleSubscriptionRss',
-      limit: 'raw.graphqlWs.idleSubscriptionRss',
+      limit: 'raw.ws.idleSocketRss',
       unit: 'bytes',
       value: Math.round(rssPer),
-      notes: `${o.subscriptions} idle graphql-ws subscriptions (one socket each) on one replica; RSS delta / count, full GC before each reading`,
+      notes: `${o.subscriptions} idle overheatAlerts subscriptions (one socket each) on one replica; RSS delta / count, full compacting GC before each reading`,
     },
     {
       name: 'fanout.idleSubscriptionHeap',
-      limit: 'raw.graphqlWs.idleSubscriptionHeap',
+      limit: 'raw.ws.idleSocketHeap',
       unit: 'bytes',
       value: Math.round(heapPer),
-      notes: 'V8 heap delta / count, full GC before each reading',
+      notes: 'V8 heap delta / count, full compacting GC before each reading',
     },
   ];
 }

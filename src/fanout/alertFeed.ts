@@ -46,6 +46,11 @@ export interface Sink<T> {
   push(item: T, cursor: string): void;
   /** Bytes handed to the transport and not yet sent. */
   backlog(): number;
+  /**
+   * The feed ended: with an error (it failed: SUBSCRIBER_TOO_SLOW, CURSOR_EXPIRED, ...), or without
+   * (it was closed). A sink is told here, so nothing has to wait on the iterator for it.
+   */
+  end(error?: unknown): void;
 }
 export type AlertSink = Sink<OverheatAlert>;
 
@@ -57,7 +62,7 @@ export interface FeedRequest<T = OverheatAlert> {
   after?: AlertCursor | undefined;
   /** The memory budget of the subscriber's socket, charged for every item queued here. */
   budget?: SocketBudget | undefined;
-  /** Push delivery (see Sink); the iterator then only reports the end or a failure. */
+  /** Push delivery (see Sink): the sink is told the end; the iterator is then only for `return()`. */
   sink?: Sink<T> | undefined;
 }
 
@@ -305,6 +310,7 @@ export function createFeed<T extends Positioned>(deps: {
       this.held = undefined;
       this.queue.length = 0;
       this.releaseAll();
+      if (this.request.sink) return this.dispose();
       if (this.failWaiter) {
         const f = this.failWaiter;
         this.waiter = undefined;
@@ -323,6 +329,7 @@ export function createFeed<T extends Positioned>(deps: {
       open.delete(this);
       this.queue.length = 0;
       this.releaseAll();
+      this.request.sink?.end(this.failure);
     }
 
     next(): Promise<IteratorResult<Delivered<T>>> {

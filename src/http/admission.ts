@@ -31,7 +31,7 @@ export type Admitted =
 
 export interface Admission {
   admit(principal: Principal, request: GraphQLRequestText): Promise<Admitted>;
-  /** graphql-js validation of an admitted document, computed once per document. */
+  /** graphql-js validation of an admitted document (code GRAPHQL_VALIDATION_FAILED), once per document. */
   validate(document: DocumentNode): readonly GraphQLError[];
 }
 
@@ -134,7 +134,19 @@ export function createAdmission(o: {
     },
     validate(document) {
       let errors = validated.get(document);
-      if (!errors) validated.set(document, (errors = validate(o.schema, document)));
+      if (!errors) {
+        // Coded as Apollo codes them over HTTP, so a WebSocket client sees the same error.
+        errors = validate(o.schema, document).map(
+          (e) =>
+            new GraphQLError(e.message, {
+              nodes: e.nodes,
+              source: e.source,
+              positions: e.positions,
+              extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' },
+            }),
+        );
+        validated.set(document, errors);
+      }
       return errors;
     },
   };

@@ -6,12 +6,11 @@
  * plain field selections, no fragments or directives) its selection is compiled into a JSON
  * template; each alert is serialized once per distinct selection (cached on the alert, which every
  * local subscriber shares), and each subscriber's `next` frame is that text with its own id and
- * cursor spliced in, written straight to the socket. No per-message promise, no graphql-ws await per
- * send: the socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The
- * iterator handed to graphql-ws only reports the end (`complete`) or a failure (`error`), so the
- * protocol stays graphql-transport-ws. Anything else takes the regular graphql-js path, which stays
- * the reference: tests run both and compare their output.
- * stays graphql-transport-ws.
+ * cursor spliced in, written straight to the socket. No per-message promise, no await per send: the
+ * socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The feed tells
+ * the subscription its end (`complete`) or failure (`error`), so the protocol stays
+ * graphql-transport-ws. Anything else takes the regular graphql-js path, which stays the reference:
+ * tests run both and compare their output.
  */
 import {
   GraphQLError,
@@ -26,9 +25,7 @@ import {
   OperationTypeNode,
   getArgumentValues,
   getVariableValues,
-  subscribe as graphqlSubscribe,
   type ExecutionArgs,
-  type ExecutionResult,
   type FieldNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
@@ -64,39 +61,18 @@ function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined
 }
 
 /**
- * An iterator over `source` for graphql-ws. Written by hand rather than as an async generator: a
- * generator's `return()` waits behind a pending `next()`, and a quiet feed's `next()` may never
- * settle, so closing the socket would never reach the feed (its Redis interest, queue and timers
- * would outlive the socket). Here `return()` goes straight to the source.
+ * Where a direct subscription writes: its connection (http/subscriptionServer.ts). One object per
+ * socket, shared by its subscriptions, so a subscription holds no closures of its own.
  */
-function resultsOf(
-  source: AsyncIterableIterator<DeliveredAlert>,
-  next: () => Promise<IteratorResult<ExecutionResult>>,
-): AsyncIterableIterator<ExecutionResult> {
-  const results: AsyncIterableIterator<ExecutionResult> = {
-    next,
-    async return() {
-      await source.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(err?: unknown) {
-      await source.return?.();
-      throw err;
-    },
-    [Symbol.asyncIterator]: () => results,
-  };
-  return results;
-}
-
-/** Where a direct subscription writes: one WebSocket, one subscription id (provided by the HTTP layer). */
-export interface DirectTransport {
-  readonly id: string;
+export interface FrameWriter {
   send(frame: string): void;
   /** Bytes written and not yet sent. */
   backlog(): number;
   readonly budgetBytes: number;
   /** Called when the backlog passes the budget: the socket is closed with 4008. */
   overBudget(): void;
+  /** The subscription `id` ended: `complete` it, or send `error` when it failed. */
+  ended(id: string, error?: unknown): void;
 }
 
 const CURSOR_HOLE = Symbol('cursor');
@@ -195,50 +171,67 @@ function segmentsOf(alert: OverheatAlert, key: string, template: Template): stri
   return segments;
 }
 
-/** The feed in push mode, writing `next` frames itself; graphql-ws only sees the end or an error. */
-function directStream(
-  source: (sink: AlertSink) => AsyncIterableIterator<DeliveredAlert>,
-  transport: DirectTransport,
-  rootKey: string,
-  key: string,
-  template: Template,
-): AsyncIterableIterator<ExecutionResult> {
-  const head = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`;
-  const sink: AlertSink = {
-    push(alert, cursor) {
-      if (transport.backlog() > transport.budgetBytes) return transport.overBudget();
-      const segments = segmentsOf(alert, key, template);
-      let body = segments[0]!;
-      if (segments.length > 1) {
-        const c = JSON.stringify(cursor);
-        for (let i = 1; i < segments.length; i++) body += c + segments[i]!;
-      }
-      transport.send(`${head}${body}}}}`);
-    },
-    backlog: () => transport.backlog(),
-  };
-  const feed = source(sink);
-  // Settles only when the feed ends (done) or fails (rejects): its alerts went to the sink.
-  return resultsOf(feed, async () => {
-    await feed.next();
-    return { value: undefined, done: true };
-  });
+/**
+ * One overheatAlerts subscription on the direct path: the feed's sink, writing each alert's `next`
+ * frame itself (the alert's text for this selection, shared, with this subscriber's id and cursor).
+ */
+class DirectSubscription implements AlertSink {
+  feed: AsyncIterableIterator<DeliveredAlert> | undefined;
+
+  constructor(
+    private readonly writer: FrameWriter,
+    private readonly id: string,
+    /** `{"id":…,"type":"next","payload":{"data":{"<root>":` */
+    private readonly head: string,
+    private readonly key: string,
+    private readonly template: Template,
+  ) {}
+
+  push(alert: OverheatAlert, cursor: string): void {
+    if (this.writer.backlog() > this.writer.budgetBytes) return this.writer.overBudget();
+    const segments = segmentsOf(alert, this.key, this.template);
+    let body = segments[0]!;
+    if (segments.length > 1) {
+      const c = JSON.stringify(cursor);
+      for (let i = 1; i < segments.length; i++) body += c + segments[i]!;
+    }
+    this.writer.send(`${this.head}${body}}}}`);
+  }
+
+  backlog(): number {
+    return this.writer.backlog();
+  }
+
+  end(error?: unknown): void {
+    this.writer.ended(this.id, error);
+  }
+
+  /** The client completed it, or its socket closed: free the feed (Redis interest, timers). */
+  stop(): void {
+    void this.feed?.return?.();
+  }
 }
 
-/** graphql-ws `subscribe`: the fast path when it applies, graphql-js otherwise. */
-export function subscribeWithFastPath(
+/**
+ * Starts `subscription { overheatAlerts(...) { ... } }` on the direct path when it applies: the
+ * running subscription (stop() it to end it), or the errors of its arguments. Undefined when the
+ * operation is anything else: graphql-js runs it.
+ */
+export function subscribeDirect(
   args: ExecutionArgs,
-): ReturnType<typeof graphqlSubscribe> | AsyncIterableIterator<ExecutionResult> | ExecutionResult {
+  writer: FrameWriter,
+  id: string,
+): { running: { stop(): void } } | { errors: readonly GraphQLError[] } | undefined {
   const operation = findOperation(args);
   const root =
     operation?.operation === OperationTypeNode.SUBSCRIPTION ? plainFields(operation.selectionSet) : undefined;
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
   const fieldDef = args.schema.getSubscriptionType()?.getFields().overheatAlerts;
-  const context = args.contextValue as GraphQLContext & { transport?: DirectTransport };
   const alertType = fieldDef ? getNamedType(fieldDef.type) : undefined;
-  const compiled = field && context.transport && isObjectType(alertType) ? templateFor(field, alertType) : undefined;
-  if (!operation || !field || !fieldDef || !compiled || !context.transport) return graphqlSubscribe(args);
+  const compiled = field && isObjectType(alertType) ? templateFor(field, alertType) : undefined;
+  if (!operation || !field || !fieldDef || !compiled) return undefined;
 
+  const context = args.contextValue as GraphQLContext;
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
   if (variables.errors) return { errors: variables.errors };
   try {
@@ -246,19 +239,14 @@ export function subscribeWithFastPath(
       sensorIds?: string[] | null;
       after?: string | null;
     };
-    const transport = context.transport;
-    const principal = principalOf(context);
     const rootKey = field.alias?.value ?? field.name.value;
-    return directStream(
-      (sink) =>
-        overheatAlertsSubscribe(context.services, principal, { budget: context.budget, sink })(
-          argValues,
-        ) as AsyncIterableIterator<DeliveredAlert>,
-      transport,
-      rootKey,
-      compiled.key,
-      compiled.template,
-    );
+    const head = `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`;
+    const subscription = new DirectSubscription(writer, id, head, compiled.key, compiled.template);
+    subscription.feed = overheatAlertsSubscribe(context.services, principalOf(context), {
+      budget: context.budget,
+      sink: subscription,
+    })(argValues) as AsyncIterableIterator<DeliveredAlert>;
+    return { running: subscription };
   } catch (err) {
     if (err instanceof GraphQLError) return { errors: [err] };
     throw err;

@@ -8,27 +8,23 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import type { Authenticator, Principal } from '../auth/credentials.js';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { Authenticator } from '../auth/credentials.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ReadinessReport } from '../observability/readiness.js';
 import type { Admission, GraphQLRequestText } from './admission.js';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
 import { DependencyError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 import { createDashboardHandler } from './dashboard.js';
 import { createGraphiQLHandler } from './graphiql.js';
-import { subscribeWithFastPath, type DirectTransport } from './overheatAlertsFastPath.js';
+import { CloseCode, startSubscriptionServer } from './subscriptionServer.js';
 
 export type { ReadinessReport };
 
@@ -64,16 +60,10 @@ export interface HttpFrontDoor {
   drain(graceMs: number): Promise<void>;
 }
 
-/** WebSocket close code for a client that stopped reading (4000-4999: application codes). */
-export const SLOW_CONSUMER_CLOSE_CODE = 4008;
-/** WebSocket close code when the connection's token expires: reconnect with a fresh one, resume with the last cursor. */
-export const CREDENTIAL_EXPIRED_CLOSE_CODE = 4419;
-/** Standard "try again later": too many connections for this credential on this replica. */
-export const TOO_MANY_CONNECTIONS_CLOSE_CODE = 1013;
-/** Heap bytes an unsent payload byte costs on a WebSocket (frame headers, write-queue entries). */
-const UNSENT_BYTE_COST = 2;
-/** Longest timer Node keeps (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** WebSocket close codes (see http/subscriptionServer.ts). */
+export const SLOW_CONSUMER_CLOSE_CODE = CloseCode.SlowConsumer;
+export const CREDENTIAL_EXPIRED_CLOSE_CODE = CloseCode.CredentialExpired;
+export const TOO_MANY_CONNECTIONS_CLOSE_CODE = CloseCode.TryAgainLater;
 
 const DEFAULT_QUERY = `# Live overheat alerts (start some sensors first, in another tab):
 #   mutation { spawnSensors(input: { count: 3, scenario: OVERHEAT, intervalMs: 500 }) { sensors { id } } }
@@ -367,205 +357,24 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   });
   server.keepAliveTimeout = 5000;
 
-  // Connection limits, checked at the upgrade (per replica, per address) and at connection_init (per credential).
-  const perAddress = new Map<string, number>();
-  const perKey = new Map<string, number>();
-  const bump = (map: Map<string, number>, key: string, by: number): void => {
-    const n = (map.get(key) ?? 0) + by;
-    if (n <= 0) map.delete(key);
-    else map.set(key, n);
-  };
-  const wss = new WebSocketServer({
+  const subscriptions = startSubscriptionServer({
     server,
     path: '/graphql',
-    maxPayload: o.maxBodyBytes,
-    verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
-      if (draining) return done(false, 503, 'Shutting down');
-      if (wss.clients.size >= o.security.maxConnections)
-        return done(false, 503, 'Too many connections on this replica');
-      const address = info.req.socket.remoteAddress ?? '?';
-      if ((perAddress.get(address) ?? 0) >= o.security.maxConnectionsPerAddress)
-        return done(false, 429, 'Too many connections from this address');
-      done(true);
-    },
+    schema: o.schema,
+    context: o.context,
+    authenticator: o.authenticator,
+    admission: o.admission,
+    maskError,
+    logger: o.logger,
+    maxPayloadBytes: o.maxBodyBytes,
+    maxConnections: o.security.maxConnections,
+    maxConnectionsPerAddress: o.security.maxConnectionsPerAddress,
+    maxConnectionsPerKey: o.security.maxConnectionsPerKey,
+    maxSubscriptionsPerSocket: o.maxSubscriptionsPerSocket,
+    maxSocketBufferBytes: o.maxSocketBufferBytes,
+    socketBudgetBytes: o.socketBudgetBytes,
+    isDraining: () => draining,
   });
-  wss.on('connection', (socket, req) => {
-    const address = req.socket.remoteAddress ?? '?';
-    bump(perAddress, address, 1);
-    socket.once('close', () => bump(perAddress, address, -1));
-  });
-  /** Who each socket authenticated as (set at connection_init). */
-  const principals = new WeakMap<WebSocket, Principal>();
-  const maskResult = (result: ExecutionResult): ExecutionResult | undefined =>
-    result.errors
-      ? ({ ...result, errors: result.errors.map((e) => maskError(e.toJSON(), e)) } as unknown as ExecutionResult)
-      : undefined;
-
-  // One memory budget per socket, across its subscriptions (see fanout/socketBudget.ts).
-  const closeSlowSocket = (socket: WebSocket, why: string): void => {
-    socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Subscriber too slow: resubscribe with your last cursor');
-    setTimeout(() => socket.terminate(), 1000).unref();
-    log.warn({ why }, 'closing a WebSocket that stopped reading');
-  };
-  let overBudget = 0;
-  /**
-   * What the server keeps per socket, found once per subscription (not per frame): its memory
-   * budget, whether it is corked for this tick, whether it was closed over budget (counted once,
-   * whichever check saw it first), and for the check below, the bytes unsent at the last check.
-   */
-  interface SocketState {
-    readonly budget: SocketBudget;
-    corked: boolean;
-    closedOverBudget: boolean;
-    unsentAtCheck: number;
-  }
-  const sockets = new WeakMap<WebSocket, SocketState>();
-  const closeOverBudget = (socket: WebSocket, why: string): void => {
-    const state = stateOf(socket);
-    if (state.closedOverBudget) return;
-    state.closedOverBudget = true;
-    overBudget++;
-    closeSlowSocket(socket, why);
-  };
-  const stateOf = (socket: WebSocket): SocketState => {
-    let state = sockets.get(socket);
-    if (!state) {
-      const budget = createSocketBudget(o.socketBudgetBytes, (used) =>
-        closeOverBudget(socket, `alerts queued for its subscriptions: ${used} bytes > ${o.socketBudgetBytes}`),
-      );
-      state = { budget, corked: false, closedOverBudget: false, unsentAtCheck: 0 };
-      sockets.set(socket, state);
-    }
-    return state;
-  };
-
-  const wsServer = useServer<Record<string, unknown>, { socket: WebSocket }>(
-    {
-      schema: o.schema,
-      context: (ctx, id) => {
-        const socket = ctx.extra.socket;
-        const state = stateOf(socket);
-        const budget = state.budget;
-        const transport: DirectTransport = {
-          id,
-          send: (frame) => {
-            // One write per socket per tick: an alert reaching many subscriptions of a socket, or a
-            // burst, goes out in one writev instead of one syscall per frame.
-            const raw = (socket as unknown as { _socket?: Duplex })._socket;
-            if (raw && !state.corked) {
-              state.corked = true;
-              raw.cork();
-              process.nextTick(() => {
-                state.corked = false;
-                raw.uncork();
-              });
-            }
-            socket.send(frame);
-          },
-          backlog: () => socket.bufferedAmount,
-          budgetBytes: o.socketBudgetBytes,
-          overBudget: () => budget.charge(Number.POSITIVE_INFINITY),
-        };
-        return { ...o.context, budget, transport, principal: principals.get(socket) };
-      },
-      onConnect: async (ctx) => {
-        const socket = ctx.extra.socket;
-        const params = ctx.connectionParams;
-        const auth = await o.authenticator.authenticate(params?.authorization ?? params?.Authorization);
-        // false: graphql-ws closes with 4403 Forbidden.
-        if (!auth.ok) {
-          log.info({ reason: auth.reason }, 'WebSocket refused at connection_init');
-          return false;
-        }
-        const principal = auth.principal;
-        if ((perKey.get(principal.id) ?? 0) >= o.security.maxConnectionsPerKey) {
-          socket.close(TOO_MANY_CONNECTIONS_CLOSE_CODE, 'Too many connections for this credential');
-          return false;
-        }
-        principals.set(socket, principal);
-        bump(perKey, principal.id, 1);
-        // graphql-ws keeps the upgrade request (headers, parser state) for the socket's life; nothing
-        // here reads it after this point, and an idle subscription is a few KB lighter without it.
-        Reflect.deleteProperty(ctx.extra, 'request');
-        let expiry: NodeJS.Timeout | undefined;
-        if (principal.expiresAt !== undefined) {
-          expiry = setTimeout(
-            () => {
-              socket.close(
-                CREDENTIAL_EXPIRED_CLOSE_CODE,
-                'Credential expired: reconnect with a fresh token and resume from your last cursor',
-              );
-              setTimeout(() => socket.terminate(), 1000).unref();
-            },
-            Math.min(MAX_TIMER_MS, Math.max(0, principal.expiresAt - Date.now())),
-          );
-          expiry.unref();
-        }
-        socket.once('close', () => {
-          clearTimeout(expiry);
-          bump(perKey, principal.id, -1);
-        });
-        return true;
-      },
-      onNext: (_ctx, _id, _payload, _args, result) => maskResult(result),
-      onSubscribe: async (ctx, _id, payload) => {
-        // graphql-ws has already reserved this subscription's id in ctx.subscriptions.
-        if (Object.keys(ctx.subscriptions).length > o.maxSubscriptionsPerSocket) {
-          return [
-            new GraphQLError(
-              `At most ${o.maxSubscriptionsPerSocket} subscriptions per connection; open another connection or narrow them with sensorIds`,
-              {
-                extensions: { code: ErrorCode.LIMIT_EXCEEDED, limit: o.maxSubscriptionsPerSocket },
-              },
-            ),
-          ];
-        }
-        const principal = principals.get(ctx.extra.socket);
-        if (!principal) return [unauthenticated('connection_init carried no valid credential')];
-        const admitted = await o.admission.admit(principal, payload);
-        if (!admitted.ok) return [admitted.error];
-        const invalid = o.admission.validate(admitted.document);
-        if (invalid.length > 0) return [...invalid];
-        return {
-          schema: o.schema,
-          document: admitted.document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-        };
-      },
-      subscribe: subscribeWithFastPath,
-      isProd: o.production,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => maskError(e.toJSON(), e)),
-    },
-    wss,
-  );
-
-  // A client that stops reading lets the socket's send buffer grow; past the bound it is closed
-  // with SLOW_CONSUMER_CLOSE_CODE and resumes elsewhere with its last cursor.
-  //
-  // A reader that falls behind is closed sooner: an unsent frame costs about twice its bytes in the
-  // heap (its string, the frame header Buffer, the write-queue entries), so a socket whose unsent
-  // bytes, at that cost, pass the budget and did not shrink since the last check (100 ms) is closed
-  // with SLOW_CONSUMER_CLOSE_CODE. A client that reads keeps its unsent bytes near zero on any
-  // network that can carry its alerts, bursts included; the payload-byte budget still applies to it.
-  const bufferGuard = setInterval(() => {
-    for (const socket of wss.clients) {
-      if (socket.readyState !== socket.OPEN) continue; // closing already
-      const buffered = socket.bufferedAmount;
-      if (buffered > o.maxSocketBufferBytes) {
-        closeSlowSocket(socket, `unsent bytes: ${buffered}`);
-        continue;
-      }
-      const w = sockets.get(socket);
-      if (!w) continue;
-      const notShrinking = buffered >= w.unsentAtCheck;
-      w.unsentAtCheck = buffered;
-      if (notShrinking && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
-        closeOverBudget(socket, `${buffered} unsent bytes, not shrinking (heap about ${buffered * UNSENT_BYTE_COST})`);
-      }
-    }
-  }, 100);
-  bufferGuard.unref();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -581,14 +390,13 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
   return {
     url,
     port,
-    connections: () => wss.clients.size,
-    socketsOverBudget: () => overBudget,
+    connections: () => subscriptions.connections(),
+    socketsOverBudget: () => subscriptions.socketsOverBudget(),
     async drain(graceMs) {
       draining = true;
-      clearInterval(bufferGuard);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await wsServer.dispose();
+      await subscriptions.dispose();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();

@@ -63,12 +63,16 @@ export const NO_OBSERVER: PipelineObserver = {
 };
 
 let heapAfterLastGc = 0;
+let rssAfterLastGc = 0;
+let forcedGcs = 0;
 /**
- * Records the heap in use right after a forced full collection. Read in the same tick as the
- * collection: a /metrics scrape later would also count what was allocated in between.
+ * Records the heap in use and the resident set right after a forced full collection. Read in the
+ * same tick as the collection: a /metrics scrape later would also count what was allocated in between.
  */
-export function noteHeapAfterGc(bytes: number): void {
-  heapAfterLastGc = bytes;
+export function noteMemoryAfterGc(memory: { heapUsed: number; rss: number }): void {
+  heapAfterLastGc = memory.heapUsed;
+  rssAfterLastGc = memory.rss;
+  forcedGcs++;
 }
 
 export function createMetrics(): Metrics {
@@ -158,6 +162,22 @@ export function createMetrics(): Metrics {
     registers: [registry],
     collect() {
       this.set(heapAfterLastGc);
+    },
+  });
+  new Gauge({
+    name: 'iot_process_rss_after_gc_bytes',
+    help: 'Resident set right after the last forced full collection (benchmarks only; 0 before one).',
+    registers: [registry],
+    collect() {
+      this.set(rssAfterLastGc);
+    },
+  });
+  new Gauge({
+    name: 'iot_process_forced_gcs',
+    help: 'Forced full collections run so far (benchmarks only): a reader waits for it to move.',
+    registers: [registry],
+    collect() {
+      this.set(forcedGcs);
     },
   });
 
