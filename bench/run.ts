@@ -55,6 +55,8 @@ const P = {
     ingestWindowMs: 10_000,
     fanoutSubs: 200,
     alertRates: [20, 80],
+    fanoutSteps: [500, 2000],
+    fanoutSweepRate: 25,
     idle: 2000,
     historyStored: 259_200,
     historyQueries: 20,
@@ -67,6 +69,8 @@ const P = {
     ingestWindowMs: 15_000,
     fanoutSubs: 1000,
     alertRates: [10, 20, 40, 80, 120, 160, 240, 320],
+    fanoutSteps: [1000, 2000, 4000, 6000, 8000],
+    fanoutSweepRate: 25,
     idle: 10_000,
     historyStored: 1_000_000,
     historyQueries: 200,
@@ -79,6 +83,8 @@ const P = {
     ingestWindowMs: 60_000,
     fanoutSubs: 1000,
     alertRates: [50, 100, 200, 400, 800],
+    fanoutSteps: [1000, 2000, 4000, 6000, 8000, 9500],
+    fanoutSweepRate: 25,
     idle: 10_000,
     historyStored: 10_000_000,
     historyQueries: 200,
@@ -196,7 +202,13 @@ async function main(): Promise<void> {
       if (wants('fanout')) {
         console.error('fan-out');
         figures.push(
-          ...(await fanout(cluster, { subscribers: P.fanoutSubs, alertRates: P.alertRates, durationMs: P.windowMs })),
+          ...(await fanout(cluster, {
+            subscribers: P.fanoutSubs,
+            alertRates: P.alertRates,
+            durationMs: P.windowMs,
+            subscriberSteps: P.fanoutSteps,
+            sweepRate: P.fanoutSweepRate,
+          })),
         );
       }
       if (wants('memory')) {

@@ -1,28 +1,71 @@
 /**
- * A child process holding many graphql-ws subscribers (one WebSocket each), so the clients do not
- * share the event loop of the benchmark driver. Controlled over IPC:
- *   parent -> { cmd: 'open', urls, count, query } | { cmd: 'report' } | { cmd: 'reset' } | { cmd: 'close' }
+ * A child process holding many subscribers (one WebSocket each), so the clients do not share the
+ * event loop of the benchmark driver. Controlled over IPC:
+ *   parent -> { cmd: 'open', urls, count, query, lean } | { cmd: 'report' } | { cmd: 'reset' } | { cmd: 'close' }
  *   child  -> { ev: 'opened', count } | { ev: 'report', received, latency } | { ev: 'closed' }
  * Latency of a delivery = arrival time - the reading's timestamp (set by the load generator at send).
+ *
+ * Subscribers are the real graphql-ws client, or with `lean` bare `ws` sockets speaking
+ * graphql-transport-ws by hand and reading only the `"ts"` of each frame, as cheap per message as
+ * the raw `ws` broadcast's clients (bench/raw/wsClients.ts): the fan-out figure is compared with
+ * that raw limit, and the clients share the machine's cores with the replicas.
  */
-import { createClient, type Client } from 'graphql-ws';
+import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Samples } from './stats.js';
 
-let clients: Client[] = [];
+let clients: { dispose(): unknown }[] = [];
 let samples = new Samples();
 let received = 0;
 
 const send = (m: unknown): void => void process.send?.(m);
 
-process.on('message', (m: { cmd: string; urls?: string[]; count?: number; query?: string }) => void handle(m));
+interface Command {
+  cmd: string;
+  urls?: string[];
+  count?: number;
+  query?: string;
+  lean?: boolean;
+}
+process.on('message', (m: Command) => void handle(m));
 
-async function handle(m: { cmd: string; urls?: string[]; count?: number; query?: string }): Promise<void> {
+const TS = Buffer.from('"ts":"');
+const QUOTE = 34;
+
+/** A bare socket speaking graphql-transport-ws: init, one subscribe, then count `next` frames. */
+function leanSubscriber(url: string, query: string, connected: () => void): { dispose(): void } {
+  const ws = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
+  let acked = false;
+  ws.on('open', () => ws.send('{"type":"connection_init","payload":{}}'));
+  ws.on('message', (data: Buffer) => {
+    if (!acked) {
+      acked = true;
+      ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+      connected();
+      return;
+    }
+    const at = data.indexOf(TS);
+    if (at < 0) return; // complete, error, pong
+    received++;
+    const start = at + TS.length;
+    samples.add(Date.now() - Date.parse(data.toString('latin1', start, data.indexOf(QUOTE, start))));
+  });
+  ws.on('error', () => undefined);
+  return { dispose: () => ws.close() };
+}
+
+async function handle(m: Command): Promise<void> {
   if (m.cmd === 'open') {
     const urls = m.urls!;
     const opened: Promise<void>[] = [];
+    const query = m.query ?? 'subscription { overheatAlerts { id sensorId temperature ts cursor } }';
     for (let i = 0; i < m.count!; i++) {
       const url = urls[i % urls.length]!.replace(/^http/, 'ws');
+      if (m.lean) {
+        opened.push(new Promise<void>((resolve) => clients.push(leanSubscriber(url, query, resolve))));
+        if (i % 200 === 199) await Promise.all(opened.slice(-200));
+        continue;
+      }
       let ack!: () => void;
       const connected = new Promise<void>((r) => (ack = r));
       const client = createClient({
@@ -34,7 +77,7 @@ async function handle(m: { cmd: string; urls?: string[]; count?: number; query?:
       });
       clients.push(client);
       client.subscribe<{ overheatAlerts: { ts: string } }>(
-        { query: m.query ?? 'subscription { overheatAlerts { id sensorId temperature ts cursor } }' },
+        { query },
         {
           next: (r) => {
             received++;

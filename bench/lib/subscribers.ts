@@ -24,12 +24,18 @@ async function ask<T>(child: ChildProcess, message: unknown, ev: string): Promis
   return reply;
 }
 
-export async function openSubscribers(urls: string[], count: number, query?: string): Promise<SubscriberGroup> {
+/** `lean`: bare graphql-transport-ws sockets instead of the graphql-ws client (see subscriberProcess.ts). */
+export async function openSubscribers(
+  urls: string[],
+  count: number,
+  query?: string,
+  options: { lean?: boolean } = {},
+): Promise<SubscriberGroup> {
   const child = fork(fileURLToPath(new URL('./subscriberProcess.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  await ask(child, { cmd: 'open', urls, count, query }, 'opened');
+  await ask(child, { cmd: 'open', urls, count, query, lean: options.lean }, 'opened');
   return {
     report: () => ask(child, { cmd: 'report' }, 'report'),
     reset: async () => void (await ask(child, { cmd: 'reset' }, 'reset')),
