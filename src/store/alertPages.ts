@@ -13,10 +13,16 @@
  *
  * Writes come from the one consumer that holds the partition (as for reading buckets; FerretDB 1.24
  * loses concurrent updates of one document, `$set` included, so there must be one writer). A page
- * is read fresh, merged (an offset
- * already stored keeps its first version, as in the `alerts` collection) and replaced whole; the
- * directory entry is written before its page, so a batch replayed after a crash completes both.
- * Both are written before the partition's watermark moves, and readers never read past the watermark.
+ * is merged (an offset already stored keeps its first version, as in the `alerts` collection) and
+ * replaced whole; the directory entry is written before its page, so a batch replayed after a crash
+ * completes both. Both are written before the partition's watermark moves, and readers never read
+ * past the watermark.
+ *
+ * The page a partition wrote last is kept as written, so its writer does not read it back before
+ * the next batch's merge (a store round trip on the alert path). Being the one writer is what makes
+ * that copy the stored page; it is dropped whenever that may no longer hold: when partitions may
+ * have moved (forget(), at every consumer-group rebalance), when a write fails, when retention purges
+ * the partition, and after WRITTEN_PAGE_TTL_MS unused. Any other page is read fresh.
  */
 import { MongoServerError, type Collection, type Db } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
@@ -31,6 +37,8 @@ export const ALERT_PAGE_DIRS = 'alert_page_dirs';
 export const PAGE_SPAN = 256;
 /** Pages per directory entry. */
 export const DIR_PAGES = 1024;
+/** A partition's last written page is trusted as stored for this long after its last use. */
+const WRITTEN_PAGE_TTL_MS = 30_000;
 
 interface PageDoc {
   _id: string;
@@ -112,6 +120,8 @@ const parsePages = (text: string | undefined): number[] => (text ? text.split(',
 export interface PositionPages<T> {
   /** Adds alerts to their pages. Idempotent: an offset already present keeps what is stored. */
   write(items: readonly T[]): Promise<void>;
+  /** Partitions may have moved: the next write of every page reads it from the store first. */
+  forget(): void;
   /**
    * Alerts of `partition` with `after < offset <= upTo` (all from the start when `after` is undefined),
    * of `sensorIds` when given, in offset order, at most `limit`.
@@ -171,22 +181,37 @@ export function createPositionPages<T extends { readonly position: StreamPositio
     for (const p of present) listed.add(idOf(partition, p));
   }
 
+  /** Each partition's last written page, as stored (see the header). */
+  const written = new Map<number, { page: number; alerts: string; at: number }>();
+  /** Moves at every forget(): a write that began before it does not fill the cache after it. */
+  let generation = 0;
+
   async function writePage(partition: number, page: number, batch: readonly T[]): Promise<void> {
     const _id = idOf(partition, page);
-    const stored = await pages.findOne({ _id });
-    if (!stored) await ensureListed(partition, page);
+    const startedIn = generation;
+    const known = written.get(partition);
+    const stored =
+      known && known.page === page && Date.now() - known.at < WRITTEN_PAGE_TTL_MS
+        ? known.alerts
+        : (await pages.findOne({ _id }))?.alerts;
+    if (stored === undefined) await ensureListed(partition, page);
     const byOffset = new Map<number, Packed>();
     for (const a of batch) if (!byOffset.has(a.position.offset)) byOffset.set(a.position.offset, pack(a));
     let added = byOffset.size;
-    if (stored) {
-      for (const p of JSON.parse(stored.alerts) as Packed[]) {
+    if (stored !== undefined) {
+      for (const p of JSON.parse(stored) as Packed[]) {
         if (byOffset.has(p[0])) added--;
         byOffset.set(p[0], p);
       }
     }
-    if (stored && added === 0) return;
-    const merged = [...byOffset.values()].sort((a, b) => a[0] - b[0]);
-    await gate(() => pages.replaceOne({ _id }, { partition, page, alerts: JSON.stringify(merged) }, { upsert: true }));
+    let alerts = stored;
+    if (stored === undefined || added > 0) {
+      alerts = JSON.stringify([...byOffset.values()].sort((a, b) => a[0] - b[0]));
+      written.delete(partition); // until this write is known to have landed
+      const text = alerts;
+      await gate(() => pages.replaceOne({ _id }, { partition, page, alerts: text }, { upsert: true }));
+    }
+    if (generation === startedIn) written.set(partition, { page, alerts: alerts!, at: Date.now() });
   }
 
   return {
@@ -200,6 +225,11 @@ export function createPositionPages<T extends { readonly position: StreamPositio
         g.alerts.push(a);
       }
       for (const g of groups.values()) await writePage(g.partition, g.page, g.alerts);
+    },
+
+    forget() {
+      generation++;
+      written.clear();
     },
 
     async read(partition, after, upTo, sensorIds, limit) {
@@ -226,6 +256,7 @@ export function createPositionPages<T extends { readonly position: StreamPositio
     },
 
     async purge(partition, upTo) {
+      written.delete(partition);
       const lastWholePage = pageOf(upTo + 1) - 1;
       if (lastWholePage < 0) return;
       await pages.deleteMany({ partition, page: { $lte: lastWholePage } });

@@ -152,6 +152,11 @@ export interface MongoStore {
   ping(): Promise<void>;
   /** Times the client was found stuck and connected again (store/clientWatchdog.ts). */
   clientReconnects(): number;
+  /**
+   * Partitions may have moved (a consumer-group rebalance): what the alert path's writer keeps of
+   * its own last writes (the replay pages it wrote last) is read from the store again.
+   */
+  forgetWrites(): void;
   dispose(): Promise<void>;
 }
 
@@ -336,7 +341,7 @@ export async function connectMongoStore(options: {
 
   // Every method: an unreachable store surfaces as DependencyError('mongodb'), the one error other
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
-  const api = translateErrors<Omit<MongoStore, 'clientReconnects'>>(
+  const api = translateErrors<Omit<MongoStore, 'clientReconnects' | 'forgetWrites'>>(
     {
       readings: createReadingHistory(db, { commandDeadlineMs: deadlineMs }),
       incidents,
@@ -473,7 +478,14 @@ export async function connectMongoStore(options: {
     },
     watchdog,
   );
-  return { ...api, clientReconnects: () => watchdog.reconnects() };
+  return {
+    ...api,
+    clientReconnects: () => watchdog.reconnects(),
+    forgetWrites() {
+      alertPages.forget();
+      incidents.updates.forget();
+    },
+  };
 }
 
 /**

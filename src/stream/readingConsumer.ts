@@ -326,8 +326,12 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const idle = new Waiters();
   const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : idle.wait());
 
-  // Partitions may have moved: incident state is reloaded from the store at each one's next batch.
-  consumer.on(consumer.events.GROUP_JOIN, () => o.incidents?.forget());
+  // Partitions may have moved: incident state, and the replay pages last written, are read from the
+  // store again at each one's next batch.
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    o.incidents?.forget();
+    if (o.role === 'alerts') o.store.forgetWrites();
+  });
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');
     if (!e.payload.restart) crashed = true;

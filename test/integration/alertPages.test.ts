@@ -4,6 +4,7 @@
  *    what a brute-force scan returns, with the first stored version of each offset;
  *  - every lookup is by exact `_id`, and a read costs the pages that hold alerts, not the offsets
  *    it spans: a stream with sparse alerts is crossed a directory at a time;
+ *  - the writer does not read back the page it wrote last, until partitions may have moved;
  *  - retention removes whole pages only; what is after the purge point reads the same;
  *  - pages built from an older store's alerts equal pages written live.
  */
@@ -150,6 +151,32 @@ describe('alert replay pages', () => {
     const directories = Math.ceil(2_000_000 / (DIR_PAGES * PAGE_SPAN));
     // One lookup per directory and per page holding alerts; a page-by-page walk would be 7,813.
     expect(finds.length).toBeLessThanOrEqual(directories + sparse.length);
+  });
+
+  it('does not read back the page its writer wrote last, and reads it again once partitions may have moved', async () => {
+    const { pages, db } = await freshPages();
+    const pageFinds = (from: number): number =>
+      commands
+        .slice(from)
+        .filter(
+          (c) =>
+            c.commandName === 'find' &&
+            c.databaseName === db.databaseName &&
+            (c.command as { find?: string }).find === ALERT_PAGES,
+        ).length;
+    await pages.write([alertAt(2, 0, 's-a', 0), alertAt(2, 1, 's-b', 1)]);
+    let before = commands.length;
+    await pages.write([alertAt(2, 2, 's-c', 2)]);
+    expect(pageFinds(before)).toBe(0);
+
+    // Meanwhile another replica held the partition for a while and wrote offset 3 into the same page.
+    await createAlertPages(db).write([alertAt(2, 3, 's-d', 3)]);
+    // This replica is told at the rebalance that took the partition back: it reads the page first.
+    pages.forget();
+    before = commands.length;
+    await pages.write([alertAt(2, 4, 's-a', 4)]);
+    expect(pageFinds(before)).toBe(1);
+    expect((await pages.read(2, undefined, 10, undefined, 100)).map((a) => a.position.offset)).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('replicas starting together elect one builder: the pages hold every alert once', async () => {
