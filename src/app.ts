@@ -272,10 +272,11 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       host: config.http.host,
       port: config.http.port,
       maxBodyBytes: config.http.maxBodyBytes,
+      keepAliveMs: config.http.wsKeepAliveMs,
+      connectionInitWaitMs: config.http.wsInitTimeoutMs,
       maxSocketBufferBytes: 8 * 1_048_576,
       socketBudgetBytes: config.limits.socketBudgetBytes,
       maxSubscriptionsPerSocket: config.limits.subscriptionsPerSocket,
-      production: config.nodeEnv === 'production',
       security: config.security,
       authenticator: createAuthenticator(config.auth),
       admission: createAdmission({

@@ -21,6 +21,10 @@ export interface Config {
     readonly port: number;
     /** Largest accepted GraphQL request body, in bytes. */
     readonly maxBodyBytes: number;
+    /** A WebSocket that answers no ping within this is terminated. */
+    readonly wsKeepAliveMs: number;
+    /** Time a new WebSocket has to send connection_init (close 4408). */
+    readonly wsInitTimeoutMs: number;
   };
   readonly kafka: {
     readonly brokers: readonly string[];
@@ -267,6 +271,11 @@ export const VARIABLES = {
     schema: int(1_048_576, 1024, 64 * 1_048_576),
     doc: 'largest request body and WebSocket message',
   },
+  WS_KEEPALIVE_MS: {
+    schema: int(12_000, 100, 600_000),
+    doc: 'ping interval; a WebSocket that answers no ping within it is terminated',
+  },
+  WS_INIT_TIMEOUT_MS: { schema: int(3000, 100, 60_000), doc: 'time a WebSocket has to send connection_init (4408)' },
   KAFKA_BROKERS: { schema: list(['127.0.0.1:9092'], HOST_PORT), doc: 'comma-separated host:port' },
   KAFKA_CLIENT_ID: { schema: text('iot-realtime-pipeline', NAME), doc: 'Kafka client id prefix' },
   KAFKA_READINGS_TOPIC: { schema: text('sensor.readings', TOPIC), doc: 'readings topic' },
@@ -461,7 +470,13 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     nodeEnv: e.NODE_ENV,
     replicaId: e.REPLICA_ID ?? `replica-${e.PORT}-${process.pid}`,
-    http: { host: e.HOST, port: e.PORT, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      maxBodyBytes: e.HTTP_MAX_BODY_BYTES,
+      wsKeepAliveMs: e.WS_KEEPALIVE_MS,
+      wsInitTimeoutMs: e.WS_INIT_TIMEOUT_MS,
+    },
     kafka: {
       brokers: e.KAFKA_BROKERS,
       clientId: e.KAFKA_CLIENT_ID,

@@ -24,7 +24,8 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 import { createDashboardHandler } from './dashboard.js';
 import { createGraphiQLHandler } from './graphiql.js';
-import { CloseCode, startSubscriptionServer } from './subscriptionServer.js';
+import { CloseCode } from './graphqlTransportWs.js';
+import { startSubscriptionServer } from './subscriptionServer.js';
 
 export type { ReadinessReport };
 
@@ -34,7 +35,9 @@ export interface HttpServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  production: boolean;
+  /** WebSocket keep-alive and connection_init wait (see subscriptionServer.ts). */
+  keepAliveMs: number;
+  connectionInitWaitMs: number;
   security: Config['security'];
   authenticator: Authenticator;
   admission: Admission;
@@ -367,6 +370,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     maskError,
     logger: o.logger,
     maxPayloadBytes: o.maxBodyBytes,
+    keepAliveMs: o.keepAliveMs,
+    connectionInitWaitMs: o.connectionInitWaitMs,
     maxConnections: o.security.maxConnections,
     maxConnectionsPerAddress: o.security.maxConnectionsPerAddress,
     maxConnectionsPerKey: o.security.maxConnectionsPerKey,

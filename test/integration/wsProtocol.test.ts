@@ -11,7 +11,8 @@ import { OPEN_ACCESS, isolatedEnv } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { eventually } from '../support/wait.js';
 
-const env = isolatedEnv('wsproto', OPEN_ACCESS);
+// Short protocol timers, so the timeouts below are seen within a test.
+const env = isolatedEnv('wsproto', { ...OPEN_ACCESS, WS_INIT_TIMEOUT_MS: '500', WS_KEEPALIVE_MS: '400' });
 let replica: ReplicaProcess;
 
 beforeAll(async () => {
@@ -37,8 +38,9 @@ class RawClient {
   private readonly ws: WebSocket;
 
   /** `protocol` null: the handshake asks for no subprotocol. */
-  constructor(protocol: string | null = 'graphql-transport-ws') {
-    this.ws = new WebSocket(replica.url.replace('http', 'ws'), protocol ?? undefined);
+  /** `answersPings` false: a client whose application stopped reading (its socket no longer pongs). */
+  constructor(protocol: string | null = 'graphql-transport-ws', answersPings = true) {
+    this.ws = new WebSocket(replica.url.replace('http', 'ws'), protocol ?? undefined, { autoPong: answersPings });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
@@ -100,6 +102,18 @@ describe('graphql-transport-ws on a raw socket', () => {
     const c = new RawClient();
     expect(await c.closed).toBe(4408);
     expect(c.frames).toEqual([]);
+  });
+
+  it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
+    const silent = await new RawClient('graphql-transport-ws', false).ready();
+    const polite = await new RawClient().ready();
+    silent.send({ type: 'subscribe', id: 'a', payload: { query: alertsQuery } });
+    // Terminated, not closed: no close frame reaches the client (1006).
+    expect(await silent.closed).toBe(1006);
+    polite.send({ type: 'ping', payload: { still: 'here' } });
+    await polite.frame((f) => f.type === 'pong');
+    expect(polite.closeCode).toBeUndefined();
+    polite.close();
   });
 
   it.each([
