@@ -14,6 +14,7 @@ import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
+import { createStorePriority } from './storePriority.js';
 import { GATE_CONCURRENCY, createWriteGate } from './writeGate.js';
 import {
   INCIDENTS,
@@ -157,6 +158,11 @@ export interface MongoStore {
    * its own last writes (the replay pages it wrote last) is read from the store again.
    */
   forgetWrites(): void;
+  /**
+   * Runs alert-path store work ahead of reading history: history bulk commands wait while any is
+   * under way (store/storePriority.ts).
+   */
+  urgent<T>(work: () => Promise<T>): Promise<T>;
   dispose(): Promise<void>;
 }
 
@@ -272,6 +278,8 @@ export async function connectMongoStore(options: {
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
+  // The alert path's writes go ahead of reading history (store/storePriority.ts).
+  const priority = createStorePriority();
   // One gate for the alert path's writes in this process (store/writeGate.ts).
   const deadlineMs = options.commandDeadlineMs ?? COMMAND_DEADLINE_MS;
   const gate = createWriteGate(GATE_CONCURRENCY, deadlineMs);
@@ -341,9 +349,9 @@ export async function connectMongoStore(options: {
 
   // Every method: an unreachable store surfaces as DependencyError('mongodb'), the one error other
   // modules read (http/ maps it to STORE_UNAVAILABLE); anything else passes through unchanged.
-  const api = translateErrors<Omit<MongoStore, 'clientReconnects' | 'forgetWrites'>>(
+  const api = translateErrors<Omit<MongoStore, 'clientReconnects' | 'forgetWrites' | 'urgent'>>(
     {
-      readings: createReadingHistory(db, { commandDeadlineMs: deadlineMs }),
+      readings: createReadingHistory(db, { commandDeadlineMs: deadlineMs, priority }),
       incidents,
       incidentUpdates: {
         between: (cursor, watermarks, sensorIds, limit) =>
@@ -485,6 +493,7 @@ export async function connectMongoStore(options: {
       alertPages.forget();
       incidents.updates.forget();
     },
+    urgent: (work) => priority.urgent(work),
   };
 }
 

@@ -16,6 +16,7 @@
  */
 import { Binary, type AnyBulkWriteOperation, type Collection, type Db, type Document, type Filter } from 'mongodb';
 import type { Reading } from '../domain/reading.js';
+import { NO_PRIORITY, type StorePriority } from './storePriority.js';
 import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
 import {
   DAY_MS,
@@ -193,14 +194,17 @@ class Lru<V> {
 
 /**
  * Runs bulk operations in commands of at most MAX_STATEMENTS_PER_COMMAND, one after another, each
- * within `deadlineMs` (store/commandDeadline.ts).
+ * within `deadlineMs` (store/commandDeadline.ts), each after the alert path's writes under way
+ * (store/storePriority.ts).
  */
 async function boundedBulkWrite<T extends Document>(
   collection: Collection<T>,
   ops: AnyBulkWriteOperation<T>[],
   deadlineMs: number,
+  priority: StorePriority,
 ): Promise<void> {
   for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND) {
+    await priority.yieldToUrgent();
     await withDeadline(
       collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: false }),
       deadlineMs,
@@ -231,9 +235,10 @@ async function byIds<T extends Document & { _id: string }>(
 
 export function createReadingHistory(
   db: Db,
-  options: { cachedHours?: number; commandDeadlineMs?: number } = {},
+  options: { cachedHours?: number; commandDeadlineMs?: number; priority?: StorePriority } = {},
 ): ReadingHistory {
   const deadlineMs = options.commandDeadlineMs ?? COMMAND_DEADLINE_MS;
+  const priority = options.priority ?? NO_PRIORITY;
   const buckets: Collection<PartDoc> = db.collection(BUCKETS);
   const days: Collection<DayDoc> = db.collection(DAYS);
   const sensors: Collection<SensorRangeDoc> = db.collection(SENSORS);
@@ -355,7 +360,7 @@ export function createReadingHistory(
         });
       }
 
-      await boundedBulkWrite(buckets, partOps, deadlineMs);
+      await boundedBulkWrite(buckets, partOps, deadlineMs, priority);
       const dayOps: AnyBulkWriteOperation<DayDoc>[] = [...dirtyDays].map((key) => {
         const { sensorId, dayMs } = dayKeys.get(key)!;
         const state = dayStates.get(key)!;
@@ -373,7 +378,7 @@ export function createReadingHistory(
         };
         return { replaceOne: { filter: { _id: key }, replacement, upsert: true } };
       });
-      await boundedBulkWrite(days, dayOps, deadlineMs);
+      await boundedBulkWrite(days, dayOps, deadlineMs, priority);
       const rangeOps: AnyBulkWriteOperation<SensorRangeDoc>[] = [];
       for (const [sensorId, r] of ranges) {
         const known = knownRanges.get(sensorId);
@@ -391,7 +396,7 @@ export function createReadingHistory(
         });
       }
       try {
-        await boundedBulkWrite(sensors, rangeOps, deadlineMs);
+        await boundedBulkWrite(sensors, rangeOps, deadlineMs, priority);
       } catch (err) {
         for (const [sensorId] of ranges) knownRanges.delete(sensorId);
         throw err;
@@ -552,6 +557,7 @@ export function createReadingHistory(
             buckets,
             ids.map((id) => ({ deleteOne: { filter: { _id: id } } })),
             deadlineMs,
+            priority,
           );
           // The day document goes last: a purge interrupted here is finished by the next one.
           await days.deleteOne({ _id: key });

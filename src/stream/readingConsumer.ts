@@ -245,12 +245,15 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       observer.storeWrite('incidents', performance.now() - t2);
       return [...again, ...fresh];
     };
-    const [owned, updates] = await Promise.all([storeAlerts(), storeIncidents()]);
+    // Ahead of reading history at the store: these are what a subscriber is waiting for.
+    const [owned, updates] = await o.store.urgent(() => Promise.all([storeAlerts(), storeIncidents()]));
     const storedAt = performance.now();
     stats.incidentChanges += fresh.length;
     if (alerts.length > 0 || updates.length > 0) {
       await durably('advance watermark', p, () =>
-        o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
+        o.store.urgent(() =>
+          o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
+        ),
       );
       const watermarkedAt = performance.now();
       stats.alertsRaised += owned.length;
