@@ -107,9 +107,17 @@ export async function pressure(
     const { data } = (await cursorRes.json()) as { data: { alertsCursor: string } };
     const raisedBefore = (await cluster.metrics()).reduce((s, m) => s + (m.alerts_raised_total ?? 0), 0);
     await load.run(Math.min(5000, o.behind), Math.ceil((o.behind / Math.min(5000, o.behind)) * 1000));
-    const target = raisedBefore + o.behind * 0.99;
-    while ((await cluster.metrics()).reduce((s, m) => s + (m.alerts_raised_total ?? 0), 0) < target) await sleep(500);
-    const raised = (await cluster.metrics()).reduce((s, m) => s + (m.alerts_raised_total ?? 0), 0) - raisedBefore;
+    // Until the alerts raised stop moving for 2 s (two readings of one sensor in one millisecond are
+    // one alert, so the count can end a little under what was sent), within 2 minutes.
+    const raisedNow = async (): Promise<number> =>
+      (await cluster.metrics()).reduce((s, m) => s + (m.alerts_raised_total ?? 0), 0) - raisedBefore;
+    let raised = await raisedNow();
+    for (let still = 0, waited = 0; still < 4 && waited < 120_000; waited += 500) {
+      await sleep(500);
+      const now = await raisedNow();
+      still = now === raised && now > 0 ? still + 1 : 0;
+      raised = now;
+    }
     let got = 0;
     const t0 = performance.now();
     const done = new Promise<void>((resolve) => {
