@@ -4,8 +4,10 @@
  * owner (the HTTP layer) closes the socket with a documented code, which frees every queue at once.
  * The client resumes each subscription with its last cursor and loses nothing.
  *
- * graphql-ws awaits every send, so when a client stops reading, its backlog sits in these queues,
- * not in the socket's own buffer: this is where it has to be bounded.
+ * Subscriptions on the direct path (http/overheatAlertsFastPath.ts) queue nothing here: their
+ * frames go straight to the socket, whose unsent bytes the WebSocket server bounds against the same
+ * budget (http/subscriptionServer.ts). Subscriptions on the graphql-js path queue alerts in their
+ * feed until the server takes them, and those are charged here.
  */
 
 export interface SocketBudget {

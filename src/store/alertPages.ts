@@ -120,6 +120,8 @@ const parsePages = (text: string | undefined): number[] => (text ? text.split(',
 export interface PositionPages<T> {
   /** Adds alerts to their pages. Idempotent: an offset already present keeps what is stored. */
   write(items: readonly T[]): Promise<void>;
+  /** Removes the items at these positions from their pages (an item written ahead that is not one). */
+  remove(items: readonly T[]): Promise<void>;
   /** Partitions may have moved: the next write of every page reads it from the store first. */
   forget(): void;
   /**
@@ -186,7 +188,12 @@ export function createPositionPages<T extends { readonly position: StreamPositio
   /** Moves at every forget(): a write that began before it does not fill the cache after it. */
   let generation = 0;
 
-  async function writePage(partition: number, page: number, batch: readonly T[]): Promise<void> {
+  /** Adds `add` to a page (an offset already there keeps what is stored), or removes the offsets in `drop`. */
+  async function writePage(
+    partition: number,
+    page: number,
+    change: { add: readonly T[] } | { drop: ReadonlySet<number> },
+  ): Promise<void> {
     const _id = idOf(partition, page);
     const startedIn = generation;
     const known = written.get(partition);
@@ -194,18 +201,26 @@ export function createPositionPages<T extends { readonly position: StreamPositio
       known && known.page === page && Date.now() - known.at < WRITTEN_PAGE_TTL_MS
         ? known.alerts
         : (await pages.findOne({ _id }))?.alerts;
+    if (stored === undefined && 'drop' in change) return; // nothing there to remove
     if (stored === undefined) await ensureListed(partition, page);
     const byOffset = new Map<number, Packed>();
-    for (const a of batch) if (!byOffset.has(a.position.offset)) byOffset.set(a.position.offset, pack(a));
-    let added = byOffset.size;
-    if (stored !== undefined) {
-      for (const p of JSON.parse(stored) as Packed[]) {
+    let changed = stored === undefined;
+    if ('add' in change) {
+      for (const a of change.add) if (!byOffset.has(a.position.offset)) byOffset.set(a.position.offset, pack(a));
+      let added = byOffset.size;
+      for (const p of stored === undefined ? [] : (JSON.parse(stored) as Packed[])) {
         if (byOffset.has(p[0])) added--;
         byOffset.set(p[0], p);
       }
+      changed ||= added > 0;
+    } else {
+      for (const p of JSON.parse(stored!) as Packed[]) {
+        if (change.drop.has(p[0])) changed = true;
+        else byOffset.set(p[0], p);
+      }
     }
     let alerts = stored;
-    if (stored === undefined || added > 0) {
+    if (changed) {
       alerts = JSON.stringify([...byOffset.values()].sort((a, b) => a[0] - b[0]));
       written.delete(partition); // until this write is known to have landed
       const text = alerts;
@@ -214,17 +229,27 @@ export function createPositionPages<T extends { readonly position: StreamPositio
     if (generation === startedIn) written.set(partition, { page, alerts: alerts!, at: Date.now() });
   }
 
+  /** Items by the page they belong to. */
+  const byPage = (items: readonly T[]): { partition: number; page: number; items: T[] }[] => {
+    const groups = new Map<string, { partition: number; page: number; items: T[] }>();
+    for (const a of items) {
+      const page = pageOf(a.position.offset);
+      const key = idOf(a.position.partition, page);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { partition: a.position.partition, page, items: [] }));
+      g.items.push(a);
+    }
+    return [...groups.values()];
+  };
+
   return {
     async write(alerts) {
-      const groups = new Map<string, { partition: number; page: number; alerts: T[] }>();
-      for (const a of alerts) {
-        const page = pageOf(a.position.offset);
-        const key = idOf(a.position.partition, page);
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { partition: a.position.partition, page, alerts: [] }));
-        g.alerts.push(a);
-      }
-      for (const g of groups.values()) await writePage(g.partition, g.page, g.alerts);
+      for (const g of byPage(alerts)) await writePage(g.partition, g.page, { add: g.items });
+    },
+
+    async remove(items) {
+      for (const g of byPage(items))
+        await writePage(g.partition, g.page, { drop: new Set(g.items.map((a) => a.position.offset)) });
     },
 
     forget() {

@@ -361,8 +361,14 @@ export async function connectMongoStore(options: {
       alerts: {
         async insert(batch) {
           if (batch.length === 0) return [];
-          const owned = await insertOwned(batch);
-          await alertPages.write(owned);
+          // The pages need not wait for the insert: readers never read past the watermark, and it
+          // moves after both. A re-sent reading's alert (stored before, from another position) is
+          // not an alert of its own: it comes off its page again, before the watermark moves.
+          const [owned] = await Promise.all([insertOwned(batch), alertPages.write(batch)]);
+          if (owned.length < batch.length) {
+            const kept = new Set(owned.map((a) => `${a.position.partition}:${a.position.offset}`));
+            await alertPages.remove(batch.filter((a) => !kept.has(`${a.position.partition}:${a.position.offset}`)));
+          }
           return owned;
         },
         async page(q) {

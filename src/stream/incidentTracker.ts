@@ -35,8 +35,8 @@ export interface TrackedBatch {
   /** Each reading of the batch with the limits it is judged by, in offset order. */
   readonly judged: readonly { readonly offset: number; readonly reading: Reading; readonly limits: SensorLimits }[];
   /**
-   * Lifecycle changes this batch made (not the replayed part of it). Store them before persist():
-   * once persisted, a replay of the batch does not make them again.
+   * Lifecycle changes this batch made (not the replayed part of it). Store them before persist(), or
+   * alongside it: once persisted, a replay of the batch does not make them again.
    */
   readonly events: readonly IncidentUpdate[];
   /**
@@ -44,8 +44,11 @@ export interface TrackedBatch {
    * updates they made are stored already, and must be published again (they may never have been).
    */
   readonly replayed: { readonly from: number; readonly to: number } | undefined;
-  /** Stores what changed, then makes it the tracker's state. Idempotent; retry it as a whole. */
-  persist(): Promise<void>;
+  /**
+   * Stores what changed, with `alongside` (the batch's incident updates) at the same time, then
+   * makes it the tracker's state. Idempotent; retry it as a whole.
+   */
+  persist(alongside?: () => Promise<void>): Promise<void>;
 }
 
 export interface IncidentTracker {
@@ -175,12 +178,16 @@ export function createIncidentTracker(o: {
         judged,
         events,
         replayed,
-        async persist() {
-          if (changed) {
+        async persist(alongside) {
+          // Incidents (and their updates, alongside) first, the state last: once the state says the
+          // batch is applied, a replay does not make its changes again.
+          const incidents = async (): Promise<void> => {
+            if (!changed) return;
             await o.store.write(toWrite);
             await o.store.writeLimits(limitRecords);
-            await o.store.savePartition(o.topic, partition, after);
-          }
+          };
+          await Promise.all([incidents(), alongside?.()]);
+          if (changed) await o.store.savePartition(o.topic, partition, after);
           for (const i of toWrite) {
             if (i.status === 'CLEARED') writtenAt.delete(i.id);
             else writtenAt.set(i.id, i.updatedAt.getTime());

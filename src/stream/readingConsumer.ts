@@ -228,22 +228,28 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
             observer.storeWrite('alerts', performance.now() - t0);
             return stored;
           });
-    // Incident updates, then the tracker's state: once the state is stored, a replay does not make
-    // the updates again. A replayed stretch's updates are stored, but were they published? Again.
+    // Incident updates beside the incidents, then the tracker's state: once the state is stored, a
+    // replay does not make the updates again. A replayed stretch's updates are stored, but were they
+    // published? Again.
     const storeIncidents = async (): Promise<IncidentUpdate[]> => {
-      const t0 = performance.now();
-      if (fresh.length > 0) await durably('store incident updates', p, () => o.store.incidents.updates.write(fresh));
-      const t1 = performance.now();
-      if (fresh.length > 0) observer.storeWrite('incident updates', t1 - t0);
       const again = replayed
-        ? await durably('read replayed incident updates', p, () =>
+        ? durably('read replayed incident updates', p, () =>
             o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
           )
-        : [];
-      const t2 = performance.now();
-      await durably('store incidents', p, () => tracked.persist());
-      observer.storeWrite('incidents', performance.now() - t2);
-      return [...again, ...fresh];
+        : Promise.resolve([]);
+      again.catch(() => undefined); // awaited below; a batch given up meanwhile is not unhandled
+      const writeUpdates =
+        fresh.length === 0
+          ? undefined
+          : async (): Promise<void> => {
+              const t = performance.now();
+              await o.store.incidents.updates.write(fresh);
+              observer.storeWrite('incident updates', performance.now() - t);
+            };
+      const t0 = performance.now();
+      await durably('store incidents', p, () => tracked.persist(writeUpdates));
+      observer.storeWrite('incidents', performance.now() - t0);
+      return [...(await again), ...fresh];
     };
     // Ahead of reading history at the store: these are what a subscriber is waiting for.
     const [owned, updates] = await o.store.urgent(() => Promise.all([storeAlerts(), storeIncidents()]));
