@@ -45,3 +45,17 @@ export async function retryUntilDone<T>(attempt: () => Promise<T>, o: RetryOptio
     }
   }
 }
+
+/**
+ * Like Promise.all, but a failure is thrown only once every write has settled. A write left in
+ * flight by a failed attempt could land after the retry and the writes that follow it, putting back
+ * an older version of a document (a page replaced whole): a retry must start with nothing in flight.
+ */
+export async function allSettledOrThrow<T extends readonly unknown[]>(writes: {
+  readonly [K in keyof T]: Promise<T[K]>;
+}): Promise<T> {
+  const settled = await Promise.allSettled(writes);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}

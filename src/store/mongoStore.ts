@@ -14,6 +14,7 @@ import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './
 import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
 import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
+import { allSettledOrThrow } from '../shared/retry.js';
 import { createStorePriority } from './storePriority.js';
 import { GATE_CONCURRENCY, createWriteGate } from './writeGate.js';
 import {
@@ -364,7 +365,7 @@ export async function connectMongoStore(options: {
           // The pages need not wait for the insert: readers never read past the watermark, and it
           // moves after both. A re-sent reading's alert (stored before, from another position) is
           // not an alert of its own: it comes off its page again, before the watermark moves.
-          const [owned] = await Promise.all([insertOwned(batch), alertPages.write(batch)]);
+          const [owned] = await allSettledOrThrow([insertOwned(batch), alertPages.write(batch)]);
           if (owned.length < batch.length) {
             const kept = new Set(owned.map((a) => `${a.position.partition}:${a.position.offset}`));
             await alertPages.remove(batch.filter((a) => !kept.has(`${a.position.partition}:${a.position.offset}`)));

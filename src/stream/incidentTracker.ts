@@ -23,6 +23,7 @@ import {
 } from '../domain/incident.js';
 import type { Reading } from '../domain/reading.js';
 import type { SensorCommand } from '../domain/sensorCommand.js';
+import { allSettledOrThrow } from '../shared/retry.js';
 import type { IncidentStore, PartitionIncidentState, SensorLimitsRecord } from '../store/incidentStore.js';
 
 /** Threshold versions kept per sensor: enough for any replay (a replay goes back one commit interval). */
@@ -186,7 +187,7 @@ export function createIncidentTracker(o: {
             await o.store.write(toWrite);
             await o.store.writeLimits(limitRecords);
           };
-          await Promise.all([incidents(), alongside?.()]);
+          await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
           if (changed) await o.store.savePartition(o.topic, partition, after);
           for (const i of toWrite) {
             if (i.status === 'CLEARED') writtenAt.delete(i.id);
