@@ -45,10 +45,16 @@ export interface TrackedBatch {
    * updates they made are stored already, and must be published again (they may never have been).
    */
   readonly replayed: { readonly from: number; readonly to: number } | undefined;
+  /** Stores what changed, with `alongside` (the batch's incident updates) at the same time. Idempotent. */
+  store(alongside?: () => Promise<void>): Promise<void>;
   /**
-   * Stores what changed, with `alongside` (the batch's incident updates) at the same time, then
-   * makes it the tracker's state. Idempotent; retry it as a whole.
+   * Then stores the tracker's state with this batch applied, and makes it the state: once stored, a
+   * replay does not make the batch's changes again. Idempotent. It may run beside the watermark: a
+   * batch whose state did not get stored is applied again by whoever replays it, to the same result
+   * (its updates and incidents are rewritten as they are, and published again).
    */
+  commit(): Promise<void>;
+  /** store(), then commit(). */
   persist(alongside?: () => Promise<void>): Promise<void>;
 }
 
@@ -175,26 +181,32 @@ export function createIncidentTracker(o: {
       const stale = items.filter((i) => i.offset <= before.appliedOffset);
       const replayed = stale.length > 0 ? { from: stale[0]!.offset, to: stale.at(-1)!.offset } : undefined;
 
+      const store = async (alongside?: () => Promise<void>): Promise<void> => {
+        const incidents = async (): Promise<void> => {
+          if (!changed) return;
+          await o.store.write(toWrite);
+          await o.store.writeLimits(limitRecords);
+        };
+        await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
+      };
+      const commit = async (): Promise<void> => {
+        if (changed) await o.store.savePartition(o.topic, partition, after);
+        for (const i of toWrite) {
+          if (i.status === 'CLEARED') writtenAt.delete(i.id);
+          else writtenAt.set(i.id, i.updatedAt.getTime());
+        }
+        // Replaced only if nothing else took the partition's place meanwhile (forget during the write).
+        if (states.get(partition) === before) states.set(partition, after);
+      };
       return {
         judged,
         events,
         replayed,
+        store,
+        commit,
         async persist(alongside) {
-          // Incidents (and their updates, alongside) first, the state last: once the state says the
-          // batch is applied, a replay does not make its changes again.
-          const incidents = async (): Promise<void> => {
-            if (!changed) return;
-            await o.store.write(toWrite);
-            await o.store.writeLimits(limitRecords);
-          };
-          await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
-          if (changed) await o.store.savePartition(o.topic, partition, after);
-          for (const i of toWrite) {
-            if (i.status === 'CLEARED') writtenAt.delete(i.id);
-            else writtenAt.set(i.id, i.updatedAt.getTime());
-          }
-          // Replaced only if nothing else took the partition's place meanwhile (forget during the write).
-          if (states.get(partition) === before) states.set(partition, after);
+          await store(alongside);
+          await commit();
         },
       };
     },

@@ -29,7 +29,7 @@ import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js';
-import { retryUntilDone, sleep } from '../shared/retry.js';
+import { allSettledOrThrow, retryUntilDone, sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 import { idempotentProducer } from './kafka.js';
 import { createReadingWriter } from './readingWriter.js';
@@ -247,7 +247,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
               observer.storeWrite('incident updates', performance.now() - t);
             };
       const t0 = performance.now();
-      await durably('store incidents', p, () => tracked.persist(writeUpdates));
+      await durably('store incidents', p, () => tracked.store(writeUpdates));
       observer.storeWrite('incidents', performance.now() - t0);
       return [...(await again), ...fresh];
     };
@@ -255,12 +255,19 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const [owned, updates] = await o.store.urgent(() => Promise.all([storeAlerts(), storeIncidents()]));
     const storedAt = performance.now();
     stats.incidentChanges += fresh.length;
-    if (alerts.length > 0 || updates.length > 0) {
-      await durably('advance watermark', p, () =>
-        o.store.urgent(() =>
-          o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }),
-        ),
-      );
+    // The watermark, beside the tracker's state (see TrackedBatch.commit for why that is safe).
+    const advance = alerts.length > 0 || updates.length > 0;
+    await durably('advance watermark', p, () =>
+      o.store.urgent(() =>
+        allSettledOrThrow([
+          advance
+            ? o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) })
+            : Promise.resolve(),
+          tracked.commit(),
+        ]),
+      ),
+    );
+    if (advance) {
       const watermarkedAt = performance.now();
       stats.alertsRaised += owned.length;
       // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
