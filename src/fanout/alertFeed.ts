@@ -54,8 +54,8 @@ export interface Sink<T> {
 }
 export type AlertSink = Sink<OverheatAlert>;
 
-/** Replay pauses while a push subscriber's transport holds more than this. */
-const SINK_LOW_WATER_BYTES = 256 * 1024;
+/** Replay pauses while a push subscriber's transport holds more than this (and pull subscribers are not pulled). */
+export const SINK_LOW_WATER_BYTES = 256 * 1024;
 
 export interface FeedRequest<T = OverheatAlert> {
   sensorIds?: readonly string[] | undefined;

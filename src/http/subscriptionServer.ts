@@ -27,6 +27,7 @@ import {
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Authenticator, Principal } from '../auth/credentials.js';
 import { ErrorCode } from '../errors.js';
+import { SINK_LOW_WATER_BYTES } from '../fanout/alertFeed.js';
 import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
@@ -314,6 +315,10 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
       for await (const r of result) {
         if (!operations.has(id)) break;
         c.next(id, r);
+        // A reader that falls behind is not pulled from: its backlog stays in the subscription's
+        // queue, charged to its budget (4008 past it), as on the direct path (alertFeed.ts).
+        while (c.backlog() > SINK_LOW_WATER_BYTES && c.socket.readyState === c.socket.OPEN)
+          await new Promise((resolve) => setTimeout(resolve, 10));
       }
     } catch (err) {
       if (operations.delete(id)) c.error(id, [asGraphQLError(err)]);
