@@ -10,11 +10,21 @@ import type { StreamPosition } from './alert.js';
 
 const VERSION = 'v1';
 
+/**
+ * Recent encodings by cursor body. Subscribers at the live edge share their positions, so each alert
+ * is delivered with the same cursor to many of them: it is encoded once. Bounded: cleared when full.
+ */
+const recentEncodings = new Map<string, string>();
+const RECENT_ENCODINGS = 256;
+
 export class AlertCursor {
   private readonly offsets: Map<number, number>;
+  /** The partitions of `offsets`, ascending (the encoding's order). */
+  private partitions: number[];
 
   private constructor(offsets: Map<number, number>) {
     this.offsets = offsets;
+    this.partitions = [...offsets.keys()].sort((a, b) => a - b);
   }
 
   static fromWatermarks(watermarks: ReadonlyMap<number, number>): AlertCursor {
@@ -43,11 +53,15 @@ export class AlertCursor {
   }
 
   encode(): string {
-    const body = [...this.offsets.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([p, o]) => `${p}=${o}`)
-      .join(',');
-    return Buffer.from(`${VERSION}:${body}`, 'utf8').toString('base64url');
+    let body = '';
+    for (const p of this.partitions) body += `${body.length > 0 ? ',' : ''}${p}=${this.offsets.get(p)}`;
+    let text = recentEncodings.get(body);
+    if (text === undefined) {
+      text = Buffer.from(`${VERSION}:${body}`, 'utf8').toString('base64url');
+      if (recentEncodings.size >= RECENT_ENCODINGS) recentEncodings.clear();
+      recentEncodings.set(body, text);
+    }
+    return text;
   }
 
   /** True when the alert at this position is after everything this cursor has seen. */
@@ -59,6 +73,8 @@ export class AlertCursor {
   /** Moves the cursor past an alert. Returns false (and changes nothing) when the alert was already seen. */
   advance(position: StreamPosition): boolean {
     if (!this.isAfter(position)) return false;
+    if (!this.offsets.has(position.partition))
+      this.partitions = [...this.partitions, position.partition].sort((a, b) => a - b);
     this.offsets.set(position.partition, position.offset);
     return true;
   }

@@ -37,4 +37,23 @@ describe('alert cursor', () => {
       ]),
     );
   });
+
+  it('encodes the same positions to the same text, whatever the order partitions were first seen in', () => {
+    const a = AlertCursor.fromWatermarks(new Map([[3, 7]]));
+    a.advance({ partition: 0, offset: 10 });
+    a.advance({ partition: 2, offset: 5 });
+    const b = AlertCursor.fromWatermarks(
+      new Map([
+        [2, 5],
+        [0, 10],
+        [3, 7],
+      ]),
+    );
+    expect(a.encode()).toBe(b.encode());
+    expect(Buffer.from(a.encode(), 'base64url').toString('utf8')).toBe('v1:0=10,2=5,3=7');
+    // Encoded again after moving on: the text follows the positions, not an earlier encoding.
+    a.advance({ partition: 2, offset: 6 });
+    expect(Buffer.from(a.encode(), 'base64url').toString('utf8')).toBe('v1:0=10,2=6,3=7');
+    expect(b.encode()).not.toBe(a.encode());
+  });
 });
