@@ -34,6 +34,7 @@ import type { GraphQLContext } from '../resolvers/services.js';
 import type { Admission, GraphQLRequestText } from './admission.js';
 import { CloseCode, GRAPHQL_TRANSPORT_WS, closeReason, parseClientMessage } from './graphqlTransportWs.js';
 import { subscribeDirect, type FrameWriter } from './overheatAlertsFastPath.js';
+import { textFrame } from './wsFrames.js';
 
 export interface SubscriptionServerOptions {
   server: Server;
@@ -117,15 +118,19 @@ class Connection implements FrameWriter {
   send(frame: string): void {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return;
+    const raw = (socket as unknown as { _socket?: Duplex })._socket;
+    // Without an extension (the server offers none), a frame is written whole, as one buffer: `ws`
+    // would write header and payload separately. Its own frames (pings, close) go to the same
+    // socket, in order: without compression its sender never queues.
+    if (!raw || socket.extensions !== '') return socket.send(frame);
     // One write per socket per tick: an alert reaching many subscriptions of a socket, or a burst,
     // goes out in one writev instead of one syscall per frame.
-    const raw = (socket as unknown as { _socket?: Duplex })._socket;
-    if (raw && !this.corked) {
+    if (!this.corked) {
       this.corked = true;
       raw.cork();
       process.nextTick(uncork, this, raw);
     }
-    socket.send(frame);
+    raw.write(textFrame(frame));
   }
 
   backlog(): number {

@@ -167,6 +167,17 @@ describe('graphql-transport-ws on a raw socket', () => {
     c.close();
   });
 
+  it('sends a large result whole: the schema, introspected over the socket', async () => {
+    const c = await new RawClient().ready();
+    c.send({ type: 'subscribe', id: 'schema', payload: { query: '{ __schema { types { name description } } }' } });
+    const next = await c.frame((f) => f.type === 'next' && f.id === 'schema');
+    const types = (next.payload as { data: { __schema: { types: { name: string }[] } } }).data.__schema.types;
+    expect(types.map((t) => t.name)).toEqual(expect.arrayContaining(['OverheatAlert', 'Query', 'Subscription']));
+    expect(JSON.stringify(next).length).toBeGreaterThan(1000);
+    await c.frame((f) => f.type === 'complete' && f.id === 'schema');
+    c.close();
+  });
+
   it('answers an invalid document with error (GRAPHQL_VALIDATION_FAILED), and the socket stays open', async () => {
     const c = await new RawClient().ready();
     c.send({ type: 'subscribe', id: 'bad', payload: { query: 'subscription { overheatAlerts { nope } }' } });
