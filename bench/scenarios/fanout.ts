@@ -39,7 +39,7 @@ async function step(
   rate: number,
   durationMs: number,
   subscribers: number,
-): Promise<{ complete: boolean; p99: number; offered: number; measured: number[]; received: number }> {
+): Promise<{ complete: boolean; passed: boolean; p99: number; offered: number; measured: number[]; received: number }> {
   await cluster.waitIdle();
   await group.reset();
   const before = await cluster.metrics();
@@ -52,8 +52,11 @@ async function step(
   const measured = after.map(
     (m, i) => ((m.alert_deliveries_total ?? 0) - (before[i]!.alert_deliveries_total ?? 0)) / seconds,
   );
+  const complete = received >= sent.critical * subscribers * 0.999;
   return {
-    complete: received >= sent.critical * subscribers * 0.999,
+    complete,
+    // A step counts when every delivery arrived with p99 under a second.
+    passed: complete && latency.p99 < 1000,
     p99: latency.p99,
     offered: (sent.critical * subscribers) / (durationMs / 1000),
     measured,
@@ -77,7 +80,7 @@ async function subscriberSweep(
       console.error(
         `  fan-out @ ${o.sweepRate} alerts/s x ${subscribers} subs on one replica: ${Math.round(r.measured[0]!)} deliveries/s, p99 ${r.p99} ms, ${r.received} received ${r.complete ? '' : '(incomplete)'}`,
       );
-      if (!r.complete || r.p99 >= 1000) break;
+      if (!r.passed) break;
       best = r.offered;
       bestNote = `${o.sweepRate} alerts/s to ${subscribers} lean subscribers on one replica, p99 ${r.p99} ms`;
     } finally {
@@ -109,7 +112,7 @@ async function alertRateSweep(
       console.error(
         `  alert-rate sweep @ ${rate} alerts/s x ${perReplica} subs/replica: ${Math.round(Math.max(...r.measured))} deliveries/s/replica, p99 ${r.p99} ms, ${r.received} received ${r.complete ? '' : '(incomplete)'}`,
       );
-      if (!r.complete || r.p99 >= 1000) break;
+      if (!r.passed) break;
       best = r.offered / cluster.replicas.length;
       bestNote = `${rate} alerts/s to ${perReplica} graphql-ws subscribers per replica, p99 ${r.p99} ms`;
     }

@@ -205,7 +205,7 @@ export function createFeed<T extends Positioned>(deps: {
     private async waitForRoom(): Promise<void> {
       const sink = this.request.sink;
       if (sink) {
-        while (!this.done && sink.backlog() > SINK_LOW_WATER_BYTES) await new Promise((r) => setTimeout(r, 10));
+        while (!this.done && sink.backlog() > SINK_LOW_WATER_BYTES) await sleep(10);
         return;
       }
       if (this.done || this.queue.length <= pageSize / 2) return;

@@ -24,7 +24,6 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
 import { createDashboardHandler } from './dashboard.js';
 import { createGraphiQLHandler } from './graphiql.js';
-import { CloseCode } from './graphqlTransportWs.js';
 import { startSubscriptionServer } from './subscriptionServer.js';
 
 export type { ReadinessReport };
@@ -44,7 +43,7 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Bytes a WebSocket may have waiting to be sent before it is closed as too slow. */
   maxSocketBufferBytes: number;
-  /** Bytes of alerts queued for one socket's subscriptions before it is closed with SLOW_CONSUMER_CLOSE_CODE. */
+  /** Bytes of alerts queued for one socket's subscriptions before it is closed with 4008. */
   socketBudgetBytes: number;
   /** Subscriptions one socket may hold at once; more are refused with LIMIT_EXCEEDED. */
   maxSubscriptionsPerSocket: number;
@@ -62,11 +61,6 @@ export interface HttpFrontDoor {
   /** Stops accepting, closes WebSockets with 1001, drains in-flight HTTP requests. */
   drain(graceMs: number): Promise<void>;
 }
-
-/** WebSocket close codes (see http/subscriptionServer.ts). */
-export const SLOW_CONSUMER_CLOSE_CODE = CloseCode.SlowConsumer;
-export const CREDENTIAL_EXPIRED_CLOSE_CODE = CloseCode.CredentialExpired;
-export const TOO_MANY_CONNECTIONS_CLOSE_CODE = CloseCode.TryAgainLater;
 
 const DEFAULT_QUERY = `# Live overheat alerts (start some sensors first, in another tab):
 #   mutation { spawnSensors(input: { count: 3, scenario: OVERHEAT, intervalMs: 500 }) { sensors { id } } }

@@ -28,6 +28,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Authenticator, Principal } from '../auth/credentials.js';
 import { ErrorCode } from '../errors.js';
 import { SINK_LOW_WATER_BYTES } from '../fanout/alertFeed.js';
+import { sleep } from '../shared/retry.js';
 import { createSocketBudget, type SocketBudget } from '../fanout/socketBudget.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../resolvers/services.js';
@@ -322,8 +323,7 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
         c.next(id, r);
         // A reader that falls behind is not pulled from: its backlog stays in the subscription's
         // queue, charged to its budget (4008 past it), as on the direct path (alertFeed.ts).
-        while (c.backlog() > SINK_LOW_WATER_BYTES && c.socket.readyState === c.socket.OPEN)
-          await new Promise((resolve) => setTimeout(resolve, 10));
+        while (c.backlog() > SINK_LOW_WATER_BYTES && c.socket.readyState === c.socket.OPEN) await sleep(10);
       }
     } catch (err) {
       if (operations.delete(id)) c.error(id, [asGraphQLError(err)]);

@@ -22,8 +22,9 @@ export interface PipelineObserver {
 /**
  * The alert path of one batch, in order: `queued` from its oldest critical reading's timestamp to
  * the batch reaching the consumer (Kafka, and the wait behind earlier batches); `judge` the
- * thresholds and incidents computed; `store` alerts and incidents stored; `watermark` the partition
- * watermark moved; `publish` alerts handed to Redis.
+ * thresholds and incidents computed; `store` alerts and their pages, incidents and their updates
+ * stored; `watermark` the partition watermark moved, beside the tracker's state; `publish` alerts
+ * handed to Redis.
  */
 export type AlertStage = 'queued' | 'judge' | 'store' | 'watermark' | 'publish';
 
@@ -66,8 +67,9 @@ let heapAfterLastGc = 0;
 let rssAfterLastGc = 0;
 let forcedGcs = 0;
 /**
- * Records the heap in use and the resident set right after a forced full collection. Read in the
- * same tick as the collection: a /metrics scrape later would also count what was allocated in between.
+ * Records the heap in use right after a forced full collection (read in the same tick as the
+ * collection: a /metrics scrape later would also count what was allocated in between), and the
+ * resident set read once the freed pages were given back (src/main.ts).
  */
 export function noteMemoryAfterGc(memory: { heapUsed: number; rss: number }): void {
   heapAfterLastGc = memory.heapUsed;
@@ -196,7 +198,7 @@ export function createMetrics(): Metrics {
   });
   const storeWrite = new Histogram({
     name: 'iot_store_write_seconds',
-    help: 'Time of one store write: a batch of alerts with their pages, its incident updates, its incidents and tracker state, or one bulk write of reading buckets.',
+    help: 'Time of one store write: a batch of alerts with their pages, its incident updates, its incidents (with the updates beside them), or one bulk write of reading buckets.',
     labelNames: ['what'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],

@@ -36,8 +36,8 @@ export interface TrackedBatch {
   /** Each reading of the batch with the limits it is judged by, in offset order. */
   readonly judged: readonly { readonly offset: number; readonly reading: Reading; readonly limits: SensorLimits }[];
   /**
-   * Lifecycle changes this batch made (not the replayed part of it). Store them before persist(), or
-   * alongside it: once persisted, a replay of the batch does not make them again.
+   * Lifecycle changes this batch made (not the replayed part of it). Store them with store(), before
+   * commit(): once committed, a replay of the batch does not make them again.
    */
   readonly events: readonly IncidentUpdate[];
   /**
@@ -54,8 +54,6 @@ export interface TrackedBatch {
    * (its updates and incidents are rewritten as they are, and published again).
    */
   commit(): Promise<void>;
-  /** store(), then commit(). */
-  persist(alongside?: () => Promise<void>): Promise<void>;
 }
 
 export interface IncidentTracker {
@@ -204,10 +202,6 @@ export function createIncidentTracker(o: {
         replayed,
         store,
         commit,
-        async persist(alongside) {
-          await store(alongside);
-          await commit();
-        },
       };
     },
     forget(partitions) {

@@ -228,9 +228,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
             observer.storeWrite('alerts', performance.now() - t0);
             return stored;
           });
-    // Incident updates beside the incidents, then the tracker's state: once the state is stored, a
-    // replay does not make the updates again. A replayed stretch's updates are stored, but were they
-    // published? Again.
+    // Incident updates beside the incidents; the tracker's state comes after, beside the watermark
+    // (once it is stored, a replay does not make the updates again). A replayed stretch's updates
+    // are stored, but were they published? Again.
     const storeIncidents = async (): Promise<IncidentUpdate[]> => {
       const again = replayed
         ? durably('read replayed incident updates', p, () =>

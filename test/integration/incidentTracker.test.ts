@@ -59,7 +59,8 @@ let nextPartition = 0;
 
 async function run(tracker: IncidentTracker, items: readonly BatchItem[], partition: number): Promise<void> {
   const batch = await tracker.process(partition, items, items.at(-1)!.offset);
-  await batch.persist();
+  await batch.store();
+  await batch.commit();
 }
 
 describe('the incident tracker', () => {
@@ -97,7 +98,8 @@ describe('the incident tracker', () => {
     const p = nextPartition++;
     const first = await replica().process(p, items, 2);
     expect(first.judged.map((j) => j.limits.thresholdC)).toEqual([80, 45]);
-    await first.persist();
+    await first.store();
+    await first.commit();
     // Another replica replays the whole batch from the stored state: the same judgement.
     const again = await replica().process(p, items, 2);
     expect(again.judged.map((j) => j.limits.thresholdC)).toEqual([80, 45]);
