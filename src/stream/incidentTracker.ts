@@ -180,10 +180,11 @@ export function createIncidentTracker(o: {
       const replayed = stale.length > 0 ? { from: stale[0]!.offset, to: stale.at(-1)!.offset } : undefined;
 
       const store = async (alongside?: () => Promise<void>): Promise<void> => {
+        // Only what there is to write: a call with nothing to write succeeds without the server, and
+        // would tell the store's watchdog it was reached while the store is down (clientWatchdog.ts).
         const incidents = async (): Promise<void> => {
-          if (!changed) return;
-          await o.store.write(toWrite);
-          await o.store.writeLimits(limitRecords);
+          if (toWrite.length > 0) await o.store.write(toWrite);
+          if (limitRecords.length > 0) await o.store.writeLimits(limitRecords);
         };
         await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
       };
