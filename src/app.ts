@@ -142,6 +142,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       url: config.mongo.url,
       database: config.mongo.database,
       alertsDatabase: config.mongo.alertsDatabase,
+      alertPagesDatabase: config.mongo.alertPagesDatabase,
+      incidentsDatabase: config.mongo.incidentsDatabase,
       ferretSqliteDir: config.mongo.ferretSqliteDir,
       logger,
     });

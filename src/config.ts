@@ -47,6 +47,10 @@ export interface Config {
     readonly database: string;
     /** Alerts and stream progress (the alert path); default `<database>_alerts`. */
     readonly alertsDatabase: string;
+    /** The alerts' replay pages; default the alerts database. */
+    readonly alertPagesDatabase: string;
+    /** Incidents, their updates, sensor limits and the incident tracker's state; default the alerts database. */
+    readonly incidentsDatabase: string;
     /** FerretDB's SQLite directory, when the store is FerretDB on SQLite: the `_id` indexes are kept there. */
     readonly ferretSqliteDir: string | undefined;
   };
@@ -298,6 +302,14 @@ export const VARIABLES = {
     schema: optionalText(/^[a-zA-Z0-9_-]{1,63}$/),
     doc: 'alerts and stream progress (default <MONGODB_DATABASE>_alerts)',
   },
+  MONGODB_ALERT_PAGES_DATABASE: {
+    schema: optionalText(/^[a-zA-Z0-9_-]{1,63}$/),
+    doc: "the alerts' replay pages (default: the alerts database); on FerretDB/SQLite give it its own",
+  },
+  MONGODB_INCIDENTS_DATABASE: {
+    schema: optionalText(/^[a-zA-Z0-9_-]{1,63}$/),
+    doc: 'incidents, sensor limits and tracker state (default: the alerts database); on FerretDB/SQLite give it its own',
+  },
   MONGODB_FERRETDB_SQLITE_DIR: {
     schema: optionalText(),
     doc: 'FerretDB on SQLite only: where the API keeps its _id indexes',
@@ -465,6 +477,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  const alertsDatabase = e.MONGODB_ALERTS_DATABASE ?? `${e.MONGODB_DATABASE}_alerts`;
 
   const production = e.NODE_ENV === 'production';
   const config: Config = {
@@ -492,7 +505,9 @@ export function loadConfig(env: Env = process.env): Config {
     mongo: {
       url: e.MONGODB_URL,
       database: e.MONGODB_DATABASE,
-      alertsDatabase: e.MONGODB_ALERTS_DATABASE ?? `${e.MONGODB_DATABASE}_alerts`,
+      alertsDatabase,
+      alertPagesDatabase: e.MONGODB_ALERT_PAGES_DATABASE ?? alertsDatabase,
+      incidentsDatabase: e.MONGODB_INCIDENTS_DATABASE ?? alertsDatabase,
       ferretSqliteDir: e.MONGODB_FERRETDB_SQLITE_DIR,
     },
     history: {

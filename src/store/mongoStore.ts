@@ -3,7 +3,7 @@
  * Every write is idempotent (natural keys as `_id`), so replaying a Kafka batch changes nothing.
  * Queries stick to what both MongoDB 7 and FerretDB 1.x support.
  */
-import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { StreamHistory } from '../fanout/alertFeed.js';
@@ -16,7 +16,7 @@ import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
 import { allSettledOrThrow } from '../shared/retry.js';
 import { createStorePriority } from './storePriority.js';
-import { GATE_CONCURRENCY, createWriteGate } from './writeGate.js';
+import { GATE_CONCURRENCY, createWriteGate, type WriteGate } from './writeGate.js';
 import {
   INCIDENTS,
   INCIDENT_PARTITIONS,
@@ -227,14 +227,18 @@ function fromAlertDoc(d: AlertDoc): OverheatAlert {
 
 /**
  * Readings and sensors live in `database`; alerts and stream progress, the alert path, in
- * `alertsDatabase` (default `<database>_alerts`). On MongoDB that is only tidy; on FerretDB/SQLite
- * each database is its own file with its own write lock, so bulk reading inserts never queue the
- * small alert writes behind them.
+ * `alertsDatabase` (default `<database>_alerts`); the alerts' replay pages in `alertPagesDatabase`
+ * and incidents in `incidentsDatabase` (both default to the alerts database). On MongoDB that is
+ * only tidy. On FerretDB/SQLite each database is its own file with its own write lock: bulk reading
+ * inserts never queue the small alert writes behind them, and the writes one batch makes side by
+ * side (alerts, pages, incidents) only run side by side when they are in different files.
  */
 export async function connectMongoStore(options: {
   url: string;
   database: string;
   alertsDatabase?: string;
+  alertPagesDatabase?: string;
+  incidentsDatabase?: string;
   /** FerretDB's SQLite directory: when set, the `_id` expression indexes are ensured (see ferretSqlite.ts). */
   ferretSqliteDir?: string;
   /** Deadline of one write command (store/commandDeadline.ts); COMMAND_DEADLINE_MS unless a test needs less. */
@@ -281,11 +285,19 @@ export async function connectMongoStore(options: {
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
   // The alert path's writes go ahead of reading history (store/storePriority.ts).
   const priority = createStorePriority();
-  // One gate for the alert path's writes in this process (store/writeGate.ts).
+  // One gate per database for the alert path's writes in this process (store/writeGate.ts): the
+  // bound it keeps is per database (FerretDB's connection pool).
   const deadlineMs = options.commandDeadlineMs ?? COMMAND_DEADLINE_MS;
-  const gate = createWriteGate(GATE_CONCURRENCY, deadlineMs);
-  const alertPages = createAlertPages(alertsDb, gate);
-  const incidents = createIncidentStore(alertsDb, gate);
+  const gates = new Map<string, WriteGate>();
+  const gateOf = (d: Db): WriteGate => {
+    let gate = gates.get(d.databaseName);
+    if (!gate) gates.set(d.databaseName, (gate = createWriteGate(GATE_CONCURRENCY, deadlineMs)));
+    return gate;
+  };
+  const pagesDb = options.alertPagesDatabase ? client.db(options.alertPagesDatabase) : alertsDb;
+  const incidentsDb = options.incidentsDatabase ? client.db(options.incidentsDatabase) : alertsDb;
+  const alertPages = createAlertPages(pagesDb, gateOf(pagesDb));
+  const incidents = createIncidentStore(incidentsDb, gateOf(incidentsDb));
   const purgedUpTo = async (topic: string): Promise<Map<number, number>> =>
     new Map((await purges.find({ topic }).toArray()).map((d) => [d.partition, d.offset]));
 
@@ -299,9 +311,8 @@ export async function connectMongoStore(options: {
     // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
     await Promise.all([
       ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]),
-      ensureSqliteIdIndexes(alertsDb, options.ferretSqliteDir, [
-        ALERT_PAGES,
-        ALERT_PAGE_DIRS,
+      ensureSqliteIdIndexes(pagesDb, options.ferretSqliteDir, [ALERT_PAGES, ALERT_PAGE_DIRS]),
+      ensureSqliteIdIndexes(incidentsDb, options.ferretSqliteDir, [
         INCIDENTS,
         SENSOR_LIMITS,
         INCIDENT_PARTITIONS,

@@ -4,9 +4,10 @@
  * FerretDB 1.24 hangs a database for good once 100 statements that match existing documents are in
  * flight together (its connection pool). The reading-history writer keeps one command of at most
  * MAX_STATEMENTS_PER_COMMAND (25) in flight per process, on the readings database; the alert path's
- * other writes (alert pages, incidents, their state) go to the alerts database through this gate,
- * at most GATE_CONCURRENCY commands of at most GATED_MAX_STATEMENTS each, so one process never has
- * more than 15 statements in flight there and six replicas stay under 100. MongoDB does not care.
+ * other writes (alert pages, incidents, their state) go through a gate of the database they are
+ * in, at most GATE_CONCURRENCY commands of at most GATED_MAX_STATEMENTS each, so one process never
+ * has more than 15 statements in flight on one database and six replicas stay under 100. MongoDB
+ * does not care.
  * (A fault-suite stall once blamed on this was the driver's monitor hanging: see
  * store/clientWatchdog.ts.)
  */

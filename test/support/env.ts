@@ -18,11 +18,15 @@ export function ferretSqliteDir(): string {
 export function storeOptionsFrom(env: Record<string, string>): {
   url: string;
   database: string;
+  alertPagesDatabase: string | undefined;
+  incidentsDatabase: string | undefined;
   ferretSqliteDir: string;
 } {
   return {
     url: 'mongodb://127.0.0.1:27017',
     database: env.MONGODB_DATABASE!,
+    alertPagesDatabase: env.MONGODB_ALERT_PAGES_DATABASE,
+    incidentsDatabase: env.MONGODB_INCIDENTS_DATABASE,
     ferretSqliteDir: env.MONGODB_FERRETDB_SQLITE_DIR ?? ferretSqliteDir(),
   };
 }
@@ -46,6 +50,7 @@ export const OPEN_ACCESS: Readonly<Record<string, string>> = {
 /** Environment for an isolated pipeline: its own topics, group, database and Redis channels. */
 export function isolatedEnv(label: string, overrides: Record<string, string> = {}): Record<string, string> {
   const id = uniqueName(label);
+  const database = id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 52);
   return {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
@@ -54,7 +59,10 @@ export function isolatedEnv(label: string, overrides: Record<string, string> = {
     KAFKA_DLQ_TOPIC: `${id}.readings.dlq`,
     KAFKA_GROUP_ID: `${id}-group`,
     KAFKA_PARTITIONS: '3',
-    MONGODB_DATABASE: id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 60),
+    MONGODB_DATABASE: database,
+    // The layout recommended on FerretDB/SQLite (README, Configuration): one file per part of the alert path.
+    MONGODB_ALERT_PAGES_DATABASE: `${database}_pages`,
+    MONGODB_INCIDENTS_DATABASE: `${database}_incidents`,
     MONGODB_FERRETDB_SQLITE_DIR: ferretSqliteDir(),
     REDIS_CHANNEL_PREFIX: id,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

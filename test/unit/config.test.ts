@@ -26,6 +26,28 @@ describe('configuration', () => {
     expect(Object.isFrozen(c.kafka)).toBe(true);
   });
 
+  it('keeps the alert path in the alerts database unless its parts are given their own', () => {
+    const shared = loadConfig({ ...KEYS, MONGODB_DATABASE: 'plant' });
+    expect(shared.mongo).toMatchObject({
+      database: 'plant',
+      alertsDatabase: 'plant_alerts',
+      alertPagesDatabase: 'plant_alerts',
+      incidentsDatabase: 'plant_alerts',
+    });
+    const spread = loadConfig({
+      ...KEYS,
+      MONGODB_ALERTS_DATABASE: 'a',
+      MONGODB_ALERT_PAGES_DATABASE: 'a_pages',
+      MONGODB_INCIDENTS_DATABASE: 'a_incidents',
+    });
+    expect(spread.mongo).toMatchObject({
+      alertsDatabase: 'a',
+      alertPagesDatabase: 'a_pages',
+      incidentsDatabase: 'a_incidents',
+    });
+    expect(() => loadConfig({ ...KEYS, MONGODB_INCIDENTS_DATABASE: '../etc' })).toThrow(/MONGODB_INCIDENTS_DATABASE/);
+  });
+
   it('reports every problem in one error', () => {
     let error: unknown;
     try {
