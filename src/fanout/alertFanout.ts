@@ -13,6 +13,12 @@
  * late confirmation arrived): subscriptions replay from their cursor and release what they held.
  * A `resync` message on `<prefix>:control` is a bare `replay`: a replica whose publish failed sends
  * it once it can publish again (it publishes nothing in between).
+ *
+ * Published before stored: an overheat alert goes out the moment it is detected, before it is
+ * stored. Each such item carries its place in its partition's chain (`prev`: the offset of the item
+ * published before it on the partition), and once the partition's watermark has moved past it the
+ * publisher sends a progress notice on `<prefix>:<stream>-progress`. That is what subscriptions join
+ * live and stored items by (fanout/alertFeed.ts). Items published after they are stored (incident updates) carry neither.
  */
 import { Redis } from 'ioredis';
 import type { OverheatAlert } from '../domain/alert.js';
@@ -21,7 +27,14 @@ import type { Logger } from '../logger.js';
 /** How long a new listener waits for Redis to confirm its subscription before going on without it. */
 const SUBSCRIBE_WAIT_MS = 2000;
 
-export type AlertListener = (alert: OverheatAlert) => void;
+/** `prev`: the offset of the item published before this one on its partition (undefined: it was stored first). */
+export type LiveListener<T> = (item: T, prev: number | undefined) => void;
+export type AlertListener = LiveListener<OverheatAlert>;
+/** A partition's watermark moved: its items up to `watermark` are stored, and were published before this. */
+export interface StreamProgress {
+  readonly partition: number;
+  readonly watermark: number;
+}
 /** How items of a stream travel on Redis. */
 export interface StreamCodec<T> {
   encode(item: T): string;
@@ -32,14 +45,22 @@ export type ResyncPhase = 'hold' | 'replay';
 
 /** The fan-out of one stream of per-sensor items (overheat alerts, incident updates). */
 export interface Fanout<T> {
-  /** Publishes items to all replicas. Never throws: a failure is logged and counted (subscribers recover through their cursor). */
-  publish(items: readonly T[]): Promise<void>;
+  /**
+   * Publishes items to all replicas. Never throws: a failure is logged and counted (subscribers
+   * recover through their cursor). `prev[i]`, when given, is items[i]'s place in its partition's
+   * chain: the item is published before it is stored.
+   */
+  publish(items: readonly T[], prev?: readonly number[]): Promise<void>;
+  /** Tells subscribers a partition's watermark moved (after items published before they were stored). */
+  publishProgress(progress: StreamProgress): Promise<void>;
   /**
    * Listens to alerts of these sensors (all sensors when undefined). Resolves with the unsubscribe
    * function once Redis confirmed the subscription, or after `SUBSCRIBE_WAIT_MS` when Redis is down
    * (the subscription then resyncs when Redis returns).
    */
-  listen(sensorIds: readonly string[] | undefined, listener: (item: T) => void): Promise<() => void>;
+  listen(sensorIds: readonly string[] | undefined, listener: LiveListener<T>): Promise<() => void>;
+  /** Progress notices of every partition (heard from before any listen() resolves). */
+  onProgress(listener: (progress: StreamProgress) => void): () => void;
   /** Resync phases (see the module comment). */
   onResync(listener: (phase: ResyncPhase) => void): () => void;
   /** True between a `hold` and the `replay` that closes it: live alerts must not be released. */
@@ -137,9 +158,11 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   await Promise.all([pub.connect(), sub.connect()]);
 
   const controlChannel = `${options.channelPrefix}:control`;
-  const bySensor = new Map<string, Set<(item: T) => void>>();
-  const everything = new Set<(item: T) => void>();
+  const progressChannel = `${options.channelPrefix}:${options.stream}-progress`;
+  const bySensor = new Map<string, Set<LiveListener<T>>>();
+  const everything = new Set<LiveListener<T>>();
   const resyncListeners = new Set<(phase: ResyncPhase) => void>();
+  const progressListeners = new Set<(progress: StreamProgress) => void>();
   let published = 0;
   let publishFailures = 0;
   let received = 0;
@@ -153,15 +176,23 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     if (!targets || targets.size === 0) return;
     received++;
     let item: T;
+    let prev: number | undefined;
     try {
-      item = options.codec.decode(payload);
+      // `<prev>\n<item>` for an item published before it was stored (see the module comment).
+      if (payload.startsWith('{')) item = options.codec.decode(payload);
+      else {
+        const cut = payload.indexOf('\n');
+        prev = Number(payload.slice(0, cut));
+        if (cut < 0 || !Number.isSafeInteger(prev)) throw new Error('bad chain prefix');
+        item = options.codec.decode(payload.slice(cut + 1));
+      }
     } catch (err) {
       log.error({ channel, err: (err as Error).message }, 'undecodable item on redis');
       return;
     }
     for (const listener of targets) {
       try {
-        listener(item);
+        listener(item, prev);
       } catch (err) {
         log.error({ err }, 'alert listener threw');
       }
@@ -183,6 +214,16 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     resyncAll(why);
   };
   sub.on('message', (channel: string, message: string) => {
+    if (channel === progressChannel) {
+      const [partition, watermark] = message.split(':').map(Number);
+      if (![partition, watermark].every((n) => Number.isSafeInteger(n))) {
+        log.error({ message }, 'undecodable progress notice on redis');
+        return;
+      }
+      const progress: StreamProgress = { partition: partition!, watermark: watermark! };
+      for (const l of progressListeners) l(progress);
+      return;
+    }
     if (channel === controlChannel) {
       if (message === 'resync') resyncAll('a replica could not publish some alerts');
       return;
@@ -202,7 +243,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     wasReady = true;
     // ioredis re-subscribes by itself; subscribing again (idempotent in Redis) gives an ack that
     // arrives after those, so subscriptions replay only once Redis delivers to us again.
-    const channels = [controlChannel, ...[...bySensor.keys()].map((id) => channelPrefix + id)];
+    const channels = [controlChannel, progressChannel, ...[...bySensor.keys()].map((id) => channelPrefix + id)];
     void Promise.all([
       channels.length > 0 ? sub.subscribe(...channels) : undefined,
       everything.size > 0 ? sub.psubscribe(pattern) : undefined,
@@ -211,7 +252,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       .finally(() => releaseHold('subscriber connection restored'));
   });
 
-  await sub.subscribe(controlChannel);
+  await sub.subscribe(controlChannel, progressChannel);
   // After a failed publish, nothing more is published until every replica has been told to resync:
   // an alert published after a lost one would move subscribers' cursors past it for good, while
   // alerts held back are all read again by the resync (they are stored before they are published).
@@ -254,7 +295,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   };
 
   return {
-    async publish(items) {
+    async publish(items, prev) {
       if (items.length === 0) return;
       if (owedResync) {
         publishFailures += items.length;
@@ -262,7 +303,11 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       }
       try {
         const pipeline = pub.pipeline();
-        for (const item of items) pipeline.publish(channelPrefix + item.sensorId, options.codec.encode(item));
+        items.forEach((item, i) => {
+          const encoded = options.codec.encode(item);
+          const p = prev?.[i];
+          pipeline.publish(channelPrefix + item.sensorId, p === undefined ? encoded : `${p}\n${encoded}`);
+        });
         const results = await pipeline.exec();
         const failed = results?.filter(([err]) => err).length ?? items.length;
         published += items.length - failed;
@@ -276,6 +321,19 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
           'publish failed; subscribers will recover from the store',
         );
       }
+    },
+    async publishProgress(progress) {
+      // Like a failed publish, a notice not sent is made good by the resync (subscriptions waiting for
+      // it also look at the watermarks now and then: alertFeed's PROGRESS_POLL_MS).
+      if (owedResync) return;
+      await pub.publish(progressChannel, `${progress.partition}:${progress.watermark}`).catch((err: Error) => {
+        owedResync = true;
+        log.warn({ err: err.message }, 'progress notice not published; subscribers will resync');
+      });
+    },
+    onProgress(listener) {
+      progressListeners.add(listener);
+      return () => progressListeners.delete(listener);
     },
     async listen(sensorIds, listener) {
       if (sensorIds === undefined) {

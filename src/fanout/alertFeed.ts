@@ -2,11 +2,25 @@
  * The `overheatAlerts` feed of one subscriber: history from MongoDB up to the stored watermark,
  * then live alerts from Redis, joined without gap or duplicate by the subscriber's AlertCursor.
  *
- * Why it is gap-free: the consumer stores a batch's alerts, then advances the partition watermark,
- * then publishes. The feed listens on Redis first, then reads the watermarks, then replays stored
- * alerts up to them. Any alert beyond a watermark is published after the listener existed, so it
- * arrives live; anything at or before the cursor is dropped, so replays and re-publishes never
- * reach the client twice.
+ * Why it is gap-free: the feed listens on Redis first, then reads the watermarks, then replays
+ * stored alerts up to them; anything at or before the cursor is dropped, so replays and re-publishes
+ * never reach the client twice. An item stored before it was published (incident updates) and
+ * beyond a watermark was published after the listener existed, so it arrives live.
+ *
+ * Overheat alerts are published before they are stored (fanout/alertFanout.ts), so one published
+ * just before the listener existed may be neither heard nor stored yet. Each carries `prev`, the
+ * offset of the alert published before it on its partition:
+ * - a subscription to all sensors knows, per partition, the offset up to which it has every alert
+ *   (`through`: its cursor, the watermark of its last replay, the last alert it delivered). An alert
+ *   whose `prev` is within that is delivered at once. Otherwise something before it was missed: the
+ *   partition's live alerts wait until a progress notice says the store has reached `prev`, a replay
+ *   reads what was missed, and the waiting alerts follow;
+ * - a subscription to some sensors hears only their alerts, so it cannot follow the chain. Its live
+ *   alerts wait for the progress notice that says they are stored. The first notice of a partition
+ *   heard since listening is followed by one replay: every alert after that notice's watermark was
+ *   published after it, so it is heard; the alerts up to the watermark are read from the store.
+ * The publisher repeats a partition's last notice every PROGRESS_REPEAT_MS while it has published
+ * nothing beyond it, so a notice lost on the way delays, but never strands, what waits for it.
  *
  * Resuming from an old cursor: the replay reads REPLAY_PAGE alerts at a time and reads the next page
  * only once the subscriber has taken most of the previous one, so a subscriber 100k alerts behind
@@ -24,7 +38,7 @@ import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
-import type { AlertFanout, Fanout } from './alertFanout.js';
+import type { AlertFanout, Fanout, StreamProgress } from './alertFanout.js';
 import { queuedAlertBytes, type SocketBudget } from './socketBudget.js';
 
 /** What a feed carries: items of one sensor, at a position in the readings stream. */
@@ -85,6 +99,12 @@ export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
 /** Stored items read per replay query. */
 export const REPLAY_PAGE = 500;
 
+/** A live item as heard: `prev` is its place in its partition's chain (undefined: stored before it was published). */
+interface LiveEntry<T> {
+  readonly item: T;
+  readonly prev: number | undefined;
+}
+
 /** What a feed reads from the store: its stored items by position, and the stream watermarks. */
 export interface StreamHistory<T> {
   between(
@@ -139,6 +159,11 @@ export function createFeed<T extends Positioned>(deps: {
   const pageSize = Math.max(1, Math.min(REPLAY_PAGE, Math.floor(deps.maxPending / 2)));
   const open = new Set<FeedSubscription>();
   let delivered = 0;
+  /** Subscriptions with live items waiting for the store: they are told of progress. */
+  const waitingForStore = new Set<FeedSubscription>();
+  deps.fanout.onProgress((progress) => {
+    for (const s of [...waitingForStore]) s.onProgress(progress);
+  });
 
   class FeedSubscription implements AsyncIterableIterator<Delivered<T>> {
     private readonly queue: Delivered<T>[] = [];
@@ -149,8 +174,22 @@ export function createFeed<T extends Positioned>(deps: {
     private failure: unknown;
     private done = false;
     private cursor: AlertCursor | undefined;
-    /** While replaying from the store, live alerts wait here (in arrival order). */
-    private held: T[] | undefined = [];
+    /** While replaying from the store (or holding, see AlertFanout), live alerts wait here (in arrival order). */
+    private held: LiveEntry<T>[] | undefined = [];
+    /** Per partition, live alerts waiting for the store (see the module comment), in arrival order. */
+    private readonly waiting = new Map<number, LiveEntry<T>[]>();
+    private waitingCount = 0;
+    /** All sensors: per partition, the offset up to which every alert was delivered or is known absent. */
+    private readonly through = new Map<number, number>();
+    /** All sensors: per waiting partition, the offset the store must reach. */
+    private readonly need = new Map<number, number>();
+    /** Per partition, offsets of live alerts let go (too many waiting): the store must reach them before any other. */
+    private readonly owed = new Map<number, number>();
+    /** Some sensors: per partition, the highest watermark known, and whether a notice was heard since listening. */
+    private readonly covered = new Map<number, number>();
+    private readonly noticed = new Set<number>();
+    /** Some sensors: partitions whose live alerts arrive whole (a replay followed a notice heard). */
+    private readonly joined = new Set<number>();
     private unlisten: (() => void) | undefined;
     private readonly filter: ReadonlySet<string> | undefined;
     private readonly stopResync: () => void;
@@ -163,7 +202,7 @@ export function createFeed<T extends Positioned>(deps: {
 
     private async start(): Promise<void> {
       try {
-        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (a) => this.onLive(a));
+        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (item, prev) => this.onLive({ item, prev }));
         if (this.done) return this.unlisten();
         if (this.request.after) {
           for (const [partition, upTo] of await deps.history.purgedUpTo(deps.topic)) {
@@ -178,6 +217,7 @@ export function createFeed<T extends Positioned>(deps: {
           }
         }
         this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.progress.watermarks(deps.topic));
+        for (const [partition, offset] of this.cursor.entries()) this.through.set(partition, offset);
         await this.replay();
       } catch (err) {
         this.fail(err);
@@ -189,15 +229,95 @@ export function createFeed<T extends Positioned>(deps: {
       if (!this.done) this.held ??= [];
     }
 
-    private onLive(alert: T): void {
-      if (!this.held) return this.deliver(alert);
+    private onLive(entry: LiveEntry<T>): void {
+      if (this.done) return;
+      if (!this.held) return this.admit(entry);
       if (this.held.length >= deps.maxPending) {
-        // Stored before it was published: the replay will read it. Go round once more.
+        // Let go; the replay reads them (once the store has them). Go round once more.
+        this.letGo(this.held);
         this.held = [];
         this.replayAgain = true;
         return;
       }
-      this.held.push(alert);
+      this.held.push(entry);
+    }
+
+    /** Delivers a live alert now, or has it wait for the store (with every later one of its partition). */
+    private admit(entry: LiveEntry<T>): void {
+      const { partition, offset } = entry.item.position;
+      const queue = this.waiting.get(partition);
+      if (queue) {
+        queue.push(entry);
+        if (++this.waitingCount > deps.maxPending) this.letGoWaiting();
+        return;
+      }
+      if (entry.prev !== undefined) {
+        if (!this.filter) {
+          if (entry.prev > (this.through.get(partition) ?? -1)) {
+            // Something before it was missed: wait until the store has it.
+            this.need.set(partition, entry.prev);
+            return this.wait(entry);
+          }
+          this.through.set(partition, Math.max(offset, this.through.get(partition) ?? -1));
+        } else if (!this.joined.has(partition) || offset > (this.covered.get(partition) ?? -1)) {
+          return this.wait(entry);
+        }
+      }
+      this.deliver(entry.item);
+    }
+
+    private wait(entry: LiveEntry<T>): void {
+      this.waiting.set(entry.item.position.partition, [entry]);
+      this.waitingCount++;
+      waitingForStore.add(this);
+    }
+
+    /** Live alerts dropped (too many waiting): each is owed from the store, before anything after it. */
+    private letGo(entries: readonly LiveEntry<T>[]): void {
+      for (const { item, prev } of entries) {
+        if (prev === undefined) continue; // stored before it was published: the replay reads it
+        const { partition, offset } = item.position;
+        this.owed.set(partition, Math.max(offset, this.owed.get(partition) ?? -1));
+      }
+      if (this.owed.size > 0) waitingForStore.add(this);
+    }
+
+    private letGoWaiting(): void {
+      for (const queue of this.waiting.values()) this.letGo(queue);
+      this.waiting.clear();
+      this.waitingCount = 0;
+      this.need.clear();
+      void this.replay();
+    }
+
+    /** A partition's watermark moved: a progress notice, heard since listening. */
+    onProgress(progress: StreamProgress): void {
+      if (this.done) return;
+      const { partition, watermark } = progress;
+      this.noticed.add(partition);
+      if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
+      if (this.held) {
+        // Holding for what was let go: replay once the store has it.
+        if (!this.replaying && (this.owed.get(partition) ?? Infinity) <= watermark) void this.replay();
+        return;
+      }
+      const queue = this.waiting.get(partition);
+      if (!queue) return;
+      if (!this.filter) {
+        if ((this.need.get(partition) ?? Infinity) <= watermark) void this.replay();
+        return;
+      }
+      if (!this.joined.has(partition)) return void this.replay();
+      // Whole since the join: what the store now has can go.
+      this.waiting.delete(partition);
+      this.waitingCount -= queue.length;
+      for (const entry of queue) this.admit(entry);
+      this.syncWaiting();
+    }
+
+    private syncWaiting(): void {
+      if (this.waiting.size === 0 && this.owed.size === 0) waitingForStore.delete(this);
+      else waitingForStore.add(this);
     }
 
     /** Resolves once the subscriber has taken most of what is queued (or the feed ended). */
@@ -247,11 +367,14 @@ export function createFeed<T extends Positioned>(deps: {
       }
       this.replaying = true;
       const backoff = new Backoff(100, 2000);
+      // Some sensors: a notice heard before the watermarks are read makes its partition whole (module comment).
+      const noticed = new Set(this.noticed);
+      let watermarks = new Map<number, number>();
       try {
         do {
           this.replayAgain = false;
           try {
-            const watermarks = await deps.progress.watermarks(deps.topic);
+            watermarks = await deps.progress.watermarks(deps.topic);
             for (;;) {
               const page = await deps.history.between(this.cursor, watermarks, this.filter, pageSize);
               for (const a of page) this.deliver(a);
@@ -268,11 +391,30 @@ export function createFeed<T extends Positioned>(deps: {
       } finally {
         this.replaying = false;
       }
+      if (this.done) return;
+      // Every stored alert up to the watermarks read has now been delivered (or was before the cursor).
+      for (const [partition, watermark] of watermarks) {
+        if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
+        if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
+        if (noticed.has(partition)) this.joined.add(partition);
+      }
+      // Alerts let go that the store does not have yet: keep holding until it does.
+      for (const [partition, offset] of this.owed)
+        if (offset <= (watermarks.get(partition) ?? -1)) this.owed.delete(partition);
+      if (this.owed.size > 0) return this.syncWaiting();
       // Still holding: the replay that closes the hold releases them.
       if (deps.fanout.isHolding()) return;
-      const held = this.held;
+      // What waited for the store, then what arrived during the replay, in order, admitted again.
+      const again = [...this.waiting.values()].flat().concat(this.held ?? []);
+      this.waiting.clear();
+      this.waitingCount = 0;
+      this.need.clear();
       this.held = undefined;
-      for (const a of held ?? []) this.deliver(a);
+      for (const entry of again) {
+        if (this.held) this.onLive(entry);
+        else this.admit(entry);
+      }
+      this.syncWaiting();
     }
 
     private deliver(alert: T): void {
@@ -323,6 +465,8 @@ export function createFeed<T extends Positioned>(deps: {
     private dispose(): void {
       if (this.done) return;
       this.done = true;
+      waitingForStore.delete(this);
+      this.waiting.clear();
       this.wakeDrained();
       this.unlisten?.();
       this.stopResync();

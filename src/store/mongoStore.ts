@@ -76,6 +76,8 @@ interface ProgressDoc {
   partition: number;
   /** Last offset whose readings and alerts are durably stored. */
   offset: number;
+  /** Highest timestamp of the alerts stored up to `offset` (absent: none, or stored before it was kept). */
+  alertTs?: Date;
 }
 
 export interface Page<T> {
@@ -147,9 +149,18 @@ export interface MongoStore {
     bumpVersion(): Promise<void>;
   };
   readonly progress: {
-    /** Records that everything up to `offset` in this partition is stored. Never moves backwards. */
-    advance(topic: string, position: StreamPosition): Promise<void>;
+    /**
+     * Records that everything up to `offset` in this partition is stored, and `alertTs`, the highest
+     * timestamp of the alerts just stored (if any). Neither moves backwards.
+     */
+    advance(topic: string, position: StreamPosition, alertTs?: Date): Promise<void>;
     watermarks(topic: string): Promise<Map<number, number>>;
+    /**
+     * The partition's watermark document: the highest alert timestamp stored up to the watermark
+     * (`null` when the partition has a watermark but the timestamp was never recorded: a store
+     * written before it was kept), or undefined when the partition has no watermark.
+     */
+    alertTsFloor(topic: string, partition: number): Promise<Date | null | undefined>;
   };
   ping(): Promise<void>;
   /** Times the client was found stuck and connected again (store/clientWatchdog.ts). */
@@ -482,12 +493,19 @@ export async function connectMongoStore(options: {
         },
       },
       progress: {
-        async advance(topic, position) {
+        async advance(topic, position, alertTs) {
           await progress.updateOne(
             { _id: `${topic}:${position.partition}` },
-            { $max: { offset: position.offset }, $setOnInsert: { topic, partition: position.partition } },
+            {
+              $max: alertTs ? { offset: position.offset, alertTs } : { offset: position.offset },
+              $setOnInsert: { topic, partition: position.partition },
+            },
             { upsert: true },
           );
+        },
+        async alertTsFloor(topic, partition) {
+          const d = await progress.findOne({ _id: `${topic}:${partition}` });
+          return d ? (d.alertTs ?? null) : undefined;
         },
         async watermarks(topic) {
           const docs = await progress.find({ topic }).toArray();

@@ -5,12 +5,14 @@
  * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message (readings,
  *   and sensor commands: thresholds, acknowledgements); dead-letter the bad ones with their original
  *   bytes and a reason; judge each reading by its sensor's threshold (stream/incidentTracker.ts);
- *   store an alert for each critical reading and, beside it, the incident updates and the tracker's
- *   state; advance the partition watermark, publish alerts and updates on Redis; mark the batch done. Offsets are
+ *   publish each alert that is surely new at once (stream/alertChain.ts), then store every alert
+ *   and, beside them, the incident updates and the tracker's state; advance the partition
+ *   watermark, publish the other alerts, the updates and a progress notice on Redis; mark the batch
+ *   done. Offsets are
  *   committed in the background (every ALERT_COMMIT_INTERVAL_MS, and when partitions move or the
  *   consumer stops), not once per batch: a batch replayed after a crash changes nothing, so the next
  *   batch need not wait for a commit round trip. Nothing here waits for reading storage either, so
- *   an alert is one Kafka batch and two small writes away from its reading.
+ *   an alert is one Kafka batch away from its reading.
  * - `history` (group `<KAFKA_GROUP_ID>.history`): the same validation, then the ReadingWriter stores
  *   the valid readings in buckets; a batch is held (heartbeating) until its readings are durable and
  *   only then committed. Holding it is what keeps one writer per sensor: a rebalance cannot give the
@@ -32,6 +34,7 @@ import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js'
 import { allSettledOrThrow, retryUntilDone, sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 import { idempotentProducer } from './kafka.js';
+import { AlertChain } from './alertChain.js';
 import { createReadingWriter } from './readingWriter.js';
 
 export type ConsumerRole = 'alerts' | 'history';
@@ -87,6 +90,11 @@ class BatchAbandoned extends Error {
 
 /** How often the alert path commits resolved offsets (a crash replays at most this much, idempotently). */
 const ALERT_COMMIT_INTERVAL_MS = 1000;
+/**
+ * How often a partition's last progress notice is sent again while nothing was published beyond it:
+ * a notice lost on the way delays the subscriptions waiting for it, but never strands them.
+ */
+export const PROGRESS_REPEAT_MS = 1000;
 
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: `stream.consumer.${o.role}` });
@@ -215,6 +223,15 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         alerts.push(toAlert(reading, limits.thresholdC, { partition: batch.partition, offset }, detectedAt));
       }
     }
+    // Surely new alerts go out now, before they are stored (stream/alertChain.ts); the rest after.
+    const chain = alerts.length > 0 ? await chainOf(p) : undefined;
+    // A reading in the older half of the accepted age could be refused by a replay a little later.
+    const early = chain ? chain.split(alerts, now - o.limits.maxAgeMs / 2).early : [];
+    if (early.length > 0) {
+      await o.fanout.publish(early, chain!.link(early));
+      const publishedAt = Date.now();
+      for (const a of early) observer.alertPublished(publishedAt - a.ts.getTime());
+    }
     const fresh = tracked.events;
     const { replayed } = tracked;
     // Alerts, and incidents, are stored side by side; each before the watermark below, so readers
@@ -257,11 +274,12 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     stats.incidentChanges += fresh.length;
     // The watermark, beside the tracker's state (see TrackedBatch.commit for why that is safe).
     const advance = alerts.length > 0 || updates.length > 0;
+    const alertTs = alerts.length > 0 ? new Date(Math.max(...alerts.map((a) => a.ts.getTime()))) : undefined;
     await durably('advance watermark', p, () =>
       o.store.urgent(() =>
         allSettledOrThrow([
           advance
-            ? o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) })
+            ? o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }, alertTs)
             : Promise.resolve(),
           tracked.commit(),
         ]),
@@ -270,10 +288,20 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     if (advance) {
       const watermarkedAt = performance.now();
       stats.alertsRaised += owned.length;
-      // Published after the watermark moved: see alertFeed for why this order makes resumption gap-free.
-      await Promise.all([o.fanout.publish(owned), o.incidentFanout?.publish(updates)]);
+      const publishedEarly = new Set(early.map((a) => a.position.offset));
+      const rest = owned.filter((a) => !publishedEarly.has(a.position.offset));
+      if (owned.length - rest.length < early.length)
+        log.error(
+          { partition: batch.partition, early: early.length, owned: owned.length },
+          'an alert published before it was stored turned out to be a reading sent again',
+        );
+      // Published after the watermark moved, then the notice: see alertFeed for why this order makes
+      // resumption gap-free.
+      await Promise.all([o.fanout.publish(rest, chain?.link(rest)), o.incidentFanout?.publish(updates)]);
+      chains.get(batch.partition)?.notice(Number(lastOffset));
+      await o.fanout.publishProgress({ partition: batch.partition, watermark: Number(lastOffset) });
       const publishedAt = Date.now();
-      for (const a of owned) observer.alertPublished(publishedAt - a.ts.getTime());
+      for (const a of rest) observer.alertPublished(publishedAt - a.ts.getTime());
       if (alerts.length > 0) {
         observer.alertStage('queued', now - alerts.reduce((t, a) => Math.min(t, a.ts.getTime()), now));
         observer.alertStage('judge', judgedAt - startedAt);
@@ -338,6 +366,32 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       );
     },
   });
+  /** Per partition taken since the last rebalance, what publishing alerts before storing them needs. */
+  const chains = new Map<number, AlertChain>();
+  const chainOf = async (p: EachBatchPayload): Promise<AlertChain> => {
+    const { topic, partition } = p.batch;
+    let chain = chains.get(partition);
+    if (!chain) {
+      const floor = await durably('load alert floor', p, () => o.store.progress.alertTsFloor(topic, partition));
+      // No timestamp kept (a store from before it was): no stored alert can be later than this.
+      const floorTs =
+        floor === undefined ? -Infinity : floor === null ? Date.now() + o.limits.maxFutureMs : floor.getTime();
+      chain = new AlertChain(floorTs, Number(p.batch.messages[0]!.offset));
+      chains.set(partition, chain);
+    }
+    return chain;
+  };
+  const repeatNotices =
+    o.role === 'alerts'
+      ? setInterval(() => {
+          for (const [partition, chain] of chains) {
+            const watermark = chain.repeatable();
+            if (watermark !== undefined) void o.fanout.publishProgress({ partition, watermark });
+          }
+        }, PROGRESS_REPEAT_MS)
+      : undefined;
+  repeatNotices?.unref();
+
   let inFlight = 0;
   const idle = new Waiters();
   const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : idle.wait());
@@ -346,6 +400,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   // store again at each one's next batch.
   consumer.on(consumer.events.GROUP_JOIN, () => {
     o.incidents?.forget();
+    chains.clear();
     if (o.role === 'alerts') o.store.forgetWrites();
   });
   consumer.on(consumer.events.CRASH, (e) => {
@@ -364,6 +419,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       try {
         await eachBatch(p);
       } catch (err) {
+        // Taken up again from what the store has (the chain's bound before its first alert holds).
+        chains.delete(p.batch.partition);
         if (err instanceof BatchAbandoned) return;
         throw err;
       } finally {
@@ -386,6 +443,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     async dispose() {
       // Stop fetching, let in-flight batches finish, store and commit what they handed over, then leave.
       consumer.pause([{ topic: o.topic }]);
+      clearInterval(repeatNotices);
       await whenIdle();
       await writer.flush();
       await consumer.disconnect();

@@ -11,24 +11,41 @@ import {
   type AlertHistory,
   type DeliveredAlert,
 } from '../../src/fanout/alertFeed.js';
-import type { AlertFanout, AlertListener } from '../../src/fanout/alertFanout.js';
+import type { AlertFanout, AlertListener, StreamProgress } from '../../src/fanout/alertFanout.js';
 import { createLogger } from '../../src/logger.js';
 
 const TOPIC = 't';
 
-/** A pipeline in memory: store -> watermark -> publish, as the consumer does it. */
+/**
+ * A pipeline in memory, as the consumer runs it: `raise` stores, moves the watermark, then publishes
+ * (with the alert's place in its partition's chain) and sends the progress notice; `detect`
+ * publishes first and stores when told to.
+ */
 function fakePipeline() {
   const stored: OverheatAlert[] = [];
   const watermarks = new Map<number, number>();
   const listeners = new Set<{ ids?: Set<string>; fn: AlertListener }>();
+  const progressListeners = new Set<(p: StreamProgress) => void>();
   const resync = new Set<(phase: 'hold' | 'replay') => void>();
+  /** Per partition, the offset of the alert published last. */
+  const heads = new Map<number, number>();
   let redisUp = true;
   let holding = false;
 
   const fanout: AlertFanout = {
-    publish: async (alerts) => {
+    publish: async (alerts, prev) => {
       if (!redisUp) return;
-      for (const a of alerts) for (const l of listeners) if (!l.ids || l.ids.has(a.sensorId)) l.fn(a);
+      alerts.forEach((a, i) => {
+        for (const l of listeners) if (!l.ids || l.ids.has(a.sensorId)) l.fn(a, prev?.[i]);
+      });
+    },
+    publishProgress: async (progress) => {
+      if (!redisUp) return;
+      for (const l of progressListeners) l(progress);
+    },
+    onProgress: (fn) => {
+      progressListeners.add(fn);
+      return () => progressListeners.delete(fn);
     },
     listen: async (ids, fn) => {
       const entry = { ids: ids ? new Set(ids) : undefined, fn };
@@ -45,7 +62,7 @@ function fakePipeline() {
     dispose: async () => undefined,
   };
   const replayWaiters: (() => void)[] = [];
-  const store: AlertHistory & { progress: { advance(): Promise<void> } } = {
+  const history: AlertHistory & { progress: { advance(): Promise<void> } } = {
     progress: {
       watermarks: async () => new Map(watermarks),
       advance: async () => undefined,
@@ -70,26 +87,54 @@ function fakePipeline() {
   };
 
   let offset = 0;
-  const raise = async (sensorId: string, partition = 0): Promise<OverheatAlert> => {
-    const a: OverheatAlert = {
-      id: `${sensorId}|${offset}`,
-      sensorId,
-      temperature: 90,
-      threshold: 80,
-      ts: new Date(),
-      location: { lat: 0, lon: 0 },
-      detectedAt: new Date(),
-      position: { partition, offset: offset++ },
-    };
+  const alertOf = (sensorId: string, partition: number): OverheatAlert => ({
+    id: `${sensorId}|${offset}`,
+    sensorId,
+    temperature: 90,
+    threshold: 80,
+    ts: new Date(),
+    location: { lat: 0, lon: 0 },
+    detectedAt: new Date(),
+    position: { partition, offset: offset++ },
+  });
+  const publishLinked = async (a: OverheatAlert): Promise<void> => {
+    const { partition } = a.position;
+    const prev = heads.get(partition) ?? -1;
+    heads.set(partition, a.position.offset);
+    await fanout.publish([a], [prev]);
+  };
+  const store = async (a: OverheatAlert): Promise<void> => {
     stored.push(a);
+    const { partition } = a.position;
     watermarks.set(partition, Math.max(watermarks.get(partition) ?? -1, a.position.offset));
-    await fanout.publish([a]);
+  };
+  const notice = (partition: number) =>
+    fanout.publishProgress({ partition, watermark: watermarks.get(partition) ?? -1 });
+  /** Stored first, then published (a batch whose alerts all go after storing). */
+  const raise = async (sensorId: string, partition = 0): Promise<OverheatAlert> => {
+    const a = alertOf(sensorId, partition);
+    await store(a);
+    await publishLinked(a);
+    await notice(partition);
     return a;
+  };
+  /** Published at once; `stored()` stores it, moves the watermark and sends the notice. */
+  const detect = async (sensorId: string, partition = 0) => {
+    const alert = alertOf(sensorId, partition);
+    await publishLinked(alert);
+    return {
+      alert,
+      stored: async () => {
+        await store(alert);
+        await notice(partition);
+      },
+    };
   };
   return {
     fanout,
-    store,
+    store: history,
     raise,
+    detect,
     /** Resolves at the next replay query: the feed has its cursor and hears live alerts. */
     replayed: (): Promise<void> => new Promise((r) => replayWaiters.push(r)),
     /** Down: the fanout holds. Up: delivery resumes at once, the replay that closes the hold comes in `replay`. */
@@ -187,6 +232,85 @@ describe('alert feed', () => {
     p.setRedis(true, true);
     expect((await take(sub, 2)).map((a) => a.id)).toEqual([lost.id, live.id]);
     await sub.return?.();
+  });
+
+  /** Whether the iterator has yielded within a few turns of the event loop (not a timing: the fakes answer at once). */
+  async function settledWithin(promise: Promise<unknown>): Promise<boolean> {
+    let settled = false;
+    void promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    return settled;
+  }
+
+  describe('alerts published before they are stored', () => {
+    it('reach a subscriber to all sensors at once, before the store has them', async () => {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+      const sub = feed.open({});
+      await p.replayed();
+      const first = await p.detect('s1');
+      const second = await p.detect('s2');
+      expect((await take(sub, 2)).map((a) => a.id)).toEqual([first.alert.id, second.alert.id]);
+      await sub.return?.();
+    });
+
+    it('are not skipped when one went out just before the subscription and is not stored yet', async () => {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+      const unheard = await p.detect('s1');
+      const sub = feed.open({});
+      await p.replayed();
+      const heard = await p.detect('s2');
+
+      // `heard` follows an alert this subscription never saw: it waits for the store.
+      const next = sub.next();
+      expect(await settledWithin(next)).toBe(false);
+      await unheard.stored();
+      expect(((await next).value as DeliveredAlert).id).toBe(unheard.alert.id);
+      expect((await take(sub, 1)).map((a) => a.id)).toEqual([heard.alert.id]);
+      await sub.return?.();
+    });
+
+    it('reach a subscriber to some sensors once stored, the unheard ones included, in order', async () => {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+      await p.raise('s2'); // stored: the partition has a watermark before the subscription
+      const unheard = await p.detect('s1');
+      const sub = feed.open({ sensorIds: ['s1', 's3'] });
+      await p.replayed();
+      const heard = await p.detect('s3');
+
+      const next = sub.next();
+      expect(await settledWithin(next)).toBe(false);
+      await unheard.stored();
+      expect(((await next).value as DeliveredAlert).id).toBe(unheard.alert.id);
+      const after = sub.next();
+      expect(await settledWithin(after)).toBe(false);
+      await heard.stored();
+      expect(((await after).value as DeliveredAlert).id).toBe(heard.alert.id);
+      await sub.return?.();
+    });
+
+    it('that wait in too great a number are let go and read from the store once it has them', async () => {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 3, logger });
+      const unheard = await p.detect('s1');
+      const sub = feed.open({});
+      await p.replayed();
+      const waiting = [];
+      for (let i = 0; i < 5; i++) waiting.push(await p.detect('s1'));
+
+      const next = sub.next();
+      expect(await settledWithin(next)).toBe(false);
+      await unheard.stored();
+      for (const w of waiting) await w.stored();
+      const ids = [((await next).value as DeliveredAlert).id, ...(await take(sub, 5)).map((a) => a.id)];
+      expect(ids).toEqual([unheard, ...waiting].map((d) => d.alert.id));
+      await sub.return?.();
+    });
   });
 
   it(`ends a subscriber that falls behind with ${SUBSCRIBER_TOO_SLOW}, keeping memory bounded`, async () => {

@@ -1,0 +1,72 @@
+/**
+ * What lets the alert path publish an overheat alert the moment it is detected, before it is stored,
+ * for one partition this replica consumes (made afresh whenever partitions may have moved).
+ *
+ * Which alerts may go before storing: the store keeps one alert per reading (sensor and timestamp).
+ * A reading sent again (same sensor, same timestamp, a later position) is not an alert of its own;
+ * only the store can say so, so such an alert must wait for it. An alert is surely new when its
+ * timestamp is above every alert timestamp stored on the partition when this replica took it
+ * (`floorTs`, kept beside the watermark) and above every alert of its sensor seen since. Those go at
+ * once; from the first that is not, the rest of the batch goes after storing, in offset order.
+ * So does an alert whose reading is old enough (`oldestTs`) that a replica replaying the batch a
+ * little later could refuse it as too old: what goes out early must be what the store will keep.
+ *
+ * The chain: every alert is published with `prev`, the offset of the alert published before it on
+ * the partition (or, for the first, an offset at or past it: everything before the first batch is
+ * stored). Subscriptions follow it to see what they missed (fanout/alertFeed.ts).
+ */
+import type { OverheatAlert } from '../domain/alert.js';
+
+export class AlertChain {
+  /** Offset of the last alert published on the partition (or the bound before the first). */
+  private head: number;
+  /** Per sensor, the highest alert timestamp judged since the partition was taken. */
+  private readonly lastTs = new Map<string, number>();
+  /** The watermark of the last progress notice sent. */
+  private noticed: number | undefined;
+
+  /**
+   * @param floorTs highest alert timestamp stored on the partition up to its watermark (ms)
+   * @param firstOffset offset of the first message this replica consumes on the partition
+   */
+  constructor(
+    private readonly floorTs: number,
+    firstOffset: number,
+  ) {
+    this.head = firstOffset - 1;
+  }
+
+  /**
+   * Splits a batch's alerts (in offset order): those surely new, to publish now, and the rest.
+   * `oldestTs`: alerts of readings taken before it go after storing.
+   */
+  split(alerts: readonly OverheatAlert[], oldestTs = -Infinity): { early: OverheatAlert[]; late: OverheatAlert[] } {
+    let cut = alerts.length;
+    alerts.forEach((a, i) => {
+      const ts = a.ts.getTime();
+      const sensorTs = this.lastTs.get(a.sensorId) ?? -Infinity;
+      if (cut === alerts.length && !(ts > this.floorTs && ts > sensorTs && ts >= oldestTs)) cut = i;
+      if (ts > sensorTs) this.lastTs.set(a.sensorId, ts);
+    });
+    return { early: alerts.slice(0, cut), late: alerts.slice(cut) };
+  }
+
+  /** Each alert's `prev`, for alerts about to be published in this order. */
+  link(alerts: readonly OverheatAlert[]): number[] {
+    return alerts.map((a) => {
+      const prev = this.head;
+      this.head = Math.max(this.head, a.position.offset);
+      return prev;
+    });
+  }
+
+  /** Records the watermark of a progress notice about to be sent. */
+  notice(watermark: number): void {
+    this.noticed = Math.max(watermark, this.noticed ?? -1);
+  }
+
+  /** The last notice again, if nothing was published beyond it since (see readingConsumer's PROGRESS_REPEAT_MS). */
+  repeatable(): number | undefined {
+    return this.noticed !== undefined && this.head <= this.noticed ? this.noticed : undefined;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Which alerts the alert path may publish before storing them, and the chain they are published in
+ * (src/stream/alertChain.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { OverheatAlert } from '../../src/domain/alert.js';
+import { AlertChain } from '../../src/stream/alertChain.js';
+
+function alert(sensorId: string, tsMs: number, offset: number): OverheatAlert {
+  return {
+    id: `${sensorId}|${tsMs}`,
+    sensorId,
+    temperature: 90,
+    threshold: 80,
+    ts: new Date(tsMs),
+    location: { lat: 0, lon: 0 },
+    detectedAt: new Date(),
+    position: { partition: 0, offset },
+  };
+}
+const offsets = (alerts: readonly OverheatAlert[]) => alerts.map((a) => a.position.offset);
+
+describe('an alert chain', () => {
+  it('publishes at once the alerts later than everything stored and than their sensor’s last', () => {
+    const chain = new AlertChain(1000, 10);
+    const { early, late } = chain.split([alert('a', 1001, 10), alert('b', 1002, 11), alert('a', 1003, 12)]);
+    expect(offsets(early)).toEqual([10, 11, 12]);
+    expect(late).toEqual([]);
+  });
+
+  it('keeps a reading that may have been stored before (not above the floor) for after storing, and all after it', () => {
+    const chain = new AlertChain(1000, 10);
+    const { early, late } = chain.split([alert('a', 1001, 10), alert('b', 1000, 11), alert('c', 1005, 12)]);
+    expect(offsets(early)).toEqual([10]);
+    expect(offsets(late)).toEqual([11, 12]);
+  });
+
+  it('keeps a reading sent again since the partition was taken for after storing, even in a later batch', () => {
+    const chain = new AlertChain(-Infinity, 0);
+    expect(offsets(chain.split([alert('a', 5000, 0)]).early)).toEqual([0]);
+    const again = chain.split([alert('b', 6000, 1), alert('a', 5000, 2)]);
+    expect(offsets(again.early)).toEqual([1]);
+    expect(offsets(again.late)).toEqual([2]);
+    // A sensor's reading older than its last alert may be one sent again as well.
+    expect(offsets(chain.split([alert('a', 4000, 3)]).late)).toEqual([3]);
+  });
+
+  it('keeps an alert of an old reading for after storing (a replay later could refuse the reading)', () => {
+    const chain = new AlertChain(-Infinity, 0);
+    const { early, late } = chain.split([alert('a', 5000, 0), alert('b', 3000, 1), alert('c', 6000, 2)], 4000);
+    expect(offsets(early)).toEqual([0]);
+    expect(offsets(late)).toEqual([1, 2]);
+  });
+
+  it('links each published alert to the one before it on the partition, the first to the offset before the first consumed', () => {
+    const chain = new AlertChain(-Infinity, 40);
+    expect(chain.link([alert('a', 1, 42), alert('b', 2, 45)])).toEqual([39, 42]);
+    expect(chain.link([alert('a', 3, 50)])).toEqual([45]);
+  });
+
+  it('repeats the last progress notice only while nothing was published beyond it', () => {
+    const chain = new AlertChain(-Infinity, 0);
+    expect(chain.repeatable()).toBeUndefined();
+    chain.link([alert('a', 1, 3)]);
+    chain.notice(5);
+    expect(chain.repeatable()).toBe(5);
+    chain.link([alert('a', 2, 7)]); // published, its batch not stored yet
+    expect(chain.repeatable()).toBeUndefined();
+    chain.notice(9);
+    expect(chain.repeatable()).toBe(9);
+  });
+});
