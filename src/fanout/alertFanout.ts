@@ -24,6 +24,8 @@ import { Redis } from 'ioredis';
 import type { OverheatAlert } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
 
+/** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
+const CHAINED = '#';
 /** How long a new listener waits for Redis to confirm its subscription before going on without it. */
 const SUBSCRIBE_WAIT_MS = 2000;
 
@@ -178,11 +180,11 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     let item: T;
     let prev: number | undefined;
     try {
-      // `<prev>\n<item>` for an item published before it was stored (see the module comment).
-      if (payload.startsWith('{')) item = options.codec.decode(payload);
+      // `#<prev>\n<item>` for an item published before it was stored (see the module comment).
+      if (!payload.startsWith(CHAINED)) item = options.codec.decode(payload);
       else {
         const cut = payload.indexOf('\n');
-        prev = Number(payload.slice(0, cut));
+        prev = Number(payload.slice(CHAINED.length, cut));
         if (cut < 0 || !Number.isSafeInteger(prev)) throw new Error('bad chain prefix');
         item = options.codec.decode(payload.slice(cut + 1));
       }
@@ -306,7 +308,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
         items.forEach((item, i) => {
           const encoded = options.codec.encode(item);
           const p = prev?.[i];
-          pipeline.publish(channelPrefix + item.sensorId, p === undefined ? encoded : `${p}\n${encoded}`);
+          pipeline.publish(channelPrefix + item.sensorId, p === undefined ? encoded : `${CHAINED}${p}\n${encoded}`);
         });
         const results = await pipeline.exec();
         const failed = results?.filter(([err]) => err).length ?? items.length;

@@ -60,6 +60,8 @@ export interface Sink<T> {
   push(item: T, cursor: string): void;
   /** Bytes handed to the transport and not yet sent. */
   backlog(): number;
+  /** Unsent bytes past which, not shrinking, the subscriber counts as not reading (its socket is closed). */
+  readonly slowAfterBytes: number;
   /**
    * The feed ended: with an error (it failed: SUBSCRIBER_TOO_SLOW, CURSOR_EXPIRED, ...), or without
    * (it was closed). A sink is told here, so nothing has to wait on the iterator for it.
@@ -98,6 +100,14 @@ export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
 export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
 /** Stored items read per replay query. */
 export const REPLAY_PAGE = 500;
+
+/**
+ * Heap charged to the socket's budget for each live item being handed to a client that has no room
+ * for it: the entry (two fields) and its array slot, with 8-byte pointers. The item itself is
+ * decoded once per replica and shared by every subscription that hears it. (Items waiting for the
+ * store, or arriving meanwhile, are the server's delay: they are bounded by maxPending.)
+ */
+const LIVE_ENTRY_BYTES = 48;
 
 /** A live item as heard: `prev` is its place in its partition's chain (undefined: stored before it was published). */
 interface LiveEntry<T> {
@@ -179,6 +189,11 @@ export function createFeed<T extends Positioned>(deps: {
     /** Per partition, live alerts waiting for the store (see the module comment), in arrival order. */
     private readonly waiting = new Map<number, LiveEntry<T>[]>();
     private waitingCount = 0;
+    /** Live items being handed over at the subscriber's pace (admitPaced), and whether it waits for room. */
+    private pacing = 0;
+    private blocked = false;
+    /** Bytes charged to the socket's budget for the live items kept aside while the client has no room. */
+    private liveCharged = 0;
     /** All sensors: per partition, the offset up to which every alert was delivered or is known absent. */
     private readonly through = new Map<number, number>();
     /** All sensors: per waiting partition, the offset the store must reach. */
@@ -231,15 +246,32 @@ export function createFeed<T extends Positioned>(deps: {
 
     private onLive(entry: LiveEntry<T>): void {
       if (this.done) return;
-      if (!this.held) return this.admit(entry);
+      if (!this.held) {
+        if (this.hasRoom()) return this.admit(entry);
+        // No room: this and what follows go at the subscriber's pace.
+        this.held = [entry];
+        return void this.replay(false);
+      }
       if (this.held.length >= deps.maxPending) {
-        // Let go; the replay reads them (once the store has them). Go round once more.
+        // Let go, and read them from the store instead (once it has them): a subscriber behind
+        // holds at most maxPending live alerts, and catches up from the store at its own pace.
         this.letGo(this.held);
         this.held = [];
+        this.storeWanted = true;
         this.replayAgain = true;
         return;
       }
       this.held.push(entry);
+    }
+
+    /** Charges the socket's budget for the live items kept aside (past it, the socket is closed). */
+    private chargeLive(): void {
+      const budget = this.request.budget;
+      if (!budget || this.done || this.failure !== undefined) return;
+      const bytes = this.blocked ? this.pacing * LIVE_ENTRY_BYTES : 0;
+      if (bytes > this.liveCharged) budget.charge(bytes - this.liveCharged);
+      else budget.release(this.liveCharged - bytes);
+      this.liveCharged = bytes;
     }
 
     /** Delivers a live alert now, or has it wait for the store (with every later one of its partition). */
@@ -307,12 +339,9 @@ export function createFeed<T extends Positioned>(deps: {
         if ((this.need.get(partition) ?? Infinity) <= watermark) void this.replay();
         return;
       }
-      if (!this.joined.has(partition)) return void this.replay();
-      // Whole since the join: what the store now has can go.
-      this.waiting.delete(partition);
-      this.waitingCount -= queue.length;
-      for (const entry of queue) this.admit(entry);
-      this.syncWaiting();
+      // Not joined: one replay joins it. Whole since the join: what the store now has can go.
+      if (!this.joined.has(partition)) void this.replay();
+      else if (queue[0]!.item.position.offset <= watermark) void this.replay(false);
     }
 
     private syncWaiting(): void {
@@ -322,17 +351,29 @@ export function createFeed<T extends Positioned>(deps: {
 
     /** Resolves once the subscriber has taken most of what is queued (or the feed ended). */
     private drained: (() => void) | undefined;
-    private async waitForRoom(): Promise<void> {
+    /**
+     * Whether the subscriber can take more at once: its transport holds no more than a reading
+     * client's socket does (`slowAfterBytes`, and SINK_LOW_WATER_BYTES), or its queue under half a
+     * page and a quarter of the budget. Backlogs (replays, alerts that waited for the store) go out
+     * no faster, so a burst never passes the budget of a client that reads, while one that does not
+     * read still crosses that line, and is closed.
+     */
+    private hasRoom(): boolean {
       const sink = this.request.sink;
-      if (sink) {
-        while (!this.done && sink.backlog() > SINK_LOW_WATER_BYTES) await sleep(10);
+      if (sink) return sink.backlog() <= Math.min(SINK_LOW_WATER_BYTES, sink.slowAfterBytes);
+      const budget = this.request.budget;
+      return this.queue.length <= pageSize / 2 && (!budget || this.charged <= budget.limit / 4);
+    }
+    private async waitForRoom(): Promise<void> {
+      if (this.request.sink) {
+        while (!this.done && !this.hasRoom()) await sleep(10);
         return;
       }
-      if (this.done || this.queue.length <= pageSize / 2) return;
+      if (this.done || this.hasRoom()) return;
       return new Promise((resolve) => (this.drained = resolve));
     }
     private wakeDrained(): void {
-      if (this.drained && (this.done || this.queue.length <= pageSize / 2)) {
+      if (this.drained && (this.done || this.hasRoom())) {
         const d = this.drained;
         this.drained = undefined;
         d();
@@ -352,69 +393,127 @@ export function createFeed<T extends Positioned>(deps: {
 
     private replaying = false;
     private replayAgain = false;
+    /** The next replay round reads the store (otherwise it only releases what waits). */
+    private storeWanted = false;
 
     /**
      * Replays stored alerts after the cursor, then releases what arrived live meanwhile.
      * Replays never overlap (a second request makes the running one loop once more), and a failed
      * store read is retried: releasing live alerts past a gap would move the cursor over it.
      */
-    private async replay(): Promise<void> {
+    private async replay(fromStore = true): Promise<void> {
       if (this.done || !this.cursor) return;
       this.held ??= [];
+      this.storeWanted ||= fromStore;
       if (this.replaying) {
         this.replayAgain = true;
         return;
       }
       this.replaying = true;
-      const backoff = new Backoff(100, 2000);
-      // Some sensors: a notice heard before the watermarks are read makes its partition whole (module comment).
-      const noticed = new Set(this.noticed);
-      let watermarks = new Map<number, number>();
       try {
         do {
           this.replayAgain = false;
-          try {
-            watermarks = await deps.progress.watermarks(deps.topic);
-            for (;;) {
-              const page = await deps.history.between(this.cursor, watermarks, this.filter, pageSize);
-              for (const a of page) this.deliver(a);
-              if (page.length < pageSize || this.done) break;
-              await this.waitForRoom();
-            }
-          } catch (err) {
-            const retryInMs = backoff.next();
-            log.warn({ err: (err as Error).message, retryInMs }, 'replay from store failed; retrying');
-            await sleep(retryInMs);
-            this.replayAgain = true;
+          if (this.storeWanted) {
+            this.storeWanted = false;
+            if (!(await this.replayStored())) return;
+          }
+          // Alerts let go that the store does not have yet: keep holding until it does.
+          if (this.owed.size > 0) return;
+          // Still holding: the replay that closes the hold releases them.
+          if (deps.fanout.isHolding()) return;
+          // What waited for the store, then what arrived meanwhile, in order, at the subscriber's pace.
+          const again = [...this.waiting.values()].flat();
+          this.waiting.clear();
+          this.waitingCount = 0;
+          this.need.clear();
+          await this.admitPaced(again);
+          while (!this.done && !this.replayAgain && this.held.length > 0) {
+            const arrived = this.held;
+            this.held = [];
+            await this.admitPaced(arrived);
           }
         } while (this.replayAgain && !this.done);
+        this.held = undefined;
       } finally {
         this.replaying = false;
+        if (!this.done) {
+          this.syncWaiting();
+          this.recheck();
+        }
       }
-      if (this.done) return;
+    }
+
+    /**
+     * Replays stored alerts after the cursor up to the watermarks (retrying a failed read: releasing
+     * live alerts past a gap would move the cursor over it), then records what that made whole.
+     * False when the feed ended meanwhile.
+     */
+    private async replayStored(): Promise<boolean> {
+      const backoff = new Backoff(100, 2000);
+      // Some sensors: a notice heard before the watermarks are read makes its partition whole (module comment).
+      const noticed = new Set(this.noticed);
+      let watermarks: Map<number, number>;
+      for (;;) {
+        try {
+          watermarks = await deps.progress.watermarks(deps.topic);
+          for (;;) {
+            const page = await deps.history.between(this.cursor!, watermarks, this.filter, pageSize);
+            for (const a of page) {
+              if (!this.hasRoom()) await this.waitForRoom();
+              this.deliver(a);
+            }
+            if (page.length < pageSize || this.done) break;
+          }
+          break;
+        } catch (err) {
+          const retryInMs = backoff.next();
+          log.warn({ err: (err as Error).message, retryInMs }, 'replay from store failed; retrying');
+          await sleep(retryInMs);
+          if (this.done) return false;
+        }
+      }
+      if (this.done) return false;
       // Every stored alert up to the watermarks read has now been delivered (or was before the cursor).
       for (const [partition, watermark] of watermarks) {
         if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
         if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
         if (noticed.has(partition)) this.joined.add(partition);
       }
-      // Alerts let go that the store does not have yet: keep holding until it does.
       for (const [partition, offset] of this.owed)
         if (offset <= (watermarks.get(partition) ?? -1)) this.owed.delete(partition);
-      if (this.owed.size > 0) return this.syncWaiting();
-      // Still holding: the replay that closes the hold releases them.
-      if (deps.fanout.isHolding()) return;
-      // What waited for the store, then what arrived during the replay, in order, admitted again.
-      const again = [...this.waiting.values()].flat().concat(this.held ?? []);
-      this.waiting.clear();
-      this.waitingCount = 0;
-      this.need.clear();
-      this.held = undefined;
-      for (const entry of again) {
-        if (this.held) this.onLive(entry);
-        else this.admit(entry);
+      return true;
+    }
+
+    /** Admits live alerts in order, waiting while the subscriber has no room; arrivals meanwhile queue in `held`. */
+    private async admitPaced(entries: readonly LiveEntry<T>[]): Promise<void> {
+      this.pacing = entries.length;
+      try {
+        for (const entry of entries) {
+          if (this.done) return;
+          if (!this.hasRoom()) {
+            this.blocked = true;
+            this.chargeLive();
+            await this.waitForRoom();
+            this.blocked = false;
+            this.chargeLive();
+          }
+          this.pacing--;
+          this.admit(entry);
+        }
+      } finally {
+        this.pacing = 0;
+        this.blocked = false;
+        this.chargeLive();
       }
-      this.syncWaiting();
+    }
+
+    /** Progress heard while busy: act on it now for what still waits. */
+    private recheck(): void {
+      if (this.held) return;
+      for (const partition of [...this.waiting.keys()]) {
+        const watermark = this.covered.get(partition);
+        if (watermark !== undefined && this.noticed.has(partition)) this.onProgress({ partition, watermark });
+      }
     }
 
     private deliver(alert: T): void {
@@ -442,8 +541,9 @@ export function createFeed<T extends Positioned>(deps: {
     }
 
     private releaseAll(): void {
-      this.request.budget?.release(this.charged);
+      this.request.budget?.release(this.charged + this.liveCharged);
       this.charged = 0;
+      this.liveCharged = 0;
     }
 
     private fail(err: unknown): void {

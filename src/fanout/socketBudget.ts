@@ -11,6 +11,8 @@
  */
 
 export interface SocketBudget {
+  /** The socket's limit, in bytes. */
+  readonly limit: number;
   /** Charges bytes; returns false (and reports it once) when the socket is over its limit. */
   charge(bytes: number): boolean;
   release(bytes: number): void;
@@ -30,6 +32,7 @@ export function createSocketBudget(limitBytes: number, onExceeded: (usedBytes: n
   let used = 0;
   let exceeded = false;
   return {
+    limit: limitBytes,
     charge(bytes) {
       used += bytes;
       if (used <= limitBytes) return true;

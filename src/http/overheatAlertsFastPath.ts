@@ -69,6 +69,8 @@ export interface FrameWriter {
   /** Bytes written and not yet sent. */
   backlog(): number;
   readonly budgetBytes: number;
+  /** Unsent bytes past which, not shrinking, the client counts as not reading (closed with 4008). */
+  readonly slowAfterBytes: number;
   /** Called when the backlog passes the budget: the socket is closed with 4008. */
   overBudget(): void;
   /** The subscription `id` ended: `complete` it, or send `error` when it failed. */
@@ -196,6 +198,10 @@ class DirectSubscription implements AlertSink {
       for (let i = 1; i < segments.length; i++) body += c + segments[i]!;
     }
     this.writer.send(`${this.head}${body}}}}`);
+  }
+
+  get slowAfterBytes(): number {
+    return this.writer.slowAfterBytes;
   }
 
   backlog(): number {

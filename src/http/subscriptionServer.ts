@@ -116,6 +116,10 @@ class Connection implements FrameWriter {
     return this.shared.o.socketBudgetBytes;
   }
 
+  get slowAfterBytes(): number {
+    return this.shared.o.socketBudgetBytes / UNSENT_BYTE_COST;
+  }
+
   send(frame: string): void {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return;
