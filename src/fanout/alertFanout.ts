@@ -17,8 +17,9 @@
  * Published before stored: an overheat alert goes out the moment it is detected, before it is
  * stored. Each such item carries its place in its partition's chain (`prev`: the offset of the item
  * published before it on the partition), and once the partition's watermark has moved past it the
- * publisher sends a progress notice on `<prefix>:<stream>-progress`. That is what subscriptions join
- * live and stored items by (fanout/alertFeed.ts). Items published after they are stored (incident updates) carry neither.
+ * publisher sends a progress notice on `<prefix>:<stream>-progress` (the watermark, and the offset of
+ * the last item published). That is what subscriptions join live and stored items by
+ * (fanout/alertFeed.ts). Items published after they are stored (incident updates) carry neither.
  */
 import { Redis } from 'ioredis';
 import type { OverheatAlert } from '../domain/alert.js';
@@ -36,6 +37,8 @@ export type AlertListener = LiveListener<OverheatAlert>;
 export interface StreamProgress {
   readonly partition: number;
   readonly watermark: number;
+  /** Offset of the last item published on the partition (at or above it: a bound; at most the watermark). */
+  readonly last: number;
 }
 /** How items of a stream travel on Redis. */
 export interface StreamCodec<T> {
@@ -217,12 +220,12 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   };
   sub.on('message', (channel: string, message: string) => {
     if (channel === progressChannel) {
-      const [partition, watermark] = message.split(':').map(Number);
-      if (![partition, watermark].every((n) => Number.isSafeInteger(n))) {
+      const [partition, watermark, last] = message.split(':').map(Number);
+      if (![partition, watermark, last].every((n) => Number.isSafeInteger(n))) {
         log.error({ message }, 'undecodable progress notice on redis');
         return;
       }
-      const progress: StreamProgress = { partition: partition!, watermark: watermark! };
+      const progress: StreamProgress = { partition: partition!, watermark: watermark!, last: last! };
       for (const l of progressListeners) l(progress);
       return;
     }
@@ -328,7 +331,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       // Like a failed publish, a notice not sent is made good by the resync (subscriptions waiting for
       // it also look at the watermarks now and then: alertFeed's PROGRESS_POLL_MS).
       if (owedResync) return;
-      await pub.publish(progressChannel, `${progress.partition}:${progress.watermark}`).catch((err: Error) => {
+      await pub.publish(progressChannel, `${progress.partition}:${progress.watermark}:${progress.last}`).catch((err: Error) => {
         owedResync = true;
         log.warn({ err: err.message }, 'progress notice not published; subscribers will resync');
       });

@@ -171,8 +171,12 @@ export function createFeed<T extends Positioned>(deps: {
   let delivered = 0;
   /** Subscriptions with live items waiting for the store: they are told of progress. */
   const waitingForStore = new Set<FeedSubscription>();
+  /** Per partition notices were heard for, the subscriptions that have not joined it yet (module comment). */
+  const unjoined = new Map<number, Set<FeedSubscription>>();
   deps.fanout.onProgress((progress) => {
-    for (const s of [...waitingForStore]) s.onProgress(progress);
+    let joining = unjoined.get(progress.partition);
+    if (!joining) unjoined.set(progress.partition, (joining = new Set(open)));
+    for (const s of new Set([...joining, ...waitingForStore])) s.onProgress(progress);
   });
 
   class FeedSubscription implements AsyncIterableIterator<Delivered<T>> {
@@ -203,8 +207,12 @@ export function createFeed<T extends Positioned>(deps: {
     /** Some sensors: per partition, the highest watermark known, and whether a notice was heard since listening. */
     private readonly covered = new Map<number, number>();
     private readonly noticed = new Set<number>();
-    /** Some sensors: partitions whose live alerts arrive whole (a replay followed a notice heard). */
+    /**
+     * Partitions whose live alerts arrive whole: a notice heard since listening showed nothing was
+     * missed before it, or a replay followed it. Per partition, the highest `last` heard.
+     */
     private readonly joined = new Set<number>();
+    private readonly heardLast = new Map<number, number>();
     private unlisten: (() => void) | undefined;
     private readonly filter: ReadonlySet<string> | undefined;
     private readonly stopResync: () => void;
@@ -325,9 +333,17 @@ export function createFeed<T extends Positioned>(deps: {
     /** A partition's watermark moved: a progress notice, heard since listening. */
     onProgress(progress: StreamProgress): void {
       if (this.done) return;
-      const { partition, watermark } = progress;
+      const { partition, watermark, last } = progress;
       this.noticed.add(partition);
+      this.heardLast.set(partition, Math.max(last, this.heardLast.get(partition) ?? -1));
       if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
+      if (!this.joined.has(partition) && this.cursor) {
+        // The first notice heard: was anything published before this listened that it has not had?
+        if (last <= (this.through.get(partition) ?? -1)) {
+          this.join(partition);
+          if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
+        } else if (!this.replaying) return void this.replay();
+      }
       if (this.held) {
         // Holding for what was let go: replay once the store has it.
         if (!this.replaying && (this.owed.get(partition) ?? Infinity) <= watermark) void this.replay();
@@ -477,7 +493,7 @@ export function createFeed<T extends Positioned>(deps: {
       for (const [partition, watermark] of watermarks) {
         if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
         if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
-        if (noticed.has(partition)) this.joined.add(partition);
+        if (noticed.has(partition)) this.join(partition);
       }
       for (const [partition, offset] of this.owed)
         if (offset <= (watermarks.get(partition) ?? -1)) this.owed.delete(partition);
@@ -507,12 +523,20 @@ export function createFeed<T extends Positioned>(deps: {
       }
     }
 
-    /** Progress heard while busy: act on it now for what still waits. */
+    private join(partition: number): void {
+      this.joined.add(partition);
+      unjoined.get(partition)?.delete(this);
+    }
+
+    /** Progress heard while busy: act on it now, for partitions not joined and for what still waits. */
     private recheck(): void {
       if (this.held) return;
-      for (const partition of [...this.waiting.keys()]) {
+      const pending = new Set([...this.noticed].filter((p) => !this.joined.has(p)).concat([...this.waiting.keys()]));
+      for (const partition of pending) {
         const watermark = this.covered.get(partition);
-        if (watermark !== undefined && this.noticed.has(partition)) this.onProgress({ partition, watermark });
+        const last = this.heardLast.get(partition);
+        if (watermark !== undefined && last !== undefined && this.noticed.has(partition))
+          this.onProgress({ partition, watermark, last });
       }
     }
 
@@ -566,6 +590,7 @@ export function createFeed<T extends Positioned>(deps: {
       if (this.done) return;
       this.done = true;
       waitingForStore.delete(this);
+      for (const joining of unjoined.values()) joining.delete(this);
       this.waiting.clear();
       this.wakeDrained();
       this.unlisten?.();
@@ -622,6 +647,7 @@ export function createFeed<T extends Positioned>(deps: {
     open(request) {
       const s = new FeedSubscription(request);
       open.add(s);
+      for (const joining of unjoined.values()) joining.add(s);
       return s;
     },
     async currentCursor() {

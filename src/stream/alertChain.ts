@@ -60,13 +60,16 @@ export class AlertChain {
     });
   }
 
-  /** Records the watermark of a progress notice about to be sent. */
-  notice(watermark: number): void {
+  /** The progress notice for a watermark about to be sent (with the chain's head as `last`). */
+  notice(watermark: number): { watermark: number; last: number } {
     this.noticed = Math.max(watermark, this.noticed ?? -1);
+    return { watermark: this.noticed, last: this.head };
   }
 
   /** The last notice again, if nothing was published beyond it since (see readingConsumer's PROGRESS_REPEAT_MS). */
-  repeatable(): number | undefined {
-    return this.noticed !== undefined && this.head <= this.noticed ? this.noticed : undefined;
+  repeatable(): { watermark: number; last: number } | undefined {
+    return this.noticed !== undefined && this.head <= this.noticed
+      ? { watermark: this.noticed, last: this.head }
+      : undefined;
   }
 }

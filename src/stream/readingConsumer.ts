@@ -298,8 +298,12 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       // Published after the watermark moved, then the notice: see alertFeed for why this order makes
       // resumption gap-free.
       await Promise.all([o.fanout.publish(rest, chain?.link(rest)), o.incidentFanout?.publish(updates)]);
-      chains.get(batch.partition)?.notice(Number(lastOffset));
-      await o.fanout.publishProgress({ partition: batch.partition, watermark: Number(lastOffset) });
+      // No chain: nothing published early here; `last` at the watermark is a bound all the same.
+      const notice = chains.get(batch.partition)?.notice(Number(lastOffset)) ?? {
+        watermark: Number(lastOffset),
+        last: Number(lastOffset),
+      };
+      await o.fanout.publishProgress({ partition: batch.partition, ...notice });
       const publishedAt = Date.now();
       for (const a of rest) observer.alertPublished(publishedAt - a.ts.getTime());
       if (alerts.length > 0) {
@@ -385,8 +389,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     o.role === 'alerts'
       ? setInterval(() => {
           for (const [partition, chain] of chains) {
-            const watermark = chain.repeatable();
-            if (watermark !== undefined) void o.fanout.publishProgress({ partition, watermark });
+            const notice = chain.repeatable();
+            if (notice) void o.fanout.publishProgress({ partition, ...notice });
           }
         }, PROGRESS_REPEAT_MS)
       : undefined;

@@ -62,11 +62,11 @@ describe('an alert chain', () => {
     const chain = new AlertChain(-Infinity, 0);
     expect(chain.repeatable()).toBeUndefined();
     chain.link([alert('a', 1, 3)]);
-    chain.notice(5);
-    expect(chain.repeatable()).toBe(5);
+    expect(chain.notice(5)).toEqual({ watermark: 5, last: 3 });
+    expect(chain.repeatable()).toEqual({ watermark: 5, last: 3 });
     chain.link([alert('a', 2, 7)]); // published, its batch not stored yet
     expect(chain.repeatable()).toBeUndefined();
     chain.notice(9);
-    expect(chain.repeatable()).toBe(9);
+    expect(chain.repeatable()).toEqual({ watermark: 9, last: 7 });
   });
 });

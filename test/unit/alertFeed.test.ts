@@ -105,7 +105,11 @@ function fakePipeline() {
     watermarks.set(partition, Math.max(watermarks.get(partition) ?? -1, a.position.offset));
   };
   const notice = (partition: number) =>
-    fanout.publishProgress({ partition, watermark: watermarks.get(partition) ?? -1 });
+    fanout.publishProgress({
+      partition,
+      watermark: watermarks.get(partition) ?? -1,
+      last: heads.get(partition) ?? -1,
+    });
   /** Stored first, then published (a batch whose alerts all go after storing). */
   const raise = async (sensorId: string, partition = 0): Promise<OverheatAlert> => {
     const a = alertOf(sensorId, partition);
@@ -268,6 +272,24 @@ describe('alert feed', () => {
       expect(((await next).value as DeliveredAlert).id).toBe(unheard.alert.id);
       expect((await take(sub, 1)).map((a) => a.id)).toEqual([heard.alert.id]);
       await sub.return?.();
+    });
+
+    it('are not skipped when the last one went out just before the subscription and no other follows', async () => {
+      for (const sensorIds of [undefined, ['s1']]) {
+        const p = fakePipeline();
+        const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+        await p.raise('s1');
+        const unheard = await p.detect('s1');
+        const sub = feed.open({ sensorIds });
+        await p.replayed();
+
+        // Nothing follows it to reveal the gap: the notice of its batch (the first heard) does.
+        const next = sub.next();
+        expect(await settledWithin(next)).toBe(false);
+        await unheard.stored();
+        expect(((await next).value as DeliveredAlert).id).toBe(unheard.alert.id);
+        await sub.return?.();
+      }
     });
 
     it('reach a subscriber to some sensors once stored, the unheard ones included, in order', async () => {
