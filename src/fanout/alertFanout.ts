@@ -331,10 +331,12 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       // Like a failed publish, a notice not sent is made good by the resync (subscriptions waiting for
       // it also look at the watermarks now and then: alertFeed's PROGRESS_POLL_MS).
       if (owedResync) return;
-      await pub.publish(progressChannel, `${progress.partition}:${progress.watermark}:${progress.last}`).catch((err: Error) => {
-        owedResync = true;
-        log.warn({ err: err.message }, 'progress notice not published; subscribers will resync');
-      });
+      await pub
+        .publish(progressChannel, `${progress.partition}:${progress.watermark}:${progress.last}`)
+        .catch((err: Error) => {
+          owedResync = true;
+          log.warn({ err: err.message }, 'progress notice not published; subscribers will resync');
+        });
     },
     onProgress(listener) {
       progressListeners.add(listener);

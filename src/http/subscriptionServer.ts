@@ -76,6 +76,8 @@ export interface SubscriptionServer {
 
 /** Heap bytes an unsent payload byte costs on a WebSocket (frame headers, write-queue entries). */
 const UNSENT_BYTE_COST = 2;
+/** Checks (100 ms apart) a socket may sit at the feed's pause line without reading before it is closed. */
+const STALLED_CHECKS = 10;
 /** Longest timer Node keeps (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const enum Phase {
@@ -104,6 +106,8 @@ class Connection implements FrameWriter {
   corked = false;
   closedOverBudget = false;
   unsentAtCheck = 0;
+  /** Consecutive checks that found this socket at the feed's pause line, its unsent bytes not shrinking. */
+  stalledChecks = 0;
   alive = true;
 
   constructor(
@@ -446,6 +450,12 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
   // bytes, at that cost, pass the budget and did not shrink since the last check (100 ms) is closed
   // with 4008. A client that reads keeps its unsent bytes near zero on any network that can carry
   // its alerts, bursts included; the payload-byte budget still applies to it.
+  //
+  // The feeds stop handing a socket more once its unsent bytes reach a line (alertFeed's hasRoom:
+  // SINK_LOW_WATER_BYTES, or the budget counted twice), and keep the rest in the store. So a client
+  // that stops reading can also sit at that line, holding little: one whose unsent bytes stay at it,
+  // not shrinking, for STALLED_CHECKS checks (1 s) is closed with 4008 as well.
+  const pauseLine = Math.min(SINK_LOW_WATER_BYTES, o.socketBudgetBytes / UNSENT_BYTE_COST);
   const bufferGuard = setInterval(() => {
     for (const c of connections.values()) {
       if (c.socket.readyState !== c.socket.OPEN) continue; // closing already
@@ -456,11 +466,14 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
       }
       const notShrinking = buffered >= c.unsentAtCheck;
       c.unsentAtCheck = buffered;
+      c.stalledChecks = notShrinking && buffered >= pauseLine ? c.stalledChecks + 1 : 0;
       if (notShrinking && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
         shared.closeOverBudget(
           c,
           `${buffered} unsent bytes, not shrinking (heap about ${buffered * UNSENT_BYTE_COST})`,
         );
+      } else if (c.stalledChecks >= STALLED_CHECKS) {
+        shared.closeOverBudget(c, `${buffered} unsent bytes, not shrinking for ${STALLED_CHECKS} checks`);
       }
     }
   }, 100);
