@@ -344,7 +344,10 @@ export const VARIABLES = {
   LIMIT_MAX_INGEST_BATCH: { schema: int(1000, 1, 100_000), doc: 'readings per ingestReadings request' },
   LIMIT_HISTORY_MAX_PAGE: { schema: int(1000, 1, 100_000), doc: 'largest page of a history query' },
   LIMIT_STATS_MAX_POINTS: { schema: int(1500, 1, 100_000), doc: 'points per readingStats call' },
-  LIMIT_SUBSCRIBER_MAX_PENDING: { schema: int(1000, 1, 1_000_000), doc: 'alerts queued per subscriber' },
+  LIMIT_SUBSCRIBER_MAX_PENDING: {
+    schema: int(1000, 1, 1_000_000),
+    doc: 'live alerts kept aside per subscriber (past it, read from the store)',
+  },
   LIMIT_SOCKET_BUDGET_BYTES: {
     schema: int(2 * 1_048_576, 16 * 1024, 1024 * 1_048_576),
     doc: 'queued alert bytes per WebSocket (close 4008)',

@@ -25,12 +25,15 @@
  * Resuming from an old cursor: the replay reads REPLAY_PAGE alerts at a time and reads the next page
  * only once the subscriber has taken most of the previous one, so a subscriber 100k alerts behind
  * holds one page in memory, not its whole backlog. Live alerts that arrive meanwhile are held (up to
- * `maxPending`); past that they are let go and the replay goes round once more, since every live
- * alert was stored (and its watermark moved) before it was published.
+ * `maxPending`); past that they are let go and the replay goes round once more, once the store has
+ * them (their partition's watermark has passed them).
  *
- * Slow subscribers: at most `maxPending` alerts wait for one subscriber, and the alerts queued for
- * all subscriptions of one socket are charged to its budget. Past either, the feed ends with
- * SUBSCRIBER_TOO_SLOW (or the socket is closed) and the client resumes with its last cursor.
+ * Slow subscribers: backlogs (replays, alerts that waited for the store, live alerts that find the
+ * client without room) are handed over at the client's pace (hasRoom); at most `maxPending` live
+ * alerts are kept aside for one subscriber, the rest is read from the store later. What is queued
+ * for all subscriptions of one socket, and what waits for room, is charged to its budget: past it,
+ * or sitting at the pause line without reading, the socket is closed (4008) and the client resumes
+ * with its last cursor. SUBSCRIBER_TOO_SLOW remains as a guard on a queue that reached `maxPending`.
  */
 import { GraphQLError } from 'graphql';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
