@@ -104,6 +104,9 @@ export const CURSOR_EXPIRED = 'CURSOR_EXPIRED';
 /** Stored items read per replay query. */
 export const REPLAY_PAGE = 500;
 
+/** Whether a per-partition array holds anything (partitions index the arrays below). */
+const anyOf = (values: readonly unknown[]): boolean => values.some((v) => v !== undefined);
+
 /**
  * Heap charged to the socket's budget for each live item being handed to a client that has no room
  * for it: the entry (two fields) and its array slot, with 8-byte pointers. The item itself is
@@ -194,7 +197,7 @@ export function createFeed<T extends Positioned>(deps: {
     /** While replaying from the store (or holding, see AlertFanout), live alerts wait here (in arrival order). */
     private held: LiveEntry<T>[] | undefined = [];
     /** Per partition, live alerts waiting for the store (see the module comment), in arrival order. */
-    private readonly waiting = new Map<number, LiveEntry<T>[]>();
+    private readonly waiting: (LiveEntry<T>[] | undefined)[] = [];
     private waitingCount = 0;
     /** Live items being handed over at the subscriber's pace (admitPaced), and whether it waits for room. */
     private pacing = 0;
@@ -202,20 +205,20 @@ export function createFeed<T extends Positioned>(deps: {
     /** Bytes charged to the socket's budget for the live items kept aside while the client has no room. */
     private liveCharged = 0;
     /** All sensors: per partition, the offset up to which every alert was delivered or is known absent. */
-    private readonly through = new Map<number, number>();
+    private readonly through: number[] = [];
     /** All sensors: per waiting partition, the offset the store must reach. */
-    private readonly need = new Map<number, number>();
+    private readonly need: number[] = [];
     /** Per partition, offsets of live alerts let go (too many waiting): the store must reach them before any other. */
-    private readonly owed = new Map<number, number>();
+    private readonly owed: (number | undefined)[] = [];
     /** Some sensors: per partition, the highest watermark known, and whether a notice was heard since listening. */
-    private readonly covered = new Map<number, number>();
-    private readonly noticed = new Set<number>();
+    private readonly covered: number[] = [];
+    private readonly noticed: boolean[] = [];
     /**
      * Partitions whose live alerts arrive whole: a notice heard since listening showed nothing was
      * missed before it, or a replay followed it. Per partition, the highest `last` heard.
      */
-    private readonly joined = new Set<number>();
-    private readonly heardLast = new Map<number, number>();
+    private readonly joined: boolean[] = [];
+    private readonly heardLast: number[] = [];
     private unlisten: (() => void) | undefined;
     private readonly filter: ReadonlySet<string> | undefined;
     private readonly stopResync: () => void;
@@ -243,7 +246,7 @@ export function createFeed<T extends Positioned>(deps: {
           }
         }
         this.cursor = this.request.after ?? AlertCursor.fromWatermarks(await deps.progress.watermarks(deps.topic));
-        for (const [partition, offset] of this.cursor.entries()) this.through.set(partition, offset);
+        for (const [partition, offset] of this.cursor.entries()) this.through[partition] = offset;
         await this.replay();
       } catch (err) {
         this.fail(err);
@@ -288,7 +291,7 @@ export function createFeed<T extends Positioned>(deps: {
     /** Delivers a live alert now, or has it wait for the store (with every later one of its partition). */
     private admit(entry: LiveEntry<T>): void {
       const { partition, offset } = entry.item.position;
-      const queue = this.waiting.get(partition);
+      const queue = this.waiting[partition];
       if (queue) {
         queue.push(entry);
         if (++this.waitingCount > deps.maxPending) this.letGoWaiting();
@@ -296,13 +299,13 @@ export function createFeed<T extends Positioned>(deps: {
       }
       if (entry.prev !== undefined) {
         if (!this.filter) {
-          if (entry.prev > (this.through.get(partition) ?? -1)) {
+          if (entry.prev > (this.through[partition] ?? -1)) {
             // Something before it was missed: wait until the store has it.
-            this.need.set(partition, entry.prev);
+            this.need[partition] = entry.prev;
             return this.wait(entry);
           }
-          this.through.set(partition, Math.max(offset, this.through.get(partition) ?? -1));
-        } else if (!this.joined.has(partition) || offset > (this.covered.get(partition) ?? -1)) {
+          this.through[partition] = Math.max(offset, this.through[partition] ?? -1);
+        } else if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) {
           return this.wait(entry);
         }
       }
@@ -310,7 +313,7 @@ export function createFeed<T extends Positioned>(deps: {
     }
 
     private wait(entry: LiveEntry<T>): void {
-      this.waiting.set(entry.item.position.partition, [entry]);
+      this.waiting[entry.item.position.partition] = [entry];
       this.waitingCount++;
       waitingForStore.add(this);
     }
@@ -320,16 +323,16 @@ export function createFeed<T extends Positioned>(deps: {
       for (const { item, prev } of entries) {
         if (prev === undefined) continue; // stored before it was published: the replay reads it
         const { partition, offset } = item.position;
-        this.owed.set(partition, Math.max(offset, this.owed.get(partition) ?? -1));
+        this.owed[partition] = Math.max(offset, this.owed[partition] ?? -1);
       }
-      if (this.owed.size > 0) waitingForStore.add(this);
+      if (anyOf(this.owed)) waitingForStore.add(this);
     }
 
     private letGoWaiting(): void {
-      for (const queue of this.waiting.values()) this.letGo(queue);
-      this.waiting.clear();
+      for (const queue of this.waiting) if (queue) this.letGo(queue);
+      this.waiting.length = 0;
       this.waitingCount = 0;
-      this.need.clear();
+      this.need.length = 0;
       void this.replay();
     }
 
@@ -337,34 +340,34 @@ export function createFeed<T extends Positioned>(deps: {
     onProgress(progress: StreamProgress): void {
       if (this.done) return;
       const { partition, watermark, last } = progress;
-      this.noticed.add(partition);
-      this.heardLast.set(partition, Math.max(last, this.heardLast.get(partition) ?? -1));
-      if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
-      if (!this.joined.has(partition) && this.cursor) {
+      this.noticed[partition] = true;
+      this.heardLast[partition] = Math.max(last, this.heardLast[partition] ?? -1);
+      if (watermark > (this.covered[partition] ?? -1)) this.covered[partition] = watermark;
+      if (!this.joined[partition] && this.cursor) {
         // The first notice heard: was anything published before this listened that it has not had?
-        if (last <= (this.through.get(partition) ?? -1)) {
+        if (last <= (this.through[partition] ?? -1)) {
           this.join(partition);
-          if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
+          if (watermark > (this.through[partition] ?? -1)) this.through[partition] = watermark;
         } else if (!this.replaying) return void this.replay();
       }
       if (this.held) {
         // Holding for what was let go: replay once the store has it.
-        if (!this.replaying && (this.owed.get(partition) ?? Infinity) <= watermark) void this.replay();
+        if (!this.replaying && (this.owed[partition] ?? Infinity) <= watermark) void this.replay();
         return;
       }
-      const queue = this.waiting.get(partition);
+      const queue = this.waiting[partition];
       if (!queue) return;
       if (!this.filter) {
-        if ((this.need.get(partition) ?? Infinity) <= watermark) void this.replay();
+        if ((this.need[partition] ?? Infinity) <= watermark) void this.replay();
         return;
       }
       // Not joined: one replay joins it. Whole since the join: what the store now has can go.
-      if (!this.joined.has(partition)) void this.replay();
+      if (!this.joined[partition]) void this.replay();
       else if (queue[0]!.item.position.offset <= watermark) void this.replay(false);
     }
 
     private syncWaiting(): void {
-      if (this.waiting.size === 0 && this.owed.size === 0) waitingForStore.delete(this);
+      if (!anyOf(this.waiting) && !anyOf(this.owed)) waitingForStore.delete(this);
       else waitingForStore.add(this);
     }
 
@@ -437,14 +440,14 @@ export function createFeed<T extends Positioned>(deps: {
             if (!(await this.replayStored())) return;
           }
           // Alerts let go that the store does not have yet: keep holding until it does.
-          if (this.owed.size > 0) return;
+          if (anyOf(this.owed)) return;
           // Still holding: the replay that closes the hold releases them.
           if (deps.fanout.isHolding()) return;
           // What waited for the store, then what arrived meanwhile, in order, at the subscriber's pace.
-          const again = [...this.waiting.values()].flat();
-          this.waiting.clear();
+          const again = this.waiting.flatMap((queue) => queue ?? []);
+          this.waiting.length = 0;
           this.waitingCount = 0;
-          this.need.clear();
+          this.need.length = 0;
           await this.admitPaced(again);
           while (!this.done && !this.replayAgain && this.held.length > 0) {
             const arrived = this.held;
@@ -470,7 +473,7 @@ export function createFeed<T extends Positioned>(deps: {
     private async replayStored(): Promise<boolean> {
       const backoff = new Backoff(100, 2000);
       // Some sensors: a notice heard before the watermarks are read makes its partition whole (module comment).
-      const noticed = new Set(this.noticed);
+      const noticed = [...this.noticed];
       let watermarks: Map<number, number>;
       for (;;) {
         try {
@@ -494,12 +497,13 @@ export function createFeed<T extends Positioned>(deps: {
       if (this.done) return false;
       // Every stored alert up to the watermarks read has now been delivered (or was before the cursor).
       for (const [partition, watermark] of watermarks) {
-        if (watermark > (this.through.get(partition) ?? -1)) this.through.set(partition, watermark);
-        if (watermark > (this.covered.get(partition) ?? -1)) this.covered.set(partition, watermark);
-        if (noticed.has(partition)) this.join(partition);
+        if (watermark > (this.through[partition] ?? -1)) this.through[partition] = watermark;
+        if (watermark > (this.covered[partition] ?? -1)) this.covered[partition] = watermark;
+        if (noticed[partition]) this.join(partition);
       }
-      for (const [partition, offset] of this.owed)
-        if (offset <= (watermarks.get(partition) ?? -1)) this.owed.delete(partition);
+      this.owed.forEach((offset, partition) => {
+        if (offset !== undefined && offset <= (watermarks.get(partition) ?? -1)) this.owed[partition] = undefined;
+      });
       return true;
     }
 
@@ -527,18 +531,24 @@ export function createFeed<T extends Positioned>(deps: {
     }
 
     private join(partition: number): void {
-      this.joined.add(partition);
+      this.joined[partition] = true;
       unjoined.get(partition)?.delete(this);
     }
 
     /** Progress heard while busy: act on it now, for partitions not joined and for what still waits. */
     private recheck(): void {
       if (this.held) return;
-      const pending = new Set([...this.noticed].filter((p) => !this.joined.has(p)).concat([...this.waiting.keys()]));
+      const pending = new Set<number>();
+      this.waiting.forEach((queue, partition) => {
+        if (queue) pending.add(partition);
+      });
+      this.noticed.forEach((heard, partition) => {
+        if (heard && !this.joined[partition]) pending.add(partition);
+      });
       for (const partition of pending) {
-        const watermark = this.covered.get(partition);
-        const last = this.heardLast.get(partition);
-        if (watermark !== undefined && last !== undefined && this.noticed.has(partition))
+        const watermark = this.covered[partition];
+        const last = this.heardLast[partition];
+        if (watermark !== undefined && last !== undefined && this.noticed[partition])
           this.onProgress({ partition, watermark, last });
       }
     }
@@ -594,7 +604,7 @@ export function createFeed<T extends Positioned>(deps: {
       this.done = true;
       waitingForStore.delete(this);
       for (const joining of unjoined.values()) joining.delete(this);
-      this.waiting.clear();
+      this.waiting.length = 0;
       this.wakeDrained();
       this.unlisten?.();
       this.stopResync();
