@@ -225,7 +225,13 @@ export function createFeed<T extends Positioned>(deps: {
 
     constructor(private readonly request: FeedRequest<T>) {
       this.filter = request.sensorIds ? new Set(request.sensorIds) : undefined;
-      this.stopResync = deps.fanout.onResync((phase) => (phase === 'hold' ? this.hold() : void this.replay()));
+      this.stopResync = deps.fanout.onResync((phase) => {
+        // Live delivery may have lost alerts not stored yet (published before storing): the replay
+        // cannot read those, so every partition is joined again at its next notice.
+        this.unjoin();
+        if (phase === 'hold') this.hold();
+        else void this.replay();
+      });
       void this.start();
     }
 
@@ -528,6 +534,13 @@ export function createFeed<T extends Positioned>(deps: {
         this.blocked = false;
         this.chargeLive();
       }
+    }
+
+    private unjoin(): void {
+      this.joined.length = 0;
+      this.noticed.length = 0; // a notice heard before the loss does not join
+
+      for (const joining of unjoined.values()) joining.add(this);
     }
 
     private join(partition: number): void {

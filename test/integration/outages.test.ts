@@ -1,8 +1,7 @@
 /**
- * Outages of Kafka, Redis and MongoDB, on the real services: the API stays up, answers with clear,
+ * Outages of Kafka and Redis, on the real services: the API stays up, answers with clear,
  * retryable errors, reports readiness truthfully, and recovers by itself when the service returns.
- * Alerts are published before they are stored, so they keep reaching subscribers while MongoDB is
- * down. (Exactness through MongoDB restarts and replica kills is in faults.test.ts.)
+ * (MongoDB: storeOutage.test.ts; exactness through MongoDB restarts and replica kills: faults.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsCursorDocument, IngestReadingsDocument, PipelineRequestError } from '../../client/index.js';
@@ -31,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await services('start', 'kafka').catch(() => undefined);
   await services('start', 'redis').catch(() => undefined);
-  await services('start', 'ferretdb').catch(() => undefined);
   await replica?.stop();
 });
 
@@ -112,44 +110,4 @@ describe('when Redis is down', () => {
     expect(subscriber.errors).toEqual([]);
     subscriber.stop();
   }, 120_000);
-});
-
-describe('when MongoDB is down', () => {
-  it('still delivers a new alert live at once, and stores it once MongoDB is back', async () => {
-    const sensorId = uniqueName('store-outage');
-    const subscriber = collectAlerts(replica.client, {});
-    const store = replica.parts.store;
-    // A first alert of the sensor: its partition's state is loaded and its alerts go out early.
-    await replica.client.request(IngestReadingsDocument, { readings: [reading(sensorId, 85, -500)] });
-    await eventually(
-      () => store.alerts.count([sensorId]),
-      (n) => n === 1,
-      { what: 'the first alert stored' },
-    );
-    await eventually(
-      () => subscriber.alerts.filter((a) => a.sensorId === sensorId).length,
-      (n) => n === 1,
-      { what: 'the first alert delivered' },
-    );
-
-    await services('stop', 'ferretdb');
-    try {
-      await replica.client.request(IngestReadingsDocument, { readings: [reading(sensorId, 91, 0)] });
-      await eventually(
-        () => subscriber.alerts.filter((a) => a.sensorId === sensorId).length,
-        (n) => n === 2,
-        { timeoutMs: 20_000, what: 'the alert delivered while MongoDB is down' },
-      );
-    } finally {
-      await services('start', 'ferretdb');
-    }
-    expect(subscriber.alerts.filter((a) => a.sensorId === sensorId).map((a) => a.temperature)).toEqual([85, 91]);
-    await eventually(
-      () => store.alerts.count([sensorId]).catch(() => -1),
-      (n) => n === 2,
-      { timeoutMs: 90_000, intervalMs: 1000, what: 'the alert stored once MongoDB is back' },
-    );
-    expect(subscriber.errors).toEqual([]);
-    subscriber.stop();
-  }, 180_000);
 });

@@ -292,6 +292,26 @@ describe('alert feed', () => {
       }
     });
 
+    it('lost with Redis and not stored yet when the replay that follows the outage ran, come at the next notice', async () => {
+      for (const sensorIds of [undefined, ['s1']]) {
+        const p = fakePipeline();
+        const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+        const sub = feed.open({ sensorIds });
+        await p.replayed();
+        await p.raise('s1'); // a notice heard: the partition is joined
+        expect((await take(sub, 1)).length).toBe(1);
+
+        p.setRedis(false);
+        const lost = await p.detect('s1');
+        p.setRedis(true); // the replay runs now: the store does not have it yet
+        const next = sub.next();
+        expect(await settledWithin(next)).toBe(false);
+        await lost.stored();
+        expect(((await next).value as DeliveredAlert).id).toBe(lost.alert.id);
+        await sub.return?.();
+      }
+    });
+
     it('reach a subscriber to some sensors once stored, the unheard ones included, in order', async () => {
       const p = fakePipeline();
       const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
