@@ -63,8 +63,11 @@ export interface Sink<T> {
   push(item: T, cursor: string): void;
   /** Bytes handed to the transport and not yet sent. */
   backlog(): number;
-  /** Unsent bytes past which, not shrinking, the subscriber counts as not reading (its socket is closed). */
-  readonly slowAfterBytes: number;
+  /**
+   * Unsent bytes at which the feed stops handing the transport more (at most SINK_LOW_WATER_BYTES);
+   * a subscriber that sits there without reading is closed by its transport.
+   */
+  readonly pauseLineBytes: number;
   /**
    * The feed ended: with an error (it failed: SUBSCRIBER_TOO_SLOW, CURSOR_EXPIRED, ...), or without
    * (it was closed). A sink is told here, so nothing has to wait on the iterator for it.
@@ -381,14 +384,14 @@ export function createFeed<T extends Positioned>(deps: {
     private drained: (() => void) | undefined;
     /**
      * Whether the subscriber can take more at once: its transport holds no more than a reading
-     * client's socket does (`slowAfterBytes`, and SINK_LOW_WATER_BYTES), or its queue under half a
+     * client's socket does (its `pauseLineBytes`), or its queue under half a
      * page and a quarter of the budget. Backlogs (replays, alerts that waited for the store) go out
      * no faster, so a burst never passes the budget of a client that reads, while one that does not
      * read still crosses that line, and is closed.
      */
     private hasRoom(): boolean {
       const sink = this.request.sink;
-      if (sink) return sink.backlog() <= Math.min(SINK_LOW_WATER_BYTES, sink.slowAfterBytes);
+      if (sink) return sink.backlog() <= sink.pauseLineBytes;
       const budget = this.request.budget;
       return this.queue.length <= pageSize / 2 && (!budget || this.charged <= budget.limit / 4);
     }

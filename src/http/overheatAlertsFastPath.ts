@@ -69,8 +69,8 @@ export interface FrameWriter {
   /** Bytes written and not yet sent. */
   backlog(): number;
   readonly budgetBytes: number;
-  /** Unsent bytes past which, not shrinking, the client counts as not reading (closed with 4008). */
-  readonly slowAfterBytes: number;
+  /** Unsent bytes at which feeds stop handing the socket more; sitting there without reading closes it (4008). */
+  readonly pauseLineBytes: number;
   /** Called when the backlog passes the budget: the socket is closed with 4008. */
   overBudget(): void;
   /** The subscription `id` ended: `complete` it, or send `error` when it failed. */
@@ -200,8 +200,8 @@ class DirectSubscription implements AlertSink {
     this.writer.send(`${this.head}${body}}}}`);
   }
 
-  get slowAfterBytes(): number {
-    return this.writer.slowAfterBytes;
+  get pauseLineBytes(): number {
+    return this.writer.pauseLineBytes;
   }
 
   backlog(): number {

@@ -120,8 +120,8 @@ class Connection implements FrameWriter {
     return this.shared.o.socketBudgetBytes;
   }
 
-  get slowAfterBytes(): number {
-    return this.shared.o.socketBudgetBytes / UNSENT_BYTE_COST;
+  get pauseLineBytes(): number {
+    return this.shared.pauseLineBytes;
   }
 
   send(frame: string): void {
@@ -196,6 +196,11 @@ function isAsyncIterable(v: unknown): v is AsyncIterableIterator<ExecutionResult
 
 interface Shared {
   readonly o: SubscriptionServerOptions;
+  /**
+   * Where the feeds stop handing a socket more (alertFeed's hasRoom): SINK_LOW_WATER_BYTES, or the
+   * budget counted at UNSENT_BYTE_COST, whichever is lower. A reader stays below it.
+   */
+  readonly pauseLineBytes: number;
   closeOverBudget(c: Connection, why: string): void;
 }
 
@@ -220,6 +225,7 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
   };
   const shared: Shared = {
     o,
+    pauseLineBytes: Math.min(SINK_LOW_WATER_BYTES, o.socketBudgetBytes / UNSENT_BYTE_COST),
     closeOverBudget(c, why) {
       if (c.closedOverBudget) return;
       c.closedOverBudget = true;
@@ -455,7 +461,6 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
   // SINK_LOW_WATER_BYTES, or the budget counted twice), and keep the rest in the store. So a client
   // that stops reading can also sit at that line, holding little: one whose unsent bytes stay at it,
   // not shrinking, for STALLED_CHECKS checks (1 s) is closed with 4008 as well.
-  const pauseLine = Math.min(SINK_LOW_WATER_BYTES, o.socketBudgetBytes / UNSENT_BYTE_COST);
   const bufferGuard = setInterval(() => {
     for (const c of connections.values()) {
       if (c.socket.readyState !== c.socket.OPEN) continue; // closing already
@@ -466,7 +471,7 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
       }
       const notShrinking = buffered >= c.unsentAtCheck;
       c.unsentAtCheck = buffered;
-      c.stalledChecks = notShrinking && buffered >= pauseLine ? c.stalledChecks + 1 : 0;
+      c.stalledChecks = notShrinking && buffered >= shared.pauseLineBytes ? c.stalledChecks + 1 : 0;
       if (notShrinking && buffered * UNSENT_BYTE_COST > o.socketBudgetBytes) {
         shared.closeOverBudget(
           c,

@@ -8,11 +8,11 @@
  *    leaves the pages as they were.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OverheatAlert } from '../../src/domain/alert.js';
 import { AlertCursor } from '../../src/domain/alertCursor.js';
 import { createLogger } from '../../src/logger.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, storeOptionsFrom } from '../support/env.js';
+import { alertAt } from '../support/readings.js';
 
 const env = isolatedEnv('alertstore');
 let store: MongoStore;
@@ -24,18 +24,8 @@ afterAll(async () => {
   await store?.dispose();
 });
 
-function alert(sensorId: string, tsMs: number, partition: number, offset: number): OverheatAlert {
-  return {
-    id: `${sensorId}|${tsMs}`,
-    sensorId,
-    temperature: 91,
-    threshold: 80,
-    ts: new Date(tsMs),
-    location: { lat: 1, lon: 2 },
-    detectedAt: new Date(),
-    position: { partition, offset },
-  };
-}
+const alert = (sensorId: string, tsMs: number, partition: number, offset: number) =>
+  alertAt(sensorId, tsMs, offset, partition);
 
 /** What a subscriber resuming from the very beginning replays, up to `upTo` on partition 0. */
 async function replayed(upTo: number): Promise<string[]> {

@@ -9,6 +9,7 @@ import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { services } from '../support/services.js';
+import { recentReading } from '../support/readings.js';
 import { eventually } from '../support/wait.js';
 
 let replica: InProcessReplica;
@@ -16,13 +17,6 @@ const readyz = async (): Promise<{ status: number; body: { checks: Record<string
   const res = await fetch(replica.app.url().replace('/graphql', '/readyz'));
   return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
 };
-const reading = (sensorId: string, temperature: number, offsetMs = 0) => ({
-  sensorId,
-  ts: new Date(Date.now() - 1000 + offsetMs).toISOString(),
-  temperature,
-  humidity: 50,
-  location: { lat: 0, lon: 0 },
-});
 
 beforeAll(async () => {
   replica = await startReplica(isolatedEnv('outage'));
@@ -36,7 +30,7 @@ afterAll(async () => {
 describe('when Kafka is down', () => {
   it('ingestReadings fails fast with a retryable KAFKA_UNAVAILABLE, readiness drops, and a retry succeeds once Kafka is back', async () => {
     const sensorId = uniqueName('kafka-outage');
-    const hot = reading(sensorId, 90);
+    const hot = recentReading(sensorId, 90);
     await services('stop', 'kafka');
     const error = await replica.client.request(IngestReadingsDocument, { readings: [hot] }).then(
       () => undefined,
@@ -88,7 +82,7 @@ describe('when Redis is down', () => {
     await services('stop', 'redis');
 
     await replica.client.request(IngestReadingsDocument, {
-      readings: [reading(sensorId, 85, 0), reading(sensorId, 86, 1)],
+      readings: [recentReading(sensorId, 85, 0), recentReading(sensorId, 86, 1)],
     });
     const store = replica.parts.store;
     await eventually(

@@ -9,16 +9,10 @@ import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
 import { services } from '../support/services.js';
+import { recentReading } from '../support/readings.js';
 import { eventually } from '../support/wait.js';
 
 let replica: InProcessReplica;
-const reading = (sensorId: string, temperature: number, offsetMs = 0) => ({
-  sensorId,
-  ts: new Date(Date.now() - 1000 + offsetMs).toISOString(),
-  temperature,
-  humidity: 50,
-  location: { lat: 0, lon: 0 },
-});
 
 beforeAll(async () => {
   replica = await startReplica(isolatedEnv('storeoutage'));
@@ -34,7 +28,7 @@ describe('when MongoDB is down', () => {
     const subscriber = collectAlerts(replica.client, {});
     const store = replica.parts.store;
     // A first alert of the sensor: its partition's state is loaded and its alerts go out early.
-    await replica.client.request(IngestReadingsDocument, { readings: [reading(sensorId, 85, -500)] });
+    await replica.client.request(IngestReadingsDocument, { readings: [recentReading(sensorId, 85, -500)] });
     await eventually(
       () => store.alerts.count([sensorId]),
       (n) => n === 1,
@@ -48,7 +42,7 @@ describe('when MongoDB is down', () => {
 
     await services('stop', 'ferretdb');
     try {
-      await replica.client.request(IngestReadingsDocument, { readings: [reading(sensorId, 91, 0)] });
+      await replica.client.request(IngestReadingsDocument, { readings: [recentReading(sensorId, 91, 0)] });
       await eventually(
         () => subscriber.alerts.filter((a) => a.sensorId === sensorId).length,
         (n) => n === 2,

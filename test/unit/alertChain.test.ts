@@ -5,19 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import type { OverheatAlert } from '../../src/domain/alert.js';
 import { AlertChain } from '../../src/stream/alertChain.js';
+import { alertAt } from '../support/readings.js';
 
-function alert(sensorId: string, tsMs: number, offset: number): OverheatAlert {
-  return {
-    id: `${sensorId}|${tsMs}`,
-    sensorId,
-    temperature: 90,
-    threshold: 80,
-    ts: new Date(tsMs),
-    location: { lat: 0, lon: 0 },
-    detectedAt: new Date(),
-    position: { partition: 0, offset },
-  };
-}
+const alert = (sensorId: string, tsMs: number, offset: number) => alertAt(sensorId, tsMs, offset);
 const offsets = (alerts: readonly OverheatAlert[]) => alerts.map((a) => a.position.offset);
 
 describe('an alert chain', () => {
