@@ -7,7 +7,7 @@ import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
 
-const STAGES = ['queued', 'judge', 'store', 'watermark', 'publish'] as const;
+const STAGES = ['queued', 'judge', 'backlog', 'store', 'watermark', 'publish'] as const;
 const STORE_WRITES = ['alerts', 'incident updates', 'incidents'] as const;
 
 /** Mean of a histogram's observations between two /metrics readings of every replica, in ms. */

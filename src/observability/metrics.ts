@@ -21,12 +21,13 @@ export interface PipelineObserver {
 
 /**
  * The alert path of one batch, in order: `queued` from its oldest critical reading's timestamp to
- * the batch reaching the consumer (Kafka, and the wait behind earlier batches); `judge` the
- * thresholds and incidents computed; `store` alerts and their pages, incidents and their updates
- * stored; `watermark` the partition watermark moved, beside the tracker's state; `publish` alerts
- * handed to Redis.
+ * the batch reaching the consumer (Kafka, and the wait for fetching); `judge` the thresholds and
+ * incidents computed and the surely new alerts published; `backlog` the wait behind the store writes
+ * of earlier batches; `store` alerts and their pages, incidents and their updates stored (with the
+ * batches queued beside it); `watermark` the partition watermark moved, beside the tracker's state;
+ * `publish` the alerts held for after storing, and the progress notice, handed to Redis.
  */
-export type AlertStage = 'queued' | 'judge' | 'store' | 'watermark' | 'publish';
+export type AlertStage = 'queued' | 'judge' | 'backlog' | 'store' | 'watermark' | 'publish';
 
 /** Values read at scrape time; each may be absent (API-only replica, part not started yet). */
 export interface MetricSources {

@@ -161,6 +161,13 @@ export interface MongoStore {
      * written before it was kept), or undefined when the partition has no watermark.
      */
     alertTsFloor(topic: string, partition: number): Promise<Date | null | undefined>;
+    /**
+     * A consumer of the alert path has stored everything it had judged when it joined the group for
+     * the `seq`-th time (stream/handoverAssigner.ts). Records older than a day are dropped meanwhile.
+     */
+    handedOver(instance: string, seq: number): Promise<void>;
+    /** The last `seq` recorded by handedOver for this consumer, if any. */
+    handoverOf(instance: string): Promise<number | undefined>;
   };
   ping(): Promise<void>;
   /** Times the client was found stuck and connected again (store/clientWatchdog.ts). */
@@ -294,6 +301,7 @@ export async function connectMongoStore(options: {
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
+  const handovers: Collection<{ _id: string; seq: number; at: Date }> = alertsDb.collection('alert_path_handovers');
   // The alert path's writes go ahead of reading history (store/storePriority.ts).
   const priority = createStorePriority();
   // One gate per database for the alert path's writes in this process (store/writeGate.ts): the
@@ -506,6 +514,13 @@ export async function connectMongoStore(options: {
         async alertTsFloor(topic, partition) {
           const d = await progress.findOne({ _id: `${topic}:${partition}` });
           return d ? (d.alertTs ?? null) : undefined;
+        },
+        async handedOver(instance, seq) {
+          await handovers.updateOne({ _id: instance }, { $max: { seq }, $set: { at: new Date() } }, { upsert: true });
+          await handovers.deleteMany({ at: { $lt: new Date(Date.now() - 86_400_000) } });
+        },
+        async handoverOf(instance) {
+          return (await handovers.findOne({ _id: instance }))?.seq;
         },
         async watermarks(topic) {
           const docs = await progress.find({ topic }).toArray();

@@ -14,6 +14,10 @@
  * The chain: every alert is published with `prev`, the offset of the alert published before it on
  * the partition (or, for the first, an offset at or past it: everything before the first batch is
  * stored). Subscriptions follow it to see what they missed (fanout/alertFeed.ts).
+ *
+ * Batches are judged (and their early alerts published) while earlier ones are still being stored.
+ * The chain must stay in offset order, so once a batch has alerts held for after storing, every
+ * alert of the batches after it is held too, until those are published (`linkLate`).
  */
 import type { OverheatAlert } from '../domain/alert.js';
 
@@ -24,6 +28,8 @@ export class AlertChain {
   private readonly lastTs = new Map<string, number>();
   /** The watermark of the last progress notice sent. */
   private noticed: number | undefined;
+  /** Batches judged whose held alerts are not published yet: until then nothing goes early. */
+  private heldBatches = 0;
 
   /**
    * @param floorTs highest alert timestamp stored on the partition up to its watermark (ms)
@@ -41,14 +47,20 @@ export class AlertChain {
    * `oldestTs`: alerts of readings taken before it go after storing.
    */
   split(alerts: readonly OverheatAlert[], oldestTs = -Infinity): { early: OverheatAlert[]; late: OverheatAlert[] } {
-    let cut = alerts.length;
+    let cut = this.heldBatches > 0 ? 0 : alerts.length;
     alerts.forEach((a, i) => {
       const ts = a.ts.getTime();
       const sensorTs = this.lastTs.get(a.sensorId) ?? -Infinity;
       if (cut === alerts.length && !(ts > this.floorTs && ts > sensorTs && ts >= oldestTs)) cut = i;
       if (ts > sensorTs) this.lastTs.set(a.sensorId, ts);
     });
+    if (cut < alerts.length) this.heldBatches++;
     return { early: alerts.slice(0, cut), late: alerts.slice(cut) };
+  }
+
+  /** The chain's head: the offset of the last alert published (or the bound before the first). */
+  get last(): number {
+    return this.head;
   }
 
   /** Each alert's `prev`, for alerts about to be published in this order. */
@@ -60,10 +72,22 @@ export class AlertChain {
     });
   }
 
-  /** The progress notice for a watermark about to be sent (with the chain's head as `last`). */
-  notice(watermark: number): { watermark: number; last: number } {
+  /**
+   * Links a batch's held alerts, once stored (those the store kept: a reading sent again is not an
+   * alert of its own); the batches after it may publish early again. Once per batch that had any.
+   */
+  linkHeld(alerts: readonly OverheatAlert[]): number[] {
+    this.heldBatches = Math.max(0, this.heldBatches - 1);
+    return this.link(alerts);
+  }
+
+  /**
+   * The progress notice for a watermark about to be sent. `last`: the chain's head once the batch
+   * ending at `watermark` was published (later batches may have published beyond it since).
+   */
+  notice(watermark: number, last = this.head): { watermark: number; last: number } {
     this.noticed = Math.max(watermark, this.noticed ?? -1);
-    return { watermark: this.noticed, last: this.head };
+    return { watermark: this.noticed, last };
   }
 
   /** The last notice again, if nothing was published beyond it since (see readingConsumer's PROGRESS_REPEAT_MS). */

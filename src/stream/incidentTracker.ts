@@ -8,8 +8,10 @@
  *   takes the partition over loads it, and does not apply again what is at or before that offset;
  * - a threshold is a version that starts after its command's offset, and a few versions are kept,
  *   so a replayed reading is judged by the same threshold as the first time;
- * - a batch is applied to a copy. The copy replaces the tracker's state only once stored, and a
- *   batch given up (partition moved, consumer stopping) leaves nothing behind.
+ * - a batch is applied to a copy, which becomes the state the next batch is judged by at once: the
+ *   alert path judges a batch while the ones before it are still being stored. A batch given up
+ *   (partition moved, consumer stopping, a store step failed) is followed by forget(), and the
+ *   partition's state is loaded again from what the store has.
  */
 import type { StreamPosition } from '../domain/alert.js';
 import {
@@ -48,16 +50,21 @@ export interface TrackedBatch {
   /** Stores what changed, with `alongside` (the batch's incident updates) at the same time. Idempotent. */
   store(alongside?: () => Promise<void>): Promise<void>;
   /**
-   * Then stores the tracker's state with this batch applied, and makes it the state: once stored, a
-   * replay does not make the batch's changes again. Idempotent. It may run beside the watermark: a
-   * batch whose state did not get stored is applied again by whoever replays it, to the same result
-   * (its updates and incidents are rewritten as they are, and published again).
+   * Then stores the tracker's state with this batch applied: once stored, a replay does not make the
+   * batch's changes again. Idempotent. It may run beside the watermark: a batch whose state did not
+   * get stored is applied again by whoever replays it, to the same result (its updates and incidents
+   * are rewritten as they are, and published again).
    */
   commit(): Promise<void>;
 }
 
+/** Consecutive batches of one partition stored as one: store() and commit() as for the last of them. */
+export type StoredBatches = Pick<TrackedBatch, 'store' | 'commit'>;
+
 export interface IncidentTracker {
   process(partition: number, items: readonly BatchItem[], lastOffset: number): Promise<TrackedBatch>;
+  /** Consecutive processed batches of one partition, in order, to store with one write each. */
+  combine(batches: readonly TrackedBatch[]): StoredBatches;
   /** Drops what is held for these partitions (or all): reloaded from the store at the next batch. */
   forget(partitions?: readonly number[]): void;
   /** Running incidents held by this replica. */
@@ -80,8 +87,40 @@ export function createIncidentTracker(o: {
   refreshMs: number;
 }): IncidentTracker {
   const states = new Map<number, PartitionIncidentState>();
-  /** Reading time of each running incident's last stored version. */
+  /** Reading time of each running incident's last version written (or on its way). */
   const writtenAt = new Map<string, number>();
+  /** Incidents changed by batches not stored yet, by id: what an acknowledgement finds first. */
+  const unstored = new Map<string, Incident>();
+  /** What a processed batch leaves to write, for combine(). */
+  interface Pending {
+    partition: number;
+    changed: boolean;
+    after: PartitionIncidentState;
+    toWrite: readonly Incident[];
+    /** Every incident version the batch made (some not written: refreshMs). */
+    touched: readonly Incident[];
+    limitRecords: readonly SensorLimitsRecord[];
+  }
+  const pending = new WeakMap<TrackedBatch, Pending>();
+
+  const writeAll = async (
+    toWrite: readonly Incident[],
+    limitRecords: readonly SensorLimitsRecord[],
+    alongside?: () => Promise<void>,
+  ): Promise<void> => {
+    // Only what there is to write: a call with nothing to write succeeds without the server, and
+    // would tell the store's watchdog it was reached while the store is down (clientWatchdog.ts).
+    const incidents = async (): Promise<void> => {
+      if (toWrite.length > 0) await o.store.write(toWrite);
+      if (limitRecords.length > 0) await o.store.writeLimits(limitRecords);
+    };
+    await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
+  };
+  const saveState = async (batches: readonly Pending[]): Promise<void> => {
+    const last = batches.findLast((b) => b.changed);
+    if (last) await o.store.savePartition(o.topic, last.partition, last.after);
+    for (const b of batches) for (const i of b.touched) if (unstored.get(i.id) === i) unstored.delete(i.id);
+  };
 
   const limitsAt = (state: PartitionIncidentState, sensorId: string, offset: number): SensorLimits => {
     const versions = state.limits.get(sensorId);
@@ -154,7 +193,7 @@ export function createIncidentTracker(o: {
         const target =
           running.get(c.sensorId)?.id === c.incidentId
             ? running.get(c.sensorId)
-            : (touched.get(c.incidentId)?.incident ?? (await o.store.get(c.incidentId)));
+            : (touched.get(c.incidentId)?.incident ?? unstored.get(c.incidentId) ?? (await o.store.get(c.incidentId)));
         if (!target || target.sensorId !== c.sensorId) continue;
         const t = applyAcknowledgement(target, ack, position);
         if (!t) continue;
@@ -179,35 +218,43 @@ export function createIncidentTracker(o: {
       const stale = items.filter((i) => i.offset <= before.appliedOffset);
       const replayed = stale.length > 0 ? { from: stale[0]!.offset, to: stale.at(-1)!.offset } : undefined;
 
-      const store = async (alongside?: () => Promise<void>): Promise<void> => {
-        // Only what there is to write: a call with nothing to write succeeds without the server, and
-        // would tell the store's watchdog it was reached while the store is down (clientWatchdog.ts).
-        const incidents = async (): Promise<void> => {
-          if (toWrite.length > 0) await o.store.write(toWrite);
-          if (limitRecords.length > 0) await o.store.writeLimits(limitRecords);
-        };
-        await allSettledOrThrow([incidents(), alongside?.() ?? Promise.resolve()]);
-      };
-      const commit = async (): Promise<void> => {
-        if (changed) await o.store.savePartition(o.topic, partition, after);
-        for (const i of toWrite) {
-          if (i.status === 'CLEARED') writtenAt.delete(i.id);
-          else writtenAt.set(i.id, i.updatedAt.getTime());
-        }
-        // Replaced only if nothing else took the partition's place meanwhile (forget during the write).
-        if (states.get(partition) === before) states.set(partition, after);
-      };
-      return {
+      for (const i of toWrite) {
+        if (i.status === 'CLEARED') writtenAt.delete(i.id);
+        else writtenAt.set(i.id, i.updatedAt.getTime());
+      }
+      const versions = [...touched.values()].map((t) => t.incident);
+      for (const i of versions) unstored.set(i.id, i);
+      // The next batch is judged by this one's result (unless the partition was forgotten meanwhile).
+      if (states.get(partition) === before) states.set(partition, after);
+      const own: Pending = { partition, changed, after, toWrite, touched: versions, limitRecords };
+      const batch: TrackedBatch = {
         judged,
         events,
         replayed,
-        store,
-        commit,
+        store: (alongside) => writeAll(toWrite, limitRecords, alongside),
+        commit: () => saveState([own]),
+      };
+      pending.set(batch, own);
+      return batch;
+    },
+    combine(batches) {
+      const all = batches.map((b) => pending.get(b)!);
+      if (all.length === 1) return batches[0]!;
+      // Each incident as the last batch left it.
+      const toWrite = new Map<string, Incident>();
+      for (const b of all) for (const i of b.toWrite) toWrite.set(i.id, i);
+      const limitRecords = all.flatMap((b) => b.limitRecords);
+      return {
+        store: (alongside) => writeAll([...toWrite.values()], limitRecords, alongside),
+        commit: () => saveState(all),
       };
     },
     forget(partitions) {
       if (!partitions) states.clear();
       else for (const p of partitions) states.delete(p);
+      // Batches given up may not have written what these say was written.
+      writtenAt.clear();
+      unstored.clear();
     },
     running() {
       let n = 0;

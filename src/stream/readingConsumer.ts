@@ -5,14 +5,17 @@
  * - `alerts` (group KAFKA_GROUP_ID), the alert path: decode and validate every message (readings,
  *   and sensor commands: thresholds, acknowledgements); dead-letter the bad ones with their original
  *   bytes and a reason; judge each reading by its sensor's threshold (stream/incidentTracker.ts);
- *   publish each alert that is surely new at once (stream/alertChain.ts), then store every alert
- *   and, beside them, the incident updates and the tracker's state; advance the partition
- *   watermark, publish the other alerts, the updates and a progress notice on Redis; mark the batch
- *   done. Offsets are
- *   committed in the background (every ALERT_COMMIT_INTERVAL_MS, and when partitions move or the
- *   consumer stops), not once per batch: a batch replayed after a crash changes nothing, so the next
- *   batch need not wait for a commit round trip. Nothing here waits for reading storage either, so
- *   an alert is one Kafka batch away from its reading.
+ *   publish each alert that is surely new at once (stream/alertChain.ts); then hand the batch to the
+ *   store backlog (stream/storeBacklog.ts) and fetch the next one. The backlog stores a partition's
+ *   batches in order, several at once when they queued behind a slow write: every alert and, beside
+ *   them, the incident updates and the tracker's state; then it advances the partition watermark,
+ *   publishes the other alerts, the updates and a progress notice on Redis. So an alert waits for
+ *   Kafka and the judging, never for the store writes of the batches before it.
+ *   Offsets are committed by us, up to what is stored, every ALERT_COMMIT_INTERVAL_MS (and when the
+ *   consumer stops): a batch replayed after a crash changes nothing. When the group rebalances, a
+ *   partition changes hands only once its backlog is stored (stream/handoverAssigner.ts). A write
+ *   that fails for good (the partition moved, shutdown past its deadline) drops what queued behind
+ *   it, and the partition is fetched again from its first offset not stored.
  * - `history` (group `<KAFKA_GROUP_ID>.history`): the same validation, then the ReadingWriter stores
  *   the valid readings in buckets; a batch is held (heartbeating) until its readings are durable and
  *   only then committed. Holding it is what keeps one writer per sensor: a rebalance cannot give the
@@ -21,10 +24,18 @@
  * Both are idempotent, so a batch replayed after a crash or a rebalance changes nothing. A store
  * outage pauses the partition (retry with backoff, heartbeating) instead of crashing.
  */
-import { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import {
+  PartitionAssigners,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  type Producer,
+} from 'kafkajs';
 import { toAlert, type OverheatAlert } from '../domain/alert.js';
 import { commandKindOf, decodeCommand } from '../domain/sensorCommand.js';
-import type { BatchItem, IncidentTracker } from './incidentTracker.js';
+import type { BatchItem, IncidentTracker, TrackedBatch } from './incidentTracker.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
@@ -36,6 +47,8 @@ import { Waiters } from '../shared/waiters.js';
 import { idempotentProducer } from './kafka.js';
 import { AlertChain } from './alertChain.js';
 import { createReadingWriter } from './readingWriter.js';
+import { createStoreBacklog } from './storeBacklog.js';
+import { handoverAssigner } from './handoverAssigner.js';
 
 export type ConsumerRole = 'alerts' | 'history';
 
@@ -82,6 +95,35 @@ export interface ReadingConsumer {
   abandon(): void;
 }
 
+/** Who a store step works for: it retries only while the batch is still ours. */
+interface BatchOwner {
+  readonly partition: number;
+  holds(): boolean;
+  heartbeat(): Promise<void>;
+}
+
+/** A batch judged, its surely new alerts published, waiting for storage (storeJudged). */
+interface JudgedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly lastOffset: number;
+  readonly alerts: readonly OverheatAlert[];
+  /** Published before storing. */
+  readonly early: readonly OverheatAlert[];
+  /** Some alerts wait for storing (AlertChain.split), and the batches after it with them. */
+  readonly held: boolean;
+  readonly chain: AlertChain | undefined;
+  /** The chain's head once the batch's early alerts were published. */
+  readonly chainLast: number | undefined;
+  readonly tracked: TrackedBatch;
+  readonly judgedAt: number;
+  readonly generation: number;
+}
+
+const REBALANCE_TIMEOUT_MS = 60_000;
+/** Readings judged ahead of the store at most; beyond it the consumer stops fetching. */
+const MAX_BACKLOG = 20_000;
+
 class BatchAbandoned extends Error {
   constructor() {
     super('batch abandoned: consumer stopping or partition reassigned');
@@ -104,7 +146,25 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     allowAutoTopicCreation: false,
     sessionTimeout: o.sessionTimeoutMs,
     heartbeatInterval: heartbeatMs,
-    rebalanceTimeout: 60_000,
+    rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+    // The alert path hands a partition over only once its judged batches are stored.
+    ...(o.role === 'alerts'
+      ? {
+          partitionAssigners: [
+            handoverAssigner({
+              instance: randomUUID(),
+              busy: () => backlog.busy(),
+              idle: () => backlog.idle(),
+              handedOver: (instance, seq) => o.store.progress.handedOver(instance, seq),
+              handoverOf: (instance) => o.store.progress.handoverOf(instance),
+              // The leader computes the assignment without heartbeating: well within its session.
+              maxWaitMs: Math.floor(o.sessionTimeoutMs * 0.6),
+              logger: o.logger,
+            }),
+            PartitionAssigners.roundRobin,
+          ],
+        }
+      : {}),
     maxBytesPerPartition: 1_048_576,
     maxWaitTimeInMs: 100,
     retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
@@ -127,25 +187,44 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   let crashed = false;
 
   const observer = o.observer ?? NO_OBSERVER;
+  // The alert path's partitions (see storeJudged and takeUpAgain).
+  /** Bumped at every rebalance; a flush of an earlier one writes only while it still holds its partition. */
+  let generation = 0;
+  let assigned = new Set<number>();
+  /** Per partition, the last offset stored in this generation, and the last committed. */
+  const stored = new Map<number, number>();
+  const committed = new Map<number, number>();
+  /** Per partition, the first offset not stored: where it is taken up again after a failure. */
+  const resumeAt = new Map<number, number>();
+  /** Per partition, bumped when it is taken up again: a batch judged before that is not queued. */
+  const epochs = new Map<number, number>();
+  /** Shutdown past its deadline: store steps stop retrying. */
+  let abandoned = false;
   /** Retries a durable step until it succeeds, or the batch no longer belongs to us. */
-  const durably = async <T>(what: string, p: EachBatchPayload, step: () => Promise<T>): Promise<T> => {
+  const durably = async <T>(what: string, owner: BatchOwner, step: () => Promise<T>): Promise<T> => {
     const result = await retryUntilDone(step, {
       onFailure: (err, retryInMs) => {
         healthy = false;
         stats.storeRetries++;
         log.warn(
-          { err: err.message, step: what, partition: p.batch.partition, retryInMs },
+          { err: err.message, step: what, partition: owner.partition, retryInMs },
           'durable step failed; retrying',
         );
       },
       beforeRetry: async () => {
-        if (!p.isRunning() || p.isStale()) throw new BatchAbandoned();
-        await p.heartbeat().catch(() => undefined);
+        if (!owner.holds()) throw new BatchAbandoned();
+        await owner.heartbeat();
       },
     });
     healthy = true;
     return result;
   };
+  /** A batch kafkajs is handing us: ours while the consumer runs and nobody sought elsewhere. */
+  const inHand = (p: EachBatchPayload): BatchOwner => ({
+    partition: p.batch.partition,
+    holds: () => p.isRunning() && !p.isStale(),
+    heartbeat: () => p.heartbeat().catch(() => undefined),
+  });
 
   const eachBatch = async (p: EachBatchPayload): Promise<void> => {
     const { batch } = p;
@@ -180,9 +259,10 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     observer.batchConsumed(o.role, batch.messages.length);
     if (o.role === 'history') return storeReadings(p, valid, lastOffset);
 
+    const owner = inHand(p);
     if (rejected.length > 0) {
       const failedAt = new Date(now).toISOString();
-      await durably('dead-letter', p, () =>
+      await durably('dead-letter', owner, () =>
         dlqProducer!.send({
           topic: o.deadLetterTopic,
           acks: -1,
@@ -211,35 +291,86 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       );
     }
 
-    const tracker = o.incidents!;
-    const tracked = await durably('load incident state', p, () =>
-      tracker.process(batch.partition, items, Number(lastOffset)),
+    const { partition } = batch;
+    // Taken up again since this batch began (a store flush failed): it is fetched again from there.
+    const epoch = epochs.get(partition) ?? 0;
+    const current = (): boolean => (epochs.get(partition) ?? 0) === epoch;
+    if (!resumeAt.has(partition)) resumeAt.set(partition, Number(batch.messages[0]!.offset));
+    const tracked = await durably('load incident state', owner, () =>
+      o.incidents!.process(partition, items, Number(lastOffset)),
     );
-    const judgedAt = performance.now();
     const detectedAt = new Date();
     const alerts: OverheatAlert[] = [];
     for (const { reading, offset, limits } of tracked.judged) {
       if (reading.temperature > limits.thresholdC) {
-        alerts.push(toAlert(reading, limits.thresholdC, { partition: batch.partition, offset }, detectedAt));
+        alerts.push(toAlert(reading, limits.thresholdC, { partition, offset }, detectedAt));
       }
     }
     // Surely new alerts go out now, before they are stored (stream/alertChain.ts); the rest after.
-    const chain = alerts.length > 0 ? await chainOf(p) : undefined;
+    const chain = alerts.length > 0 ? await chainOf(p) : chains.get(partition);
+    if (!current()) return;
     // A reading in the older half of the accepted age could be refused by a replay a little later.
-    const early = chain ? chain.split(alerts, now - o.limits.maxAgeMs / 2).early : [];
+    const { early, late } =
+      chain && alerts.length > 0 ? chain.split(alerts, now - o.limits.maxAgeMs / 2) : { early: [], late: [] };
     if (early.length > 0) {
       await o.fanout.publish(early, chain!.link(early));
       const publishedAt = Date.now();
       for (const a of early) observer.alertPublished(publishedAt - a.ts.getTime());
     }
-    const fresh = tracked.events;
-    const { replayed } = tracked;
+    if (!current()) return;
+    if (alerts.length > 0) {
+      observer.alertStage('queued', now - alerts.reduce((t, a) => Math.min(t, a.ts.getTime()), now));
+      observer.alertStage('judge', performance.now() - startedAt);
+    }
+    backlog.add(
+      partition,
+      {
+        topic: batch.topic,
+        partition,
+        lastOffset: Number(lastOffset),
+        alerts,
+        early,
+        held: late.length > 0,
+        chain,
+        chainLast: chain?.last,
+        tracked,
+        judgedAt: performance.now(),
+        generation,
+      },
+      items.length,
+    );
+    p.resolveOffset(lastOffset);
+    // Judged ahead of the store by at most MAX_BACKLOG readings: beyond that, fetching waits.
+    while (backlog.weight() > MAX_BACKLOG) {
+      await Promise.race([backlog.room(MAX_BACKLOG), sleep(heartbeatMs)]);
+      await owner.heartbeat();
+    }
+  };
+
+  /**
+   * Stores consecutive judged batches of one partition (stream/storeBacklog.ts): alerts and
+   * incidents side by side, then the watermark beside the tracker's state, then the alerts held for
+   * after storing, the incident updates and the progress notice are published.
+   */
+  const storeJudged = async (partition: number, batches: readonly JudgedBatch[]): Promise<void> => {
+    const flushStartedAt = performance.now();
+    const last = batches.at(-1)!;
+    const { topic } = last;
+    const owner: BatchOwner = {
+      partition,
+      holds: () => !abandoned && (last.generation === generation || assigned.has(partition)),
+      heartbeat: () => Promise.resolve(),
+    };
+    const alerts = batches.flatMap((b) => b.alerts);
+    const fresh = batches.flatMap((b) => b.tracked.events);
+    const replayed = batches.flatMap((b) => (b.tracked.replayed ? [b.tracked.replayed] : []));
+    const incidents = o.incidents!.combine(batches.map((b) => b.tracked));
     // Alerts, and incidents, are stored side by side; each before the watermark below, so readers
     // never see past what is stored.
     const storeAlerts = async (): Promise<OverheatAlert[]> =>
       alerts.length === 0
         ? []
-        : durably('store alerts', p, async () => {
+        : durably('store alerts', owner, async () => {
             const t0 = performance.now();
             const stored = await o.store.alerts.insert(alerts);
             observer.storeWrite('alerts', performance.now() - t0);
@@ -249,11 +380,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     // (once it is stored, a replay does not make the updates again). A replayed stretch's updates
     // are stored, but were they published? Again.
     const storeIncidents = async (): Promise<IncidentUpdate[]> => {
-      const again = replayed
-        ? durably('read replayed incident updates', p, () =>
-            o.store.incidents.updates.read(batch.partition, replayed.from - 1, replayed.to, undefined, 100_000),
-          )
-        : Promise.resolve([]);
+      const again = Promise.all(
+        replayed.map((r) =>
+          durably('read replayed incident updates', owner, () =>
+            o.store.incidents.updates.read(partition, r.from - 1, r.to, undefined, 100_000),
+          ),
+        ),
+      );
       again.catch(() => undefined); // awaited below; a batch given up meanwhile is not unhandled
       const writeUpdates =
         fresh.length === 0
@@ -264,9 +397,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
               observer.storeWrite('incident updates', performance.now() - t);
             };
       const t0 = performance.now();
-      await durably('store incidents', p, () => tracked.store(writeUpdates));
+      await durably('store incidents', owner, () => incidents.store(writeUpdates));
       observer.storeWrite('incidents', performance.now() - t0);
-      return [...(await again), ...fresh];
+      return [...(await again).flat(), ...fresh];
     };
     // Ahead of reading history at the store: these are what a subscriber is waiting for.
     const [owned, updates] = await o.store.urgent(() => Promise.all([storeAlerts(), storeIncidents()]));
@@ -275,51 +408,63 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     // The watermark, beside the tracker's state (see TrackedBatch.commit for why that is safe).
     const advance = alerts.length > 0 || updates.length > 0;
     const alertTs = alerts.length > 0 ? new Date(Math.max(...alerts.map((a) => a.ts.getTime()))) : undefined;
-    await durably('advance watermark', p, () =>
+    await durably('advance watermark', owner, () =>
       o.store.urgent(() =>
         allSettledOrThrow([
           advance
-            ? o.store.progress.advance(batch.topic, { partition: batch.partition, offset: Number(lastOffset) }, alertTs)
+            ? o.store.progress.advance(topic, { partition, offset: last.lastOffset }, alertTs)
             : Promise.resolve(),
-          tracked.commit(),
+          incidents.commit(),
         ]),
       ),
     );
     if (advance) {
       const watermarkedAt = performance.now();
       stats.alertsRaised += owned.length;
-      const publishedEarly = new Set(early.map((a) => a.position.offset));
-      const rest = owned.filter((a) => !publishedEarly.has(a.position.offset));
-      if (owned.length - rest.length < early.length)
-        log.error(
-          { partition: batch.partition, early: early.length, owned: owned.length },
-          'an alert published before it was stored turned out to be a reading sent again',
-        );
+      const kept = new Set(owned.map((a) => a.position.offset));
+      // The held alerts the store kept, batch by batch (a reading sent again is not an alert of its own).
+      const rest: OverheatAlert[] = [];
+      const links: number[] = [];
+      /** The chain's head once these batches are published (later ones may publish early meanwhile). */
+      let chainLast: number | undefined;
+      for (const b of batches) {
+        const early = new Set(b.early.map((a) => a.position.offset));
+        const wrong = b.early.filter((a) => !kept.has(a.position.offset));
+        if (wrong.length > 0)
+          log.error(
+            { partition, early: b.early.length, wrong: wrong.length },
+            'an alert published before it was stored turned out to be a reading sent again',
+          );
+        if (b.held) {
+          const held = b.alerts.filter((a) => !early.has(a.position.offset) && kept.has(a.position.offset));
+          rest.push(...held);
+          links.push(...b.chain!.linkHeld(held));
+          chainLast = b.chain!.last;
+        } else if (b.chainLast !== undefined) chainLast = Math.max(chainLast ?? -1, b.chainLast);
+      }
       // Published after the watermark moved, then the notice: see alertFeed for why this order makes
       // resumption gap-free.
-      await Promise.all([o.fanout.publish(rest, chain?.link(rest)), o.incidentFanout?.publish(updates)]);
-      // No chain: nothing published early here; `last` at the watermark is a bound all the same.
-      const notice = chains.get(batch.partition)?.notice(Number(lastOffset)) ?? {
-        watermark: Number(lastOffset),
-        last: Number(lastOffset),
-      };
-      await o.fanout.publishProgress({ partition: batch.partition, ...notice });
+      const chain = last.chain ?? chains.get(partition);
+      const notice = chain
+        ? chain.notice(last.lastOffset, chainLast ?? last.lastOffset)
+        : // No chain: nothing published early here; `last` at the watermark is a bound all the same.
+          { watermark: last.lastOffset, last: last.lastOffset };
+      await Promise.all([o.fanout.publish(rest, links), o.incidentFanout?.publish(updates)]);
+      await o.fanout.publishProgress({ partition, ...notice });
       const publishedAt = Date.now();
       for (const a of rest) observer.alertPublished(publishedAt - a.ts.getTime());
       if (alerts.length > 0) {
-        observer.alertStage('queued', now - alerts.reduce((t, a) => Math.min(t, a.ts.getTime()), now));
-        observer.alertStage('judge', judgedAt - startedAt);
-        observer.alertStage('store', storedAt - judgedAt);
+        observer.alertStage('backlog', flushStartedAt - batches[0]!.judgedAt);
+        observer.alertStage('store', storedAt - flushStartedAt);
         observer.alertStage('watermark', watermarkedAt - storedAt);
         observer.alertStage('publish', performance.now() - watermarkedAt);
       }
     }
-
-    p.resolveOffset(lastOffset);
-    await p
-      .commitOffsetsIfNecessary()
-      .catch((err: Error) => log.warn({ err: err.message }, 'background commit failed; retried at the next one'));
-    stats.batches++;
+    if (last.generation === generation) {
+      stored.set(partition, last.lastOffset);
+      resumeAt.set(partition, last.lastOffset + 1);
+    }
+    stats.batches += batches.length;
   };
 
   /** History role: the batch is held until its readings are durable, then committed (by the writer). */
@@ -376,7 +521,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const { topic, partition } = p.batch;
     let chain = chains.get(partition);
     if (!chain) {
-      const floor = await durably('load alert floor', p, () => o.store.progress.alertTsFloor(topic, partition));
+      const floor = await durably('load alert floor', inHand(p), () => o.store.progress.alertTsFloor(topic, partition));
       // No timestamp kept (a store from before it was): no stored alert can be later than this.
       const floorTs =
         floor === undefined ? -Infinity : floor === null ? Date.now() + o.limits.maxFutureMs : floor.getTime();
@@ -400,9 +545,61 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const idle = new Waiters();
   const whenIdle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : idle.wait());
 
+  /**
+   * A partition whose batches could not all be stored in order (a store flush failed, or a batch
+   * was given up after it was judged) is taken up again from its first offset not stored: what was
+   * judged beyond it is dropped, and fetched and judged again from the store's state.
+   */
+  const takeUpAgain = (partition: number): void => {
+    epochs.set(partition, (epochs.get(partition) ?? 0) + 1);
+    backlog.drop(partition);
+    o.incidents?.forget([partition]);
+    chains.delete(partition);
+    const from = resumeAt.get(partition);
+    resumeAt.delete(partition);
+    if (abandoned || !assigned.has(partition) || from === undefined) return;
+    try {
+      consumer.seek({ topic: o.topic, partition, offset: String(from) });
+    } catch (err) {
+      log.warn({ err: (err as Error).message, partition }, 'could not go back to the first offset not stored');
+    }
+  };
+  const backlog = createStoreBacklog<JudgedBatch>({
+    flush: (partition, batches) => storeJudged(partition, batches),
+    onFailure(partition, err) {
+      if (!(err instanceof BatchAbandoned))
+        log.error(
+          { err: (err as Error).message, partition },
+          'storing judged batches failed; taking the partition up again',
+        );
+      takeUpAgain(partition);
+    },
+  });
+  /** Commits what is stored (a crash or a rebalance replays at most this much, idempotently). */
+  const commitStored = async (): Promise<void> => {
+    const due = [...stored].filter(
+      ([partition, offset]) => assigned.has(partition) && offset !== committed.get(partition),
+    );
+    if (due.length === 0) return;
+    await consumer
+      .commitOffsets(due.map(([partition, offset]) => ({ topic: o.topic, partition, offset: String(offset + 1) })))
+      .then(() => {
+        for (const [partition, offset] of due) committed.set(partition, offset);
+      })
+      .catch((err: Error) => log.warn({ err: err.message }, 'commit failed; retried at the next one'));
+  };
+  const commits = o.role === 'alerts' ? setInterval(() => void commitStored(), ALERT_COMMIT_INTERVAL_MS) : undefined;
+  commits?.unref();
+
   // Partitions may have moved: incident state, and the replay pages last written, are read from the
-  // store again at each one's next batch.
-  consumer.on(consumer.events.GROUP_JOIN, () => {
+  // store again at each one's next batch; what was judged and not stored is fetched again.
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    generation++;
+    assigned = new Set(e.payload.memberAssignment[o.topic] ?? []);
+    backlog.drop();
+    stored.clear();
+    committed.clear();
+    resumeAt.clear();
     o.incidents?.forget();
     chains.clear();
     if (o.role === 'alerts') o.store.forgetWrites();
@@ -414,17 +611,16 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    // alerts: resolved offsets committed in the background; history: by the writer once readings are durable.
-    autoCommit: o.role === 'alerts',
-    autoCommitInterval: ALERT_COMMIT_INTERVAL_MS,
+    // Committed by us, what is stored: alerts every ALERT_COMMIT_INTERVAL_MS, history by the writer.
+    autoCommit: false,
     partitionsConsumedConcurrently: o.concurrency ?? 3,
     eachBatch: async (p) => {
       inFlight++;
       try {
-        await eachBatch(p);
+        if (!p.isStale()) await eachBatch(p);
       } catch (err) {
         // Taken up again from what the store has (the chain's bound before its first alert holds).
-        chains.delete(p.batch.partition);
+        if (o.role === 'alerts') takeUpAgain(p.batch.partition);
         if (err instanceof BatchAbandoned) return;
         throw err;
       } finally {
@@ -437,7 +633,11 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
 
   return {
     isHealthy: () => healthy && writer.isHealthy() && !crashed,
-    abandon: () => writer.abandon(),
+    abandon() {
+      abandoned = true;
+      writer.abandon();
+      backlog.drop();
+    },
     stats: () => ({
       ...stats,
       readingsStored: writer.stored(),
@@ -449,7 +649,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       consumer.pause([{ topic: o.topic }]);
       clearInterval(repeatNotices);
       await whenIdle();
-      await writer.flush();
+      await Promise.all([writer.flush(), backlog.idle()]);
+      clearInterval(commits);
+      await commitStored();
       await consumer.disconnect();
       await dlqProducer?.disconnect();
     },

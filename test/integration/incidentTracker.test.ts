@@ -107,11 +107,38 @@ describe('the incident tracker', () => {
     expect((await store.limitsOf([sensorId])).get(sensorId)).toMatchObject({ thresholdC: 45, hysteresisC: 1 });
   });
 
-  it('leaves nothing behind for a batch given up before it was stored', async () => {
+  it('judges a batch by the one before it while that one is still being stored, and stores them as one', async () => {
+    const sensorId = uniqueName('boiler');
+    const p = nextPartition++;
+    const items = stream(sensorId, 3, 0);
+    const tracker = replica();
+    const first = await tracker.process(p, items.slice(0, 1), 0);
+    const second = await tracker.process(p, items.slice(1), 2); // the first is not stored yet
+    expect(first.events.map((e) => e.change)).toEqual(['OPENED']);
+    expect(second.events.map((e) => e.change)).toEqual(['UPDATED', 'UPDATED']);
+    const both = tracker.combine([first, second]);
+    await both.store();
+    await both.commit();
+    // Another replica takes over from what was stored: the incident as the second batch left it.
+    const next = replica();
+    const replayed = await next.process(p, items, 2);
+    expect(replayed.events).toEqual([]);
+    expect(next.running()).toBe(1);
+    const { items: stored } = await store.page({ sensorIds: [sensorId], first: 10 });
+    expect(stored).toMatchObject([{ criticalReadings: 3, peakC: 87 }]);
+  });
+
+  it('leaves nothing in the store for a batch given up before it was stored, and forgets it when told', async () => {
     const sensorId = uniqueName('boiler');
     const tracker = replica();
-    await tracker.process(nextPartition++, stream(sensorId, 2, 0), 1); // never persisted
-    expect(tracker.running()).toBe(0);
+    const p = nextPartition++;
+    await tracker.process(p, stream(sensorId, 2, 0), 1); // never persisted
+    expect(tracker.running()).toBe(1); // what the next batch is judged by
     expect(await store.page({ sensorIds: [sensorId], first: 10 })).toMatchObject({ items: [] });
+    tracker.forget([p]);
+    expect(tracker.running()).toBe(0);
+    // Taken up again from the store: the batch makes its changes again.
+    const again = await tracker.process(p, stream(sensorId, 2, 0), 1);
+    expect(again.events.map((e) => e.change)).toEqual(['OPENED', 'UPDATED']);
   });
 });

@@ -48,6 +48,32 @@ describe('an alert chain', () => {
     expect(chain.link([alert('a', 3, 50)])).toEqual([45]);
   });
 
+  it('holds every alert of the batches after one with alerts held for after storing, until those are published', () => {
+    const chain = new AlertChain(1000, 10);
+    // Batch 1: a reading that may have been stored before holds the rest of the batch.
+    const first = chain.split([alert('a', 1001, 10), alert('b', 1000, 11)]);
+    expect(offsets(first.early)).toEqual([10]);
+    chain.link(first.early);
+    // Batch 2, judged while batch 1 is being stored: nothing may overtake batch 1's held alert.
+    const second = chain.split([alert('c', 1005, 12)]);
+    expect(second.early).toEqual([]);
+    // Batch 1 stored: its held alert is published, linked after the early one; then batch 2's.
+    expect(chain.linkHeld(first.late)).toEqual([10]);
+    expect(chain.linkHeld(second.late)).toEqual([11]);
+    // Nothing held any more: batch 3 goes early again.
+    expect(offsets(chain.split([alert('d', 1006, 13)]).early)).toEqual([13]);
+  });
+
+  it('notices a watermark with the chain’s head as its batch left it, not as later batches moved it', () => {
+    const chain = new AlertChain(-Infinity, 0);
+    chain.link([alert('a', 1, 3)]); // batch ending at 5
+    const headAtFive = chain.last;
+    chain.link([alert('b', 2, 8)]); // batch ending at 9, published before batch 5 is stored
+    expect(chain.notice(5, headAtFive)).toEqual({ watermark: 5, last: 3 });
+    expect(chain.repeatable()).toBeUndefined(); // 8 is beyond the notice
+    expect(chain.notice(9)).toEqual({ watermark: 9, last: 8 });
+  });
+
   it('repeats the last progress notice only while nothing was published beyond it', () => {
     const chain = new AlertChain(-Infinity, 0);
     expect(chain.repeatable()).toBeUndefined();

@@ -1,0 +1,100 @@
+/**
+ * The alert path's store backlog: batches judged (and their early alerts published) wait here, per
+ * partition, for their store writes, while the consumer goes on fetching and judging the next ones.
+ *
+ * - A partition's batches are stored in order, one flush at a time. A flush takes every batch that
+ *   queued while the one before it ran (up to MAX_BATCHES_PER_FLUSH), so a slower store means fewer,
+ *   larger writes instead of a growing queue.
+ * - A flush that fails drops what is queued behind it on that partition (its batches must not be
+ *   stored without the one before them); `onFailure` then takes the partition up again from what
+ *   the store has.
+ * - `weight` (readings and commands queued) is what the consumer bounds before it fetches more.
+ */
+import { Waiters } from '../shared/waiters.js';
+
+/** Batches stored by one flush at most. */
+const MAX_BATCHES_PER_FLUSH = 64;
+
+export interface StoreBacklog<T> {
+  /** Queues a batch of `partition` for storage, behind the ones queued before it. */
+  add(partition: number, batch: T, weight: number): void;
+  /** Readings and commands queued or being stored. */
+  weight(): number;
+  /** Whether anything is queued or being stored. */
+  busy(): boolean;
+  /** Resolves once nothing is queued or being stored. */
+  idle(): Promise<void>;
+  /** Resolves once the weight is at most `limit` (or nothing is left to wait for). */
+  room(limit: number): Promise<void>;
+  /** Drops the batches not being stored yet (of one partition, or all). */
+  drop(partition?: number): void;
+}
+
+export function createStoreBacklog<T>(o: {
+  flush(partition: number, batches: readonly T[]): Promise<void>;
+  onFailure(partition: number, err: unknown): void;
+}): StoreBacklog<T> {
+  const queues = new Map<number, { batch: T; weight: number }[]>();
+  const flushing = new Set<number>();
+  let weight = 0;
+  const changed = new Waiters();
+
+  const busy = (): boolean => flushing.size > 0 || queues.size > 0;
+
+  const run = async (partition: number): Promise<void> => {
+    flushing.add(partition);
+    try {
+      for (;;) {
+        const queue = queues.get(partition);
+        if (!queue || queue.length === 0) break;
+        const taken = queue.splice(0, MAX_BATCHES_PER_FLUSH);
+        if (queue.length === 0) queues.delete(partition);
+        const taking = taken.reduce((n, t) => n + t.weight, 0);
+        try {
+          await o.flush(
+            partition,
+            taken.map((t) => t.batch),
+          );
+        } catch (err) {
+          drop(partition);
+          o.onFailure(partition, err);
+          break;
+        } finally {
+          weight -= taking;
+        }
+        changed.wakeAll();
+      }
+    } finally {
+      flushing.delete(partition);
+      changed.wakeAll();
+    }
+  };
+
+  const drop = (partition?: number): void => {
+    for (const [p, queue] of queues) {
+      if (partition !== undefined && p !== partition) continue;
+      for (const t of queue) weight -= t.weight;
+      queues.delete(p);
+    }
+    changed.wakeAll();
+  };
+
+  return {
+    add(partition, batch, w) {
+      let queue = queues.get(partition);
+      if (!queue) queues.set(partition, (queue = []));
+      queue.push({ batch, weight: w });
+      weight += w;
+      if (!flushing.has(partition)) void run(partition);
+    },
+    weight: () => weight,
+    busy,
+    async idle() {
+      while (busy()) await changed.wait();
+    },
+    async room(limit) {
+      while (weight > limit && busy()) await changed.wait();
+    },
+    drop,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The alert path's store backlog (src/stream/storeBacklog.ts): judged batches wait per partition
+ * for their store writes, in order, merged while the write before them runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { createStoreBacklog } from '../../src/stream/storeBacklog.js';
+
+/** A store whose writes finish when the test says so. */
+function slowStore() {
+  const flushed: { partition: number; batches: string[] }[] = [];
+  const pending: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  const failures: { partition: number; err: unknown }[] = [];
+  const backlog = createStoreBacklog<string>({
+    flush: (partition, batches) => {
+      flushed.push({ partition, batches: [...batches] });
+      return new Promise<void>((resolve, reject) => pending.push({ resolve, reject }));
+    },
+    onFailure: (partition, err) => failures.push({ partition, err }),
+  });
+  const tick = () => new Promise((r) => setImmediate(r));
+  return {
+    backlog,
+    flushed,
+    failures,
+    async finishNext() {
+      pending.shift()!.resolve();
+      await tick();
+    },
+    async failNext() {
+      pending.shift()!.reject(new Error('store down'));
+      await tick();
+    },
+  };
+}
+
+describe('the store backlog', () => {
+  it('stores a partition’s batches in order, those queued during a write together in the next one', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'b1', 10);
+    s.backlog.add(0, 'b2', 10);
+    s.backlog.add(0, 'b3', 10);
+    expect(s.flushed).toEqual([{ partition: 0, batches: ['b1'] }]);
+    expect(s.backlog.weight()).toBe(30);
+    await s.finishNext();
+    expect(s.flushed.at(-1)).toEqual({ partition: 0, batches: ['b2', 'b3'] });
+    expect(s.backlog.weight()).toBe(20);
+    await s.finishNext();
+    expect(s.backlog.busy()).toBe(false);
+    expect(s.backlog.weight()).toBe(0);
+  });
+
+  it('writes partitions side by side', () => {
+    const s = slowStore();
+    s.backlog.add(0, 'p0', 1);
+    s.backlog.add(1, 'p1', 1);
+    expect(s.flushed.map((f) => f.partition)).toEqual([0, 1]);
+  });
+
+  it('drops what waits behind a failed write on its partition, and reports it', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'b1', 5);
+    s.backlog.add(0, 'b2', 5);
+    s.backlog.add(1, 'other', 5);
+    await s.failNext();
+    expect(s.failures.map((f) => f.partition)).toEqual([0]);
+    expect(s.flushed.filter((f) => f.partition === 0)).toEqual([{ partition: 0, batches: ['b1'] }]);
+    expect(s.backlog.weight()).toBe(5); // the other partition's write is still under way
+    await s.finishNext();
+    expect(s.backlog.busy()).toBe(false);
+  });
+
+  it('lets a waiter for room go once the weight is down to the limit, and idle once all is stored', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'b1', 100);
+    s.backlog.add(0, 'b2', 50);
+    let roomy = false;
+    let idle = false;
+    void s.backlog.room(60).then(() => (roomy = true));
+    void s.backlog.idle().then(() => (idle = true));
+    await new Promise((r) => setImmediate(r));
+    expect([roomy, idle]).toEqual([false, false]);
+    await s.finishNext();
+    expect([roomy, idle]).toEqual([true, false]);
+    await s.finishNext();
+    expect(idle).toBe(true);
+  });
+
+  it('drops the batches not being written yet when told (the partitions moved)', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'b1', 1);
+    s.backlog.add(0, 'b2', 1);
+    s.backlog.drop();
+    expect(s.backlog.weight()).toBe(1);
+    await s.finishNext();
+    expect(s.flushed).toEqual([{ partition: 0, batches: ['b1'] }]);
+    expect(s.backlog.busy()).toBe(false);
+  });
+});
