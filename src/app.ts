@@ -237,6 +237,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
           ...common,
           role: 'alerts',
           groupId: config.kafka.groupId,
+          storeIntervalMs: config.alerts.storeIntervalMs,
           incidentFanout,
           incidents: createIncidentTracker({
             store: store.incidents,

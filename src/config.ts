@@ -72,6 +72,11 @@ export interface Config {
     readonly thresholdC: number;
     /** Alerts are kept this long (by detection time); older cursors get CURSOR_EXPIRED. */
     readonly retentionMs: number;
+    /**
+     * A partition's judged batches are stored at most this often (stream/storeBacklog.ts): fewer,
+     * larger store writes. Alerts surely new go out before; what waits for storage waits this more.
+     */
+    readonly storeIntervalMs: number;
   };
   /** Incidents (domain/incident.ts): the fleet default of per-sensor limits, and how they clear. */
   readonly incidents: {
@@ -216,7 +221,7 @@ function url(fallback: string, protocols: readonly string[]) {
   });
 }
 /** A duration such as `30d`, `12h`, `90m`, `45s` or `500ms`. */
-function duration(fallback: number, min: number) {
+function duration(fallback: number, min: number, max = Infinity) {
   return raw.transform((s, ctx) => {
     if (s === undefined) return fallback;
     const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(s.trim());
@@ -224,6 +229,7 @@ function duration(fallback: number, min: number) {
     const value =
       Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
     if (value < min) return fail(ctx, `${s} is shorter than the minimum of ${min} ms`);
+    if (value > max) return fail(ctx, `${s} is longer than the maximum of ${max} ms`);
     return value;
   });
 }
@@ -324,6 +330,10 @@ export const VARIABLES = {
   REDIS_CHANNEL_PREFIX: { schema: text('iot', NAME), doc: 'prefix of every Redis channel and key' },
   ALERT_THRESHOLD_C: { schema: num(80, -273.15, 1000), doc: 'alert when temperature is strictly above' },
   ALERTS_RETENTION: { schema: duration(30 * DAY, 60_000), doc: 'alerts kept; older cursors get CURSOR_EXPIRED' },
+  ALERT_STORE_INTERVAL: {
+    schema: duration(250, 0, 10_000),
+    doc: 'the alert path stores a partition at most this often (alerts surely new are published before)',
+  },
   INCIDENT_HYSTERESIS_C: { schema: num(2, 0, 1000), doc: 'an incident clears at or below threshold minus this' },
   INCIDENT_CLEAR_READINGS: { schema: int(3, 1, 10_000), doc: 'consecutive readings at the clearing level to clear' },
   INCIDENT_CLEAR_AFTER: { schema: duration(0, 0), doc: '...spanning at least this long' },
@@ -519,7 +529,11 @@ export function loadConfig(env: Env = process.env): Config {
       stoppedSensorsRetentionMs: e.SENSORS_STOPPED_RETENTION,
     },
     redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX },
-    alerts: { thresholdC: e.ALERT_THRESHOLD_C, retentionMs: e.ALERTS_RETENTION },
+    alerts: {
+      thresholdC: e.ALERT_THRESHOLD_C,
+      retentionMs: e.ALERTS_RETENTION,
+      storeIntervalMs: e.ALERT_STORE_INTERVAL,
+    },
     incidents: {
       hysteresisC: e.INCIDENT_HYSTERESIS_C,
       clearReadings: e.INCIDENT_CLEAR_READINGS,

@@ -69,6 +69,8 @@ export interface ReadingConsumerOptions {
   sessionTimeoutMs: number;
   /** Partitions processed in parallel by this replica. */
   concurrency?: number;
+  /** The alert path stores a partition's judged batches at most this often (ALERT_STORE_INTERVAL). */
+  storeIntervalMs?: number;
   /** Valid readings held for storage before the consumer stops fetching. */
   maxPendingReadings?: number;
   observer?: PipelineObserver;
@@ -566,6 +568,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   };
   const backlog = createStoreBacklog<JudgedBatch>({
     flush: (partition, batches) => storeJudged(partition, batches),
+    minIntervalMs: o.storeIntervalMs ?? 0,
     onFailure(partition, err) {
       if (!(err instanceof BatchAbandoned))
         log.error(

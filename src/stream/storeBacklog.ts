@@ -5,15 +5,20 @@
  * - A partition's batches are stored in order, one flush at a time. A flush takes every batch that
  *   queued while the one before it ran (up to MAX_BATCHES_PER_FLUSH), so a slower store means fewer,
  *   larger writes instead of a growing queue.
+ * - A partition's flushes start at most every `minIntervalMs` (ALERT_STORE_INTERVAL): the store's
+ *   work is per write more than per alert, so on a busy stream this cuts it several-fold. What waits
+ *   for storage (a progress notice, alerts held for after storing) waits that much longer; the
+ *   alerts published before storing do not. A full flush's worth queued starts it at once.
  * - A flush that fails drops what is queued behind it on that partition (its batches must not be
  *   stored without the one before them); `onFailure` then takes the partition up again from what
  *   the store has.
  * - `weight` (readings and commands queued) is what the consumer bounds before it fetches more.
  */
+import { sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 
 /** Batches stored by one flush at most. */
-const MAX_BATCHES_PER_FLUSH = 64;
+const MAX_BATCHES_PER_FLUSH = 256;
 
 export interface StoreBacklog<T> {
   /** Queues a batch of `partition` for storage, behind the ones queued before it. */
@@ -33,8 +38,13 @@ export interface StoreBacklog<T> {
 export function createStoreBacklog<T>(o: {
   flush(partition: number, batches: readonly T[]): Promise<void>;
   onFailure(partition: number, err: unknown): void;
+  /** A partition's flushes start at least this far apart (0: as soon as the last one ends). */
+  minIntervalMs?: number;
 }): StoreBacklog<T> {
+  const minIntervalMs = o.minIntervalMs ?? 0;
   const queues = new Map<number, { batch: T; weight: number }[]>();
+  /** When each partition's last flush started. */
+  const lastFlushAt = new Map<number, number>();
   const flushing = new Set<number>();
   let weight = 0;
   const changed = new Waiters();
@@ -45,8 +55,11 @@ export function createStoreBacklog<T>(o: {
     flushing.add(partition);
     try {
       for (;;) {
+        const wait = (lastFlushAt.get(partition) ?? -Infinity) + minIntervalMs - Date.now();
+        if (wait > 0 && (queues.get(partition)?.length ?? 0) < MAX_BATCHES_PER_FLUSH) await sleep(wait);
         const queue = queues.get(partition);
         if (!queue || queue.length === 0) break;
+        lastFlushAt.set(partition, Date.now());
         const taken = queue.splice(0, MAX_BATCHES_PER_FLUSH);
         if (queue.length === 0) queues.delete(partition);
         const taking = taken.reduce((n, t) => n + t.weight, 0);

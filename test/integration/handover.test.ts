@@ -94,12 +94,13 @@ describe('handing alert-path partitions over', () => {
 
     first.storeBacklog();
     await joined;
-    const got = await eventually(
-      () => second.assigned.at(-1) ?? [],
-      (p) => p.length > 0,
-      { what: 'the second member to get partitions' },
+    // Then the partitions are shared: each member's assignment of the new generation.
+    const [kept, got] = await eventually(
+      () => [first.assigned.at(-1)!, second.assigned.at(-1) ?? []],
+      ([k, g]) => k.length + g.length === 4 && g.length > 0,
+      { what: 'the partitions to be shared between both members' },
     );
-    expect(got.length + first.assigned.at(-1)!.length).toBe(4);
+    expect([...kept, ...got].sort()).toEqual([0, 1, 2, 3]);
   }, 90_000);
 
   it('does not wait when no member has anything left to store', async () => {

@@ -85,6 +85,21 @@ describe('the store backlog', () => {
     expect(idle).toBe(true);
   });
 
+  it('starts a partition’s writes at most every interval, so batches judged meanwhile go in one', async () => {
+    const flushed: string[][] = [];
+    const backlog = createStoreBacklog<string>({
+      flush: async (_partition, batches) => void flushed.push([...batches]),
+      onFailure: () => undefined,
+      minIntervalMs: 50,
+    });
+    backlog.add(0, 'b1', 1); // nothing written lately: at once
+    await new Promise((r) => setImmediate(r));
+    backlog.add(0, 'b2', 1);
+    backlog.add(0, 'b3', 1);
+    await backlog.idle();
+    expect(flushed).toEqual([['b1'], ['b2', 'b3']]);
+  });
+
   it('drops the batches not being written yet when told (the partitions moved)', async () => {
     const s = slowStore();
     s.backlog.add(0, 'b1', 1);
