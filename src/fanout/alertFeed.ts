@@ -16,9 +16,12 @@
  *   partition's live alerts wait until a progress notice says the store has reached `prev`, a replay
  *   reads what was missed, and the waiting alerts follow;
  * - a subscription to some sensors hears only their alerts, so it cannot follow the chain. Its live
- *   alerts wait for the progress notice that says they are stored. The first notice of a partition
- *   heard since listening is followed by one replay: every alert after that notice's watermark was
- *   published after it, so it is heard; the alerts up to the watermark are read from the store.
+ *   alerts wait for the progress notice that says they are stored.
+ * Every subscription joins each partition once it has every alert published before it listened:
+ * the first notice it hears carries `last`, the offset of the last alert published then. If it has
+ * everything up to there, it is joined. Otherwise it waits for the store to reach `last` (the alert
+ * path publishes a batch's alerts while earlier batches are still being stored, so `last` may be
+ * beyond that notice's watermark), and one replay then reads what it missed.
  * The publisher repeats a partition's last notice every PROGRESS_REPEAT_MS while it has published
  * nothing beyond it, so a notice lost on the way delays, but never strands, what waits for it.
  *
@@ -222,6 +225,12 @@ export function createFeed<T extends Positioned>(deps: {
      */
     private readonly joined: boolean[] = [];
     private readonly heardLast: number[] = [];
+    /**
+     * Per partition, `last` of the first notice heard since listening: every alert published before
+     * this listened is at or before it. Joined once everything up to it was delivered (the store may
+     * reach it after that notice: alerts of later batches go out before earlier ones are stored).
+     */
+    private readonly target: number[] = [];
     private unlisten: (() => void) | undefined;
     private readonly filter: ReadonlySet<string> | undefined;
     private readonly stopResync: () => void;
@@ -314,8 +323,9 @@ export function createFeed<T extends Positioned>(deps: {
             return this.wait(entry);
           }
           this.through[partition] = Math.max(offset, this.through[partition] ?? -1);
-        } else if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) {
-          return this.wait(entry);
+        } else if (offset > (this.through[partition] ?? -1)) {
+          // Past what its last replay read: delivered once the store has it (and it is joined).
+          if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) return this.wait(entry);
         }
       }
       this.deliver(entry.item);
@@ -353,11 +363,13 @@ export function createFeed<T extends Positioned>(deps: {
       this.heardLast[partition] = Math.max(last, this.heardLast[partition] ?? -1);
       if (watermark > (this.covered[partition] ?? -1)) this.covered[partition] = watermark;
       if (!this.joined[partition] && this.cursor) {
-        // The first notice heard: was anything published before this listened that it has not had?
-        if (last <= (this.through[partition] ?? -1)) {
+        // Was anything published before this listened that it has not had?
+        const target = (this.target[partition] ??= last);
+        if (target <= (this.through[partition] ?? -1)) {
           this.join(partition);
           if (watermark > (this.through[partition] ?? -1)) this.through[partition] = watermark;
-        } else if (!this.replaying) return void this.replay();
+        } else if (watermark >= target && !this.replaying) return void this.replay();
+        // Otherwise the store has not reached it yet: a later notice will say so.
       }
       if (this.held) {
         // Holding for what was let go: replay once the store has it.
@@ -370,9 +382,11 @@ export function createFeed<T extends Positioned>(deps: {
         if ((this.need[partition] ?? Infinity) <= watermark) void this.replay();
         return;
       }
-      // Not joined: one replay joins it. Whole since the join: what the store now has can go.
-      if (!this.joined[partition]) void this.replay();
-      else if (queue[0]!.item.position.offset <= watermark) void this.replay(false);
+      // Not joined: a replay of what the store has beyond the last one (it joins once the store has
+      // everything published before this listened). Whole since the join: what the store now has can go.
+      if (!this.joined[partition]) {
+        if (watermark > (this.through[partition] ?? -1)) void this.replay();
+      } else if (queue[0]!.item.position.offset <= watermark) void this.replay(false);
     }
 
     private syncWaiting(): void {
@@ -481,8 +495,10 @@ export function createFeed<T extends Positioned>(deps: {
      */
     private async replayStored(): Promise<boolean> {
       const backoff = new Backoff(100, 2000);
-      // Some sensors: a notice heard before the watermarks are read makes its partition whole (module comment).
+      // A notice heard before the watermarks are read makes its partition whole (module comment), once
+      // the store has everything published before this listened.
       const noticed = [...this.noticed];
+      const targets = [...this.target];
       let watermarks: Map<number, number>;
       for (;;) {
         try {
@@ -508,7 +524,7 @@ export function createFeed<T extends Positioned>(deps: {
       for (const [partition, watermark] of watermarks) {
         if (watermark > (this.through[partition] ?? -1)) this.through[partition] = watermark;
         if (watermark > (this.covered[partition] ?? -1)) this.covered[partition] = watermark;
-        if (noticed[partition]) this.join(partition);
+        if (noticed[partition] && watermark >= (targets[partition] ?? Infinity)) this.join(partition);
       }
       this.owed.forEach((offset, partition) => {
         if (offset !== undefined && offset <= (watermarks.get(partition) ?? -1)) this.owed[partition] = undefined;
@@ -542,6 +558,7 @@ export function createFeed<T extends Positioned>(deps: {
     private unjoin(): void {
       this.joined.length = 0;
       this.noticed.length = 0; // a notice heard before the loss does not join
+      this.target.length = 0;
 
       for (const joining of unjoined.values()) joining.add(this);
     }

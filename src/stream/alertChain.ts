@@ -82,12 +82,13 @@ export class AlertChain {
   }
 
   /**
-   * The progress notice for a watermark about to be sent. `last`: the chain's head once the batch
-   * ending at `watermark` was published (later batches may have published beyond it since).
+   * The progress notice for a watermark about to be sent, with the chain's head as `last`: every
+   * alert published so far is at or before it (later batches' early alerts may be beyond the
+   * watermark: a subscriber that joins then waits for the store to reach it).
    */
-  notice(watermark: number, last = this.head): { watermark: number; last: number } {
+  notice(watermark: number): { watermark: number; last: number } {
     this.noticed = Math.max(watermark, this.noticed ?? -1);
-    return { watermark: this.noticed, last };
+    return { watermark: this.noticed, last: this.head };
   }
 
   /** The last notice again, if nothing was published beyond it since (see readingConsumer's PROGRESS_REPEAT_MS). */

@@ -115,8 +115,6 @@ interface JudgedBatch {
   /** Some alerts wait for storing (AlertChain.split), and the batches after it with them. */
   readonly held: boolean;
   readonly chain: AlertChain | undefined;
-  /** The chain's head once the batch's early alerts were published. */
-  readonly chainLast: number | undefined;
   readonly tracked: TrackedBatch;
   readonly judgedAt: number;
   readonly generation: number;
@@ -334,7 +332,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
         early,
         held: late.length > 0,
         chain,
-        chainLast: chain?.last,
         tracked,
         judgedAt: performance.now(),
         generation,
@@ -427,8 +424,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       // The held alerts the store kept, batch by batch (a reading sent again is not an alert of its own).
       const rest: OverheatAlert[] = [];
       const links: number[] = [];
-      /** The chain's head once these batches are published (later ones may publish early meanwhile). */
-      let chainLast: number | undefined;
       for (const b of batches) {
         const early = new Set(b.early.map((a) => a.position.offset));
         const wrong = b.early.filter((a) => !kept.has(a.position.offset));
@@ -441,14 +436,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
           const held = b.alerts.filter((a) => !early.has(a.position.offset) && kept.has(a.position.offset));
           rest.push(...held);
           links.push(...b.chain!.linkHeld(held));
-          chainLast = b.chain!.last;
-        } else if (b.chainLast !== undefined) chainLast = Math.max(chainLast ?? -1, b.chainLast);
+        }
       }
       // Published after the watermark moved, then the notice: see alertFeed for why this order makes
       // resumption gap-free.
       const chain = last.chain ?? chains.get(partition);
       const notice = chain
-        ? chain.notice(last.lastOffset, chainLast ?? last.lastOffset)
+        ? chain.notice(last.lastOffset)
         : // No chain: nothing published early here; `last` at the watermark is a bound all the same.
           { watermark: last.lastOffset, last: last.lastOffset };
       await Promise.all([o.fanout.publish(rest, links), o.incidentFanout?.publish(updates)]);

@@ -61,9 +61,15 @@ describe('overheatAlerts subscription', () => {
     expect(new Set(received.map((a) => a.id)).size).toBe(received.length);
     expect(everything.errors).toEqual([]);
 
-    // Every delivered alert is also stored.
-    const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 1000 });
-    const storedIds = new Set(stored.alerts.nodes.map((a) => a.id));
+    // Every delivered alert is also stored (alerts surely new are delivered before they are stored).
+    const storedIds = await eventually(
+      async () => {
+        const stored = await replica.client.request(AlertHistoryDocument, { sensorId, first: 1000 });
+        return new Set(stored.alerts.nodes.map((a) => a.id));
+      },
+      (ids) => received.every((a) => ids.has(a.id)),
+      { what: 'every delivered alert to be stored' },
+    );
     for (const alert of received) expect(storedIds.has(alert.id)).toBe(true);
 
     // A critical reading of the other sensor, raised after the overheat ones: once the filtered

@@ -64,14 +64,14 @@ describe('an alert chain', () => {
     expect(offsets(chain.split([alert('d', 1006, 13)]).early)).toEqual([13]);
   });
 
-  it('notices a watermark with the chain’s head as its batch left it, not as later batches moved it', () => {
+  it('notices a watermark with the chain’s head when the notice is sent, beyond it when later batches went early', () => {
     const chain = new AlertChain(-Infinity, 0);
     chain.link([alert('a', 1, 3)]); // batch ending at 5
-    const headAtFive = chain.last;
     chain.link([alert('b', 2, 8)]); // batch ending at 9, published before batch 5 is stored
-    expect(chain.notice(5, headAtFive)).toEqual({ watermark: 5, last: 3 });
+    expect(chain.notice(5)).toEqual({ watermark: 5, last: 8 });
     expect(chain.repeatable()).toBeUndefined(); // 8 is beyond the notice
     expect(chain.notice(9)).toEqual({ watermark: 9, last: 8 });
+    expect(chain.repeatable()).toEqual({ watermark: 9, last: 8 });
   });
 
   it('repeats the last progress notice only while nothing was published beyond it', () => {

@@ -312,6 +312,29 @@ describe('alert feed', () => {
       }
     });
 
+    it('lost with Redis while an earlier batch was still being stored, come once the store has them', async () => {
+      for (const sensorIds of [undefined, ['s1']]) {
+        const p = fakePipeline();
+        const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+        const sub = feed.open({ sensorIds });
+        await p.replayed();
+        await p.raise('s1'); // a notice heard: the partition is joined
+        expect((await take(sub, 1)).length).toBe(1);
+
+        const earlier = await p.detect('s1'); // its batch is being stored
+        p.setRedis(false);
+        const lost = await p.detect('s1'); // the next batch goes out before it, and is lost
+        p.setRedis(true);
+        await earlier.stored(); // the first notice after the loss: the store has the earlier one only
+        expect((await take(sub, 1)).map((a) => a.id)).toEqual([earlier.alert.id]);
+        const next = sub.next();
+        expect(await settledWithin(next)).toBe(false);
+        await lost.stored();
+        expect(((await next).value as DeliveredAlert).id).toBe(lost.alert.id);
+        await sub.return?.();
+      }
+    });
+
     it('reach a subscriber to some sensors once stored, the unheard ones included, in order', async () => {
       const p = fakePipeline();
       const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
