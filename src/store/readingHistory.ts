@@ -94,7 +94,7 @@ export interface ReadingHistory {
   count(sensorIds: readonly string[]): Promise<number>;
   /** Removes every day (buckets, then the day document) that ends at or before `cutoff`. Idempotent. */
   purgeBefore(cutoff: Date): Promise<PurgeResult>;
-  /** Drops the writer's cached state (tests, and after retention). */
+  /** Drops the writer's cached state (tests, after retention, and when the history consumer's partitions may have moved). */
   forget(): void;
 }
 

@@ -588,8 +588,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const commits = o.role === 'alerts' ? setInterval(() => void commitStored(), ALERT_COMMIT_INTERVAL_MS) : undefined;
   commits?.unref();
 
-  // Partitions may have moved: incident state, and the replay pages last written, are read from the
-  // store again at each one's next batch; what was judged and not stored is fetched again.
+  // Partitions may have moved: incident state, the replay pages last written and the reading
+  // buckets cached are read from the store again; what was judged and not stored is fetched again.
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     generation++;
     assigned = new Set(e.payload.memberAssignment[o.topic] ?? []);
@@ -600,6 +600,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     o.incidents?.forget();
     chains.clear();
     if (o.role === 'alerts') o.store.forgetWrites();
+    // Reading history: this replica's cached parts of sensors another replica may have written since.
+    else o.store.readings.forget();
   });
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer crashed');

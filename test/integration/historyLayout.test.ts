@@ -321,6 +321,28 @@ describe('reading history in buckets', () => {
     expect(pages.map((x) => x.ts.getTime())).toEqual(batch.map((x) => x.ts.getTime()).reverse());
   });
 
+  it('loses nothing when a sensor’s partition moves to another writer and back, each forgetting its cache at the move', async () => {
+    const sensorId = uniqueName('moved');
+    const start = Date.UTC(2026, 10, 27, 7, 0);
+    const readings = (from: number): Reading[] =>
+      Array.from({ length: 10 }, (_, i) => ({
+        sensorId,
+        ts: new Date(start + (from + i) * 1000),
+        temperature: 20,
+        humidity: 50,
+        location: { lat: 1, lon: 2 },
+      }));
+    const other = createReadingHistory(db); // the replica the partition moves to
+    expect(await history.insert(readings(0))).toBe(10);
+    other.forget();
+    expect(await other.insert(readings(10))).toBe(10);
+    // Back to the first writer (the history consumer forgets at every rebalance): its cached part
+    // would otherwise be written over the other's.
+    history.forget();
+    expect(await history.insert(readings(20))).toBe(10);
+    expect(await history.count([sensorId])).toBe(30);
+  });
+
   it('reads only what the window needs: the lookups of a one-hour query do not grow with stored days', async () => {
     const sensorId = uniqueName('cost');
     const end = Date.UTC(2026, 10, 28, 0, 0);
