@@ -1,5 +1,5 @@
 /** API replicas for the benchmark: real processes, isolated topics/group/database per run. */
-import { historyCaughtUp } from '../../test/support/consumerLag.js';
+import { alertsCaughtUp, historyCaughtUp } from '../../test/support/consumerLag.js';
 import { isolatedEnv } from '../../test/support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../../test/support/pipeline.js';
 
@@ -67,9 +67,12 @@ export async function startCluster(
       );
     },
     async waitIdle(timeoutMs = 180_000) {
-      // The history group (reading storage) is the one that lags; the alert path commits sooner.
+      // Both groups: reading storage, and the alert path (a replica that fell behind delivering, an
+      // overloaded step, still judges and publishes that step's readings for a while after it).
       const deadline = Date.now() + timeoutMs;
-      await historyCaughtUp(env, timeoutMs).catch((err: Error) => console.error(`  not idle: ${err.message}`));
+      await Promise.all([historyCaughtUp(env, timeoutMs), alertsCaughtUp(env, timeoutMs)]).catch((err: Error) =>
+        console.error(`  not idle: ${err.message}`),
+      );
       while (Date.now() < deadline) {
         const pending = (await cluster.metrics()).reduce((sum, m) => sum + (m.readings_pending ?? 0), 0);
         if (pending === 0) return;

@@ -101,6 +101,8 @@ async function alertRateSweep(
   load: Load,
   o: { subscribers: number; alertRates: number[]; durationMs: number },
 ): Promise<Figure> {
+  // What an overloaded step before this one still has in flight is not this sweep's.
+  await cluster.waitIdle();
   const group = await openSubscribers(cluster.urls, o.subscribers);
   const perReplica = o.subscribers / cluster.replicas.length;
   let best = 0;

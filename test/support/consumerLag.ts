@@ -5,7 +5,19 @@ import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
  * Resolves once the history group (`<KAFKA_GROUP_ID>.history`) has committed everything written to
  * the readings topic up to now: every reading produced so far is stored.
  */
-export async function historyCaughtUp(env: Record<string, string>, timeoutMs = 60_000): Promise<void> {
+export function historyCaughtUp(env: Record<string, string>, timeoutMs = 60_000): Promise<void> {
+  return groupCaughtUp(env, `${env.KAFKA_GROUP_ID!}.history`, timeoutMs);
+}
+
+/**
+ * Resolves once the alert path's group (`KAFKA_GROUP_ID`) has committed everything written to the
+ * readings topic up to now: every alert of the readings produced so far is stored and published.
+ */
+export function alertsCaughtUp(env: Record<string, string>, timeoutMs = 60_000): Promise<void> {
+  return groupCaughtUp(env, env.KAFKA_GROUP_ID!, timeoutMs);
+}
+
+async function groupCaughtUp(env: Record<string, string>, groupId: string, timeoutMs: number): Promise<void> {
   const kafka = new Kafka({ clientId: 'test-lag', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -14,12 +26,12 @@ export async function historyCaughtUp(env: Record<string, string>, timeoutMs = 6
     const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [committed] = await admin.fetchOffsets({ groupId: `${env.KAFKA_GROUP_ID!}.history`, topics: [topic] });
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
       // -1: nothing committed yet, which is caught up for a partition that never had a message.
       const behind = committed!.partitions.filter((p) => Math.max(0, Number(p.offset)) < (ends.get(p.partition) ?? 0));
       if (behind.length === 0) return;
       if (Date.now() > deadline)
-        throw new Error(`history group still behind on partitions ${behind.map((p) => p.partition).join(', ')}`);
+        throw new Error(`group ${groupId} still behind on partitions ${behind.map((p) => p.partition).join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
