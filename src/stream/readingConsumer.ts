@@ -106,8 +106,6 @@ interface BatchOwner {
 
 /** A batch judged, its surely new alerts published, waiting for storage (storeJudged). */
 interface JudgedBatch {
-  readonly topic: string;
-  readonly partition: number;
   readonly lastOffset: number;
   readonly alerts: readonly OverheatAlert[];
   /** Published before storing. */
@@ -325,8 +323,6 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     backlog.add(
       partition,
       {
-        topic: batch.topic,
-        partition,
         lastOffset: Number(lastOffset),
         alerts,
         early,
@@ -354,7 +350,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const storeJudged = async (partition: number, batches: readonly JudgedBatch[]): Promise<void> => {
     const flushStartedAt = performance.now();
     const last = batches.at(-1)!;
-    const { topic } = last;
+    const { topic } = o;
     const owner: BatchOwner = {
       partition,
       holds: () => !abandoned && (last.generation === generation || assigned.has(partition)),

@@ -74,16 +74,22 @@ function member(groupId: string) {
   };
 }
 
+/** A new group whose first member holds every partition. */
+async function groupWithOneMember() {
+  const groupId = uniqueName('handover-group');
+  const first = member(groupId);
+  await first.start();
+  await eventually(
+    () => first.assigned.at(-1) ?? [],
+    (p) => p.length === 4,
+    { what: 'the first member to hold every partition' },
+  );
+  return { groupId, first };
+}
+
 describe('handing alert-path partitions over', () => {
   it('gives a joining replica its partitions only once the replica that had them has stored its backlog', async () => {
-    const groupId = uniqueName('handover-group');
-    const first = member(groupId);
-    await first.start();
-    await eventually(
-      () => first.assigned.at(-1) ?? [],
-      (p) => p.length === 4,
-      { what: 'the first member to hold every partition' },
-    );
+    const { groupId, first } = await groupWithOneMember();
 
     first.holdBacklog();
     const second = member(groupId);
@@ -104,14 +110,7 @@ describe('handing alert-path partitions over', () => {
   }, 90_000);
 
   it('does not wait when no member has anything left to store', async () => {
-    const groupId = uniqueName('handover-group');
-    const first = member(groupId);
-    await first.start();
-    await eventually(
-      () => first.assigned.at(-1) ?? [],
-      (p) => p.length === 4,
-      { what: 'the first member to hold every partition' },
-    );
+    const { groupId } = await groupWithOneMember();
     const second = member(groupId);
     await second.start();
     const got = await eventually(

@@ -292,14 +292,20 @@ describe('alert feed', () => {
       }
     });
 
+    /** A subscription (to all sensors, or to s1) that has joined partition 0 and taken its first alert. */
+    async function joined(sensorIds: string[] | undefined) {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+      const sub = feed.open({ sensorIds });
+      await p.replayed();
+      await p.raise('s1'); // a notice heard: the partition is joined
+      expect((await take(sub, 1)).length).toBe(1);
+      return { p, sub };
+    }
+
     it('lost with Redis and not stored yet when the replay that follows the outage ran, come at the next notice', async () => {
       for (const sensorIds of [undefined, ['s1']]) {
-        const p = fakePipeline();
-        const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
-        const sub = feed.open({ sensorIds });
-        await p.replayed();
-        await p.raise('s1'); // a notice heard: the partition is joined
-        expect((await take(sub, 1)).length).toBe(1);
+        const { p, sub } = await joined(sensorIds);
 
         p.setRedis(false);
         const lost = await p.detect('s1');
@@ -314,12 +320,7 @@ describe('alert feed', () => {
 
     it('lost with Redis while an earlier batch was still being stored, come once the store has them', async () => {
       for (const sensorIds of [undefined, ['s1']]) {
-        const p = fakePipeline();
-        const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
-        const sub = feed.open({ sensorIds });
-        await p.replayed();
-        await p.raise('s1'); // a notice heard: the partition is joined
-        expect((await take(sub, 1)).length).toBe(1);
+        const { p, sub } = await joined(sensorIds);
 
         const earlier = await p.detect('s1'); // its batch is being stored
         p.setRedis(false);
