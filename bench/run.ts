@@ -8,6 +8,7 @@
  *   npm run bench -- --only=history --history-stored=10000000 --history-queries=200
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
+ *   npm run bench -- --only=fanout --fanout-steps=4000,6000 --alert-rates=120   chosen steps of both sweeps
  *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
  *                                      1 reading in N critical
  *
@@ -30,6 +31,9 @@ import { sustainedIngest } from './scenarios/sustainedIngest.js';
 
 const args = new Set(process.argv.slice(2));
 const flag = (name: string): string | undefined => [...args].find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+/** A comma-separated list of numbers (`--fanout-steps=4000,6000`); empty: none. */
+const numbers = (text: string | undefined): number[] | undefined =>
+  text === undefined ? undefined : text.split(',').filter(Boolean).map(Number);
 const profile = args.has('--full') ? 'full' : args.has('--quick') ? 'quick' : 'default';
 const only = flag('only')?.split(',');
 const wants = (part: string): boolean => !only || only.includes(part);
@@ -204,9 +208,9 @@ async function main(): Promise<void> {
         figures.push(
           ...(await fanout(cluster, {
             subscribers: P.fanoutSubs,
-            alertRates: P.alertRates,
+            alertRates: numbers(flag('alert-rates')) ?? P.alertRates,
             durationMs: P.windowMs,
-            subscriberSteps: P.fanoutSteps,
+            subscriberSteps: numbers(flag('fanout-steps')) ?? P.fanoutSteps,
             sweepRate: P.fanoutSweepRate,
           })),
         );

@@ -25,7 +25,7 @@ export async function startCluster(
   // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
   const env = isolatedEnv(label, {
     NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', // info: with TEST_REPLICA_LOG_DIR, to read what the replicas did
     KAFKA_PARTITIONS: '6',
     LIMIT_SUBSCRIBER_MAX_PENDING: '100000',
     ...overrides,

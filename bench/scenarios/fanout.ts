@@ -23,7 +23,9 @@ export async function fanout(
 ): Promise<Figure[]> {
   const load = await createReadingLoad(cluster.env.KAFKA_READINGS_TOPIC!, 1000, 1); // every reading critical
   try {
-    return [await subscriberSweep(cluster, load, o), await alertRateSweep(cluster, load, o)];
+    const figures = o.subscriberSteps.length > 0 ? [await subscriberSweep(cluster, load, o)] : [];
+    if (o.alertRates.length > 0) figures.push(await alertRateSweep(cluster, load, o));
+    return figures;
   } finally {
     await load.close();
   }
@@ -39,7 +41,15 @@ async function step(
   rate: number,
   durationMs: number,
   subscribers: number,
-): Promise<{ complete: boolean; passed: boolean; p99: number; offered: number; measured: number[]; received: number }> {
+): Promise<{
+  complete: boolean;
+  passed: boolean;
+  p99: number;
+  offered: number;
+  measured: number[];
+  cpuPerDeliveryUs: number[];
+  received: number;
+}> {
   await cluster.waitIdle();
   await group.reset();
   const before = await cluster.metrics();
@@ -49,8 +59,11 @@ async function step(
   const seconds = (performance.now() - t0) / 1000;
   const after = await cluster.metrics();
   const { received, latency } = await group.report();
-  const measured = after.map(
-    (m, i) => ((m.alert_deliveries_total ?? 0) - (before[i]!.alert_deliveries_total ?? 0)) / seconds,
+  const delta = (i: number, metric: string): number => (after[i]![metric] ?? 0) - (before[i]![metric] ?? 0);
+  const measured = after.map((_, i) => delta(i, 'alert_deliveries_total') / seconds);
+  // The replicas' CPU (all of it: Kafka, the store, the sockets) per delivery they made.
+  const cpuPerDeliveryUs = after.map(
+    (_, i) => (delta(i, 'process_cpu_seconds_total') * 1e6) / Math.max(1, delta(i, 'alert_deliveries_total')),
   );
   const complete = received >= sent.critical * subscribers * 0.999;
   return {
@@ -60,6 +73,7 @@ async function step(
     p99: latency.p99,
     offered: (sent.critical * subscribers) / (durationMs / 1000),
     measured,
+    cpuPerDeliveryUs,
     received,
   };
 }
@@ -78,11 +92,11 @@ async function subscriberSweep(
       await sleep(1000);
       const r = await step(cluster, load, group, o.sweepRate, o.durationMs, subscribers);
       console.error(
-        `  fan-out @ ${o.sweepRate} alerts/s x ${subscribers} subs on one replica: ${Math.round(r.measured[0]!)} deliveries/s, p99 ${r.p99} ms, ${r.received} received ${r.complete ? '' : '(incomplete)'}`,
+        `  fan-out @ ${o.sweepRate} alerts/s x ${subscribers} subs on one replica: ${Math.round(r.measured[0]!)} deliveries/s, ${r.cpuPerDeliveryUs[0]!.toFixed(1)} µs CPU each, p99 ${r.p99} ms, ${r.received} received ${r.complete ? '' : '(incomplete)'}`,
       );
       if (!r.passed) break;
       best = r.offered;
-      bestNote = `${o.sweepRate} alerts/s to ${subscribers} lean subscribers on one replica, p99 ${r.p99} ms`;
+      bestNote = `${o.sweepRate} alerts/s to ${subscribers} lean subscribers on one replica, p99 ${r.p99} ms, replica CPU ${r.cpuPerDeliveryUs[0]!.toFixed(1)} µs per delivery`;
     } finally {
       await group.close();
     }
