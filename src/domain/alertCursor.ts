@@ -11,16 +11,22 @@ import type { StreamPosition } from './alert.js';
 const VERSION = 'v1';
 
 /**
- * Recent encodings by cursor body. Subscribers at the live edge share their positions, so each alert
- * is delivered with the same cursor to many of them: it is encoded once. Bounded: cleared when full.
+ * Recent moves, by the text a cursor had before it: subscribers at the live edge share their
+ * positions, so each alert moves many cursors from the same text to the same text. The first one
+ * encodes it; the others find it here. Bounded: cleared when full.
  */
-const recentEncodings = new Map<string, string>();
-const RECENT_ENCODINGS = 256;
+const recentMoves = new Map<string, { partition: number; offset: number; text: string }>();
+const RECENT_MOVES = 256;
 
 export class AlertCursor {
   private readonly offsets: Map<number, number>;
   /** The partitions of `offsets`, ascending (the encoding's order). */
   private partitions: number[];
+  /** The encoding of the current offsets, once made. */
+  private text: string | undefined;
+  /** The last move, while its text is not made yet: the encoding before it, and where it went. */
+  private movedFrom: string | undefined;
+  private moved: StreamPosition | undefined;
 
   private constructor(offsets: Map<number, number>) {
     this.offsets = offsets;
@@ -53,15 +59,17 @@ export class AlertCursor {
   }
 
   encode(): string {
+    if (this.text !== undefined) return this.text;
     let body = '';
     for (const p of this.partitions) body += `${body.length > 0 ? ',' : ''}${p}=${this.offsets.get(p)}`;
-    let text = recentEncodings.get(body);
-    if (text === undefined) {
-      text = Buffer.from(`${VERSION}:${body}`, 'utf8').toString('base64url');
-      if (recentEncodings.size >= RECENT_ENCODINGS) recentEncodings.clear();
-      recentEncodings.set(body, text);
+    this.text = Buffer.from(`${VERSION}:${body}`, 'utf8').toString('base64url');
+    if (this.movedFrom !== undefined && this.moved) {
+      if (recentMoves.size >= RECENT_MOVES) recentMoves.clear();
+      recentMoves.set(this.movedFrom, { ...this.moved, text: this.text });
     }
-    return text;
+    this.movedFrom = undefined;
+    this.moved = undefined;
+    return this.text;
   }
 
   /** True when the alert at this position is after everything this cursor has seen. */
@@ -76,6 +84,16 @@ export class AlertCursor {
     if (!this.offsets.has(position.partition))
       this.partitions = [...this.partitions, position.partition].sort((a, b) => a - b);
     this.offsets.set(position.partition, position.offset);
+    // The same move from the same text lands on the same text (the text encodes every offset).
+    const from = this.text;
+    const known = from === undefined ? undefined : recentMoves.get(from);
+    if (known && known.partition === position.partition && known.offset === position.offset) {
+      this.text = known.text;
+      return true;
+    }
+    this.text = undefined;
+    this.movedFrom = from;
+    this.moved = from === undefined ? undefined : position;
     return true;
   }
 

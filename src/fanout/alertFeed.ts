@@ -249,7 +249,7 @@ export function createFeed<T extends Positioned>(deps: {
 
     private async start(): Promise<void> {
       try {
-        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (item, prev) => this.onLive({ item, prev }));
+        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (item, prev) => this.onLive(item, prev));
         if (this.done) return this.unlisten();
         if (this.request.after) {
           for (const [partition, upTo] of await deps.history.purgedUpTo(deps.topic)) {
@@ -276,12 +276,12 @@ export function createFeed<T extends Positioned>(deps: {
       if (!this.done) this.held ??= [];
     }
 
-    private onLive(entry: LiveEntry<T>): void {
+    private onLive(item: T, prev: number | undefined): void {
       if (this.done) return;
       if (!this.held) {
-        if (this.hasRoom()) return this.admit(entry);
+        if (this.hasRoom()) return this.admit(item, prev);
         // No room: this and what follows go at the subscriber's pace.
-        this.held = [entry];
+        this.held = [{ item, prev }];
         return void this.replay(false);
       }
       if (this.held.length >= deps.maxPending) {
@@ -293,7 +293,7 @@ export function createFeed<T extends Positioned>(deps: {
         this.replayAgain = true;
         return;
       }
-      this.held.push(entry);
+      this.held.push({ item, prev });
     }
 
     /** Charges the socket's budget for the live items kept aside (past it, the socket is closed). */
@@ -306,29 +306,32 @@ export function createFeed<T extends Positioned>(deps: {
       this.liveCharged = bytes;
     }
 
-    /** Delivers a live alert now, or has it wait for the store (with every later one of its partition). */
-    private admit(entry: LiveEntry<T>): void {
-      const { partition, offset } = entry.item.position;
+    /**
+     * Delivers a live alert now, or has it wait for the store (with every later one of its
+     * partition). Item and `prev` come apart: at the live edge nothing is kept, so nothing is made.
+     */
+    private admit(item: T, prev: number | undefined): void {
+      const { partition, offset } = item.position;
       const queue = this.waiting[partition];
       if (queue) {
-        queue.push(entry);
+        queue.push({ item, prev });
         if (++this.waitingCount > deps.maxPending) this.letGoWaiting();
         return;
       }
-      if (entry.prev !== undefined) {
+      if (prev !== undefined) {
         if (!this.filter) {
-          if (entry.prev > (this.through[partition] ?? -1)) {
+          if (prev > (this.through[partition] ?? -1)) {
             // Something before it was missed: wait until the store has it.
-            this.need[partition] = entry.prev;
-            return this.wait(entry);
+            this.need[partition] = prev;
+            return this.wait({ item, prev });
           }
-          this.through[partition] = Math.max(offset, this.through[partition] ?? -1);
+          if (offset > (this.through[partition] ?? -1)) this.through[partition] = offset;
         } else if (offset > (this.through[partition] ?? -1)) {
           // Past what its last replay read: delivered once the store has it (and it is joined).
-          if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) return this.wait(entry);
+          if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) return this.wait({ item, prev });
         }
       }
-      this.deliver(entry.item);
+      this.deliver(item);
     }
 
     private wait(entry: LiveEntry<T>): void {
@@ -546,7 +549,7 @@ export function createFeed<T extends Positioned>(deps: {
             this.chargeLive();
           }
           this.pacing--;
-          this.admit(entry);
+          this.admit(entry.item, entry.prev);
         }
       } finally {
         this.pacing = 0;

@@ -5,8 +5,9 @@
  * most of the cost of fan-out, so when a subscription over a WebSocket is simple (one root field,
  * plain field selections, no fragments or directives) its selection is compiled into a JSON
  * template; each alert is serialized once per distinct selection (cached on the alert, which every
- * local subscriber shares), and each subscriber's `next` frame is that text with its own id and
- * cursor spliced in, written straight to the socket. No per-message promise, no await per send: the
+ * local subscriber shares), and once more per distinct cursor: subscribers at the live edge share
+ * theirs, so they share the bytes of the message too. A subscriber's `next` frame is its own id
+ * followed by those bytes, copied, written straight to the socket. No per-message promise, no await per send: the
  * socket's buffer holds the backlog, and the socket budget bounds it (close 4008). The feed tells
  * the subscription its end (`complete`) or failure (`error`), so the protocol stays
  * graphql-transport-ws. Anything else takes the regular graphql-js path, which stays the reference:
@@ -65,7 +66,8 @@ function findOperation(args: ExecutionArgs): OperationDefinitionNode | undefined
  * socket, shared by its subscriptions, so a subscription holds no closures of its own.
  */
 export interface FrameWriter {
-  send(frame: string): void;
+  /** Writes one text frame carrying the UTF-8 text `head` then `body`. */
+  sendJoined(head: Buffer, body: Buffer): void;
   /** Bytes written and not yet sent. */
   backlog(): number;
   readonly budgetBytes: number;
@@ -139,65 +141,84 @@ function render(pieces: readonly TemplatePiece[], view: View): string[] {
   return segments;
 }
 
-function compileTemplate(
-  selectionSet: SelectionSetNode | undefined,
-  alertType: GraphQLObjectType,
-): Template | undefined {
-  const pieces = compileObject(selectionSet, alertType, true);
-  if (!pieces) return undefined;
-  return (a) => render(pieces, alertView(a, null) as unknown as View);
+/**
+ * A `next` message as its subscriptions share it, after their ids: `"type":"next","payload":{"data":`
+ * and the root field's key (its alias, if any), then the selection's template. One per root key and
+ * selection, shared by every subscription with the same ones.
+ */
+interface Shape {
+  readonly start: string;
+  readonly template: Template;
+  /** Whether the selection holds the cursor: otherwise its bytes are the same for every subscriber. */
+  readonly withCursor: boolean;
 }
+const shapes = new Map<string, Shape>();
 
-/** Templates by selection, shared by every subscription with the same one. */
-const templates = new Map<string, Template>();
-/** Serialized alerts: alert -> selection -> segments. An alert object is shared by all local subscribers. */
-const serialized = new WeakMap<OverheatAlert, Map<string, string[]>>();
-
-function templateFor(field: FieldNode, alertType: GraphQLObjectType): { key: string; template: Template } | undefined {
-  const key = field.selectionSet ? print(field.selectionSet) : '';
-  let template = templates.get(key);
-  if (!template) {
-    template = compileTemplate(field.selectionSet, alertType);
-    if (!template) return undefined;
-    if (templates.size > 1000) templates.clear(); // selections are few; a flood of distinct ones must not grow this
-    templates.set(key, template);
+function shapeFor(field: FieldNode, alertType: GraphQLObjectType): Shape | undefined {
+  const rootKey = field.alias?.value ?? field.name.value;
+  const key = `${rootKey}\n${field.selectionSet ? print(field.selectionSet) : ''}`;
+  let shape = shapes.get(key);
+  if (!shape) {
+    const pieces = compileObject(field.selectionSet, alertType, true);
+    if (!pieces) return undefined;
+    shape = {
+      start: `"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`,
+      template: (a) => render(pieces, alertView(a, null) as unknown as View),
+      withCursor: pieces.includes(CURSOR_HOLE),
+    };
+    if (shapes.size > 1000) shapes.clear(); // selections are few; a flood of distinct ones must not grow this
+    shapes.set(key, shape);
   }
-  return { key, template };
+  return shape;
 }
 
-function segmentsOf(alert: OverheatAlert, key: string, template: Template): string[] {
-  let bySelection = serialized.get(alert);
-  if (!bySelection) serialized.set(alert, (bySelection = new Map<string, string[]>()));
-  let segments = bySelection.get(key);
-  if (!segments) bySelection.set(key, (segments = template(alert)));
-  return segments;
+/** One alert in one shape: its text cut where the cursor goes, and the last bytes made from it. */
+interface Written {
+  readonly segments: string[];
+  cursor: string | undefined;
+  bytes: Buffer | undefined;
+}
+/** Alert -> shape -> written. An alert object is shared by all local subscribers. */
+const written = new WeakMap<OverheatAlert, Map<Shape, Written>>();
+
+/** The bytes of `alert`'s message in `shape` after a subscriber's id, carrying `cursor`. */
+function messageBytes(alert: OverheatAlert, shape: Shape, cursor: string): Buffer {
+  let byShape = written.get(alert);
+  if (!byShape) written.set(alert, (byShape = new Map<Shape, Written>()));
+  let w = byShape.get(shape);
+  if (!w) byShape.set(shape, (w = { segments: shape.template(alert), cursor: undefined, bytes: undefined }));
+  if (w.bytes && (!shape.withCursor || w.cursor === cursor)) return w.bytes;
+  const segments = w.segments;
+  let text = shape.start + segments[0]!;
+  if (segments.length > 1) {
+    const c = JSON.stringify(cursor);
+    for (let i = 1; i < segments.length; i++) text += c + segments[i]!;
+  }
+  w.bytes = Buffer.from(`${text}}}}`);
+  w.cursor = cursor;
+  return w.bytes;
 }
 
 /**
  * One overheatAlerts subscription on the direct path: the feed's sink, writing each alert's `next`
- * frame itself (the alert's text for this selection, shared, with this subscriber's id and cursor).
+ * frame itself (its id, then the alert's bytes for its shape and cursor, shared).
  */
 class DirectSubscription implements AlertSink {
   feed: AsyncIterableIterator<DeliveredAlert> | undefined;
+  /** `{"id":<id>,` */
+  private readonly head: Buffer;
 
   constructor(
     private readonly writer: FrameWriter,
     private readonly id: string,
-    /** `{"id":…,"type":"next","payload":{"data":{"<root>":` */
-    private readonly head: string,
-    private readonly key: string,
-    private readonly template: Template,
-  ) {}
+    private readonly shape: Shape,
+  ) {
+    this.head = Buffer.from(`{"id":${JSON.stringify(id)},`);
+  }
 
   push(alert: OverheatAlert, cursor: string): void {
     if (this.writer.backlog() > this.writer.budgetBytes) return this.writer.overBudget();
-    const segments = segmentsOf(alert, this.key, this.template);
-    let body = segments[0]!;
-    if (segments.length > 1) {
-      const c = JSON.stringify(cursor);
-      for (let i = 1; i < segments.length; i++) body += c + segments[i]!;
-    }
-    this.writer.send(`${this.head}${body}}}}`);
+    this.writer.sendJoined(this.head, messageBytes(alert, this.shape, cursor));
   }
 
   get pauseLineBytes(): number {
@@ -234,8 +255,8 @@ export function subscribeDirect(
   const field = root?.length === 1 && root[0]!.name.value === 'overheatAlerts' ? root[0]! : undefined;
   const fieldDef = args.schema.getSubscriptionType()?.getFields().overheatAlerts;
   const alertType = fieldDef ? getNamedType(fieldDef.type) : undefined;
-  const compiled = field && isObjectType(alertType) ? templateFor(field, alertType) : undefined;
-  if (!operation || !field || !fieldDef || !compiled) return undefined;
+  const shape = field && isObjectType(alertType) ? shapeFor(field, alertType) : undefined;
+  if (!operation || !field || !fieldDef || !shape) return undefined;
 
   const context = args.contextValue as GraphQLContext;
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
@@ -245,9 +266,7 @@ export function subscribeDirect(
       sensorIds?: string[] | null;
       after?: string | null;
     };
-    const rootKey = field.alias?.value ?? field.name.value;
-    const head = `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{${JSON.stringify(rootKey)}:`;
-    const subscription = new DirectSubscription(writer, id, head, compiled.key, compiled.template);
+    const subscription = new DirectSubscription(writer, id, shape);
     subscription.feed = overheatAlertsSubscribe(context.services, principalOf(context), {
       budget: context.budget,
       sink: subscription,

@@ -35,7 +35,7 @@ import type { GraphQLContext } from '../resolvers/services.js';
 import type { Admission, GraphQLRequestText } from './admission.js';
 import { CloseCode, GRAPHQL_TRANSPORT_WS, closeReason, parseClientMessage } from './graphqlTransportWs.js';
 import { subscribeDirect, type FrameWriter } from './overheatAlertsFastPath.js';
-import { textFrame } from './wsFrames.js';
+import { joinedTextFrame, textFrame } from './wsFrames.js';
 
 export interface SubscriptionServerOptions {
   server: Server;
@@ -125,21 +125,41 @@ class Connection implements FrameWriter {
   }
 
   send(frame: string): void {
+    const raw = this.rawSocket();
+    if (raw === null) return;
+    if (raw === undefined) return this.socket.send(frame);
+    this.write(raw, textFrame(frame));
+  }
+
+  sendJoined(head: Buffer, body: Buffer): void {
+    const raw = this.rawSocket();
+    if (raw === null) return;
+    if (raw === undefined) return this.socket.send(Buffer.concat([head, body]), { binary: false });
+    this.write(raw, joinedTextFrame(head, body));
+  }
+
+  /**
+   * Where this server writes its frames itself: the TCP socket, when there is no extension (the
+   * server offers none), so a frame is written whole, as one buffer (`ws` would write header and
+   * payload separately). Its own frames (pings, close) go to the same socket, in order: without
+   * compression its sender never queues. Undefined: `ws` frames them. Null: the socket is not open.
+   */
+  private rawSocket(): Duplex | undefined | null {
     const socket = this.socket;
-    if (socket.readyState !== socket.OPEN) return;
+    if (socket.readyState !== socket.OPEN) return null;
     const raw = (socket as unknown as { _socket?: Duplex })._socket;
-    // Without an extension (the server offers none), a frame is written whole, as one buffer: `ws`
-    // would write header and payload separately. Its own frames (pings, close) go to the same
-    // socket, in order: without compression its sender never queues.
-    if (!raw || socket.extensions !== '') return socket.send(frame);
+    return raw && socket.extensions === '' ? raw : undefined;
+  }
+
+  private write(raw: Duplex, frame: Buffer): void {
     // One write per socket per tick: an alert reaching many subscriptions of a socket, or a burst,
     // goes out in one writev instead of one syscall per frame.
     if (!this.corked) {
       this.corked = true;
       raw.cork();
-      process.nextTick(uncork, this, raw);
+      if (corked.push(this, raw) === 2) process.nextTick(uncorkAll);
     }
-    raw.write(textFrame(frame));
+    raw.write(frame);
   }
 
   backlog(): number {
@@ -179,9 +199,16 @@ class Connection implements FrameWriter {
   }
 }
 
-function uncork(c: Connection, raw: Duplex): void {
-  c.corked = false;
-  raw.uncork();
+/** Connections corked this tick, each followed by its socket: one callback uncorks them all. */
+const corked: (Connection | Duplex)[] = [];
+
+function uncorkAll(): void {
+  // Taken first: a write that an uncork sets off corks again, for the next tick.
+  const now = corked.splice(0);
+  for (let i = 0; i < now.length; i += 2) {
+    (now[i] as Connection).corked = false;
+    (now[i + 1] as Duplex).uncork();
+  }
 }
 
 function asGraphQLError(err: unknown): GraphQLError {

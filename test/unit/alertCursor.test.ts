@@ -56,4 +56,43 @@ describe('alert cursor', () => {
     expect(Buffer.from(a.encode(), 'base64url').toString('utf8')).toBe('v1:0=10,2=6,3=7');
     expect(b.encode()).not.toBe(a.encode());
   });
+
+  it('shares the text of a move among cursors that made it from the same text, and only among those', () => {
+    const at = (entries: [number, number][]): AlertCursor => AlertCursor.fromWatermarks(new Map(entries));
+    const plain = (c: AlertCursor): string => Buffer.from(c.encode(), 'base64url').toString('utf8');
+    const [a, b, other] = [
+      at([
+        [0, 10],
+        [1, 5],
+      ]),
+      at([
+        [0, 10],
+        [1, 5],
+      ]),
+      at([
+        [0, 10],
+        [1, 6],
+      ]),
+    ];
+    for (const c of [a, b, other]) c.encode();
+    // a makes the move first and encodes it; b and other make the same move after.
+    a.advance({ partition: 0, offset: 11 });
+    expect(plain(a)).toBe('v1:0=11,1=5');
+    b.advance({ partition: 0, offset: 11 });
+    other.advance({ partition: 0, offset: 11 });
+    expect(b.encode()).toBe(a.encode());
+    expect(plain(other)).toBe('v1:0=11,1=6');
+    // A different move from the same text is not taken for the shared one.
+    const c = at([
+      [0, 10],
+      [1, 5],
+    ]);
+    c.encode();
+    c.advance({ partition: 0, offset: 12 });
+    expect(plain(c)).toBe('v1:0=12,1=5');
+    // Moves made without encoding in between still encode every offset.
+    b.advance({ partition: 1, offset: 7 });
+    b.advance({ partition: 2, offset: 1 });
+    expect(plain(b)).toBe('v1:0=11,1=7,2=1');
+  });
 });

@@ -4,7 +4,7 @@
  */
 import * as ws from 'ws';
 import { describe, expect, it } from 'vitest';
-import { textFrame } from '../../src/http/wsFrames.js';
+import { joinedTextFrame, textFrame } from '../../src/http/wsFrames.js';
 
 /** ws' own frame encoder (not in its type declarations). */
 const { Sender } = ws as unknown as {
@@ -26,5 +26,18 @@ describe('a text frame', () => {
   it('counts bytes, not characters', () => {
     const text = 'température ≥ 80 °C 🔥'.repeat(10);
     expect(textFrame(text).equals(wsFrame(text))).toBe(true);
+  });
+
+  it.each([
+    [1, 0],
+    [10, 115],
+    [10, 116],
+    [40, 65_495],
+    [40, 65_496],
+    [40, 70_000],
+  ])('joined from a head of %i bytes and a body of %i is the frame ws writes for both', (h, b) => {
+    const head = 'h'.repeat(h - 1) + '{';
+    const body = '°'.repeat(Math.floor(b / 2)) + 'b'.repeat(b % 2); // ° is two bytes in UTF-8
+    expect(joinedTextFrame(Buffer.from(head), Buffer.from(body)).equals(wsFrame(head + body))).toBe(true);
   });
 });
