@@ -27,6 +27,7 @@
 import { MongoServerError, type Collection, type Db } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
+import { sharedReads } from './sharedReads.js';
 import { createWriteGate, type WriteGate } from './writeGate.js';
 
 const DUPLICATE_KEY = 11000;
@@ -168,6 +169,9 @@ export function createPositionPages<T extends { readonly position: StreamPositio
   const layout: Collection<{ _id: string; at: Date }> = db.collection(names.layout);
   /** Pages this process knows are listed in their directory; entries are only ever added. */
   const listed = new Set<string>();
+  // Replays read pages by `_id`; many subscriptions replaying together read the same ones.
+  const readDir = sharedReads((_id) => dirs.findOne({ _id }));
+  const readPage = sharedReads((_id) => pages.findOne({ _id }));
 
   async function ensureListed(partition: number, page: number): Promise<void> {
     const key = idOf(partition, page);
@@ -264,10 +268,10 @@ export function createPositionPages<T extends { readonly position: StreamPositio
       const firstPage = pageOf(from);
       const lastPage = pageOf(upTo);
       for (let dir = dirOf(firstPage); dir <= dirOf(lastPage); dir++) {
-        const present = parsePages((await dirs.findOne({ _id: idOf(partition, dir) }))?.pages);
+        const present = parsePages((await readDir(idOf(partition, dir)))?.pages);
         for (const page of present) {
           if (page < firstPage || page > lastPage) continue;
-          const doc = await pages.findOne({ _id: idOf(partition, page) });
+          const doc = await readPage(idOf(partition, page));
           if (!doc) continue;
           for (const p of JSON.parse(doc.alerts) as Packed[]) {
             if (p[0] < from || p[0] > upTo) continue;

@@ -16,6 +16,7 @@ import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
 import { allSettledOrThrow } from '../shared/retry.js';
 import { createStorePriority } from './storePriority.js';
+import { sharedReads } from './sharedReads.js';
 import { GATE_CONCURRENCY, createWriteGate, type WriteGate } from './writeGate.js';
 import {
   INCIDENTS,
@@ -300,6 +301,11 @@ export async function connectMongoStore(options: {
   const leaseClaims: Collection<{ _id: string; by: string; at: Date }> = db.collection('replica_lease_claims');
   const fleetState: Collection<{ _id: string; v: string }> = db.collection('fleet_state');
   const progress: Collection<ProgressDoc> = alertsDb.collection('stream_progress');
+  // Every subscription reads the watermarks when it opens and when it replays: thousands together.
+  const readWatermarks = sharedReads(async (topic) => {
+    const docs = await progress.find({ topic }).toArray();
+    return new Map(docs.map((d) => [d.partition, d.offset]));
+  });
   const purges: Collection<ProgressDoc> = alertsDb.collection('alert_purges');
   const handovers: Collection<{ _id: string; seq: number; at: Date }> = alertsDb.collection('alert_path_handovers');
   // The alert path's writes go ahead of reading history (store/storePriority.ts).
@@ -523,8 +529,8 @@ export async function connectMongoStore(options: {
           return (await handovers.findOne({ _id: instance }))?.seq;
         },
         async watermarks(topic) {
-          const docs = await progress.find({ topic }).toArray();
-          return new Map(docs.map((d) => [d.partition, d.offset]));
+          // A copy each: callers share the read (see readWatermarks), not the map.
+          return new Map(await readWatermarks(topic));
         },
       },
       async ping() {
