@@ -146,7 +146,7 @@ function render(pieces: readonly TemplatePiece[], view: View): string[] {
  * and the root field's key (its alias, if any), then the selection's template. One per root key and
  * selection, shared by every subscription with the same ones.
  */
-interface Shape {
+export interface Shape {
   readonly start: string;
   readonly template: Template;
   /** Whether the selection holds the cursor: otherwise its bytes are the same for every subscriber. */
@@ -154,7 +154,7 @@ interface Shape {
 }
 const shapes = new Map<string, Shape>();
 
-function shapeFor(field: FieldNode, alertType: GraphQLObjectType): Shape | undefined {
+export function shapeFor(field: FieldNode, alertType: GraphQLObjectType): Shape | undefined {
   const rootKey = field.alias?.value ?? field.name.value;
   const key = `${rootKey}\n${field.selectionSet ? print(field.selectionSet) : ''}`;
   let shape = shapes.get(key);
@@ -182,7 +182,7 @@ interface Written {
 const written = new WeakMap<OverheatAlert, Map<Shape, Written>>();
 
 /** The bytes of `alert`'s message in `shape` after a subscriber's id, carrying `cursor`. */
-function messageBytes(alert: OverheatAlert, shape: Shape, cursor: string): Buffer {
+export function messageBytes(alert: OverheatAlert, shape: Shape, cursor: string): Buffer {
   let byShape = written.get(alert);
   if (!byShape) written.set(alert, (byShape = new Map<Shape, Written>()));
   let w = byShape.get(shape);
