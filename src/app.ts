@@ -219,7 +219,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         maxRatePerOwner: config.security.maxSimulatedRatePerKey,
       },
     });
-    if (config.kafka.consumerEnabled) {
+    const joins = config.kafka.consumers;
+    if (joins.alerts || joins.history) {
       const common = {
         kafka,
         topic: config.kafka.readingsTopic,
@@ -233,21 +234,25 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
-        startReadingConsumer({
-          ...common,
-          role: 'alerts',
-          groupId: config.kafka.groupId,
-          storeIntervalMs: config.alerts.storeIntervalMs,
-          incidentFanout,
-          incidents: createIncidentTracker({
-            store: store.incidents,
-            topic: config.kafka.readingsTopic,
-            defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
-            rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
-            refreshMs: config.incidents.refreshMs,
-          }),
-        }),
-        startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` }),
+        joins.alerts
+          ? startReadingConsumer({
+              ...common,
+              role: 'alerts',
+              groupId: config.kafka.groupId,
+              storeIntervalMs: config.alerts.storeIntervalMs,
+              incidentFanout,
+              incidents: createIncidentTracker({
+                store: store.incidents,
+                topic: config.kafka.readingsTopic,
+                defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
+                rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
+                refreshMs: config.incidents.refreshMs,
+              }),
+            })
+          : undefined,
+        joins.history
+          ? startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` })
+          : undefined,
       ]);
     }
     rateLimiter = await connectRateLimiter({
@@ -265,9 +270,10 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       pingStore: () => ready.store.ping(),
       redisReady: () => ready.fanout.isReady(),
       producerHealthy: () => ready.producer.isHealthy(),
-      consumersHealthy: ready.consumer
-        ? () => ready.consumer!.isHealthy() && ready.historyConsumer?.isHealthy() !== false
-        : undefined,
+      consumersHealthy:
+        ready.consumer || ready.historyConsumer
+          ? () => ready.consumer?.isHealthy() !== false && ready.historyConsumer?.isHealthy() !== false
+          : undefined,
     });
     http = await startHttpServer({
       schema,

@@ -35,8 +35,12 @@ export interface Config {
     /** Partitions used when the project creates its topics. */
     readonly partitions: number;
     readonly replicationFactor: number;
-    /** Whether this replica runs the consumer (API-only replicas are allowed). */
-    readonly consumerEnabled: boolean;
+    /**
+     * The consumer groups this replica joins: the alert path, reading history, both, or neither (an
+     * API-only replica). History apart keeps its store writes and their memory out of the processes
+     * that publish alerts and serve subscriptions.
+     */
+    readonly consumers: { readonly alerts: boolean; readonly history: boolean };
     /** How long the group waits for a silent replica before giving its partitions to others. */
     readonly sessionTimeoutMs: number;
     /** Readings buffered in memory while Kafka is slow or down; beyond it producers get backpressure. */
@@ -198,6 +202,9 @@ function oneOf<T extends string>(values: readonly T[], fallback: T) {
     return s as T;
   });
 }
+function consumersOf(which: 'all' | 'alerts' | 'history' | 'none'): { alerts: boolean; history: boolean } {
+  return { alerts: which === 'all' || which === 'alerts', history: which === 'all' || which === 'history' };
+}
 function bool(fallback: boolean | undefined) {
   return raw.transform((s, ctx) => {
     if (s === undefined) return fallback;
@@ -293,7 +300,11 @@ export const VARIABLES = {
   KAFKA_GROUP_ID: { schema: text('iot-realtime-pipeline', NAME), doc: 'alert-path consumer group' },
   KAFKA_PARTITIONS: { schema: int(6, 1, 1000), doc: 'partitions when the API creates the topics' },
   KAFKA_REPLICATION_FACTOR: { schema: int(1, 1, 10), doc: 'replication factor when the API creates the topics' },
-  KAFKA_CONSUMER_ENABLED: { schema: bool(true), doc: 'false for API-only replicas' },
+  KAFKA_CONSUMER_ENABLED: { schema: bool(true), doc: 'false for API-only replicas (as KAFKA_CONSUMERS=none)' },
+  KAFKA_CONSUMERS: {
+    schema: oneOf(['all', 'alerts', 'history', 'none'] as const, 'all'),
+    doc: 'consumer groups this replica joins: the alert path, reading history, both (all) or none',
+  },
   KAFKA_SESSION_TIMEOUT_MS: {
     schema: int(10_000, 6000, 300_000),
     doc: 'how long the group waits for a silent replica',
@@ -511,7 +522,7 @@ export function loadConfig(env: Env = process.env): Config {
       groupId: e.KAFKA_GROUP_ID,
       partitions: e.KAFKA_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
-      consumerEnabled: e.KAFKA_CONSUMER_ENABLED ?? true,
+      consumers: consumersOf(e.KAFKA_CONSUMER_ENABLED === false ? 'none' : e.KAFKA_CONSUMERS),
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       producerBufferLimit: e.KAFKA_PRODUCER_BUFFER_LIMIT,
     },

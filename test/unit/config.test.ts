@@ -70,6 +70,25 @@ describe('configuration', () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it('joins both consumer groups by default, one of them or none when told, and refuses any other', () => {
+    expect(loadConfig(KEYS).kafka.consumers).toEqual({ alerts: true, history: true });
+    expect(loadConfig({ ...KEYS, KAFKA_CONSUMERS: 'alerts' }).kafka.consumers).toEqual({
+      alerts: true,
+      history: false,
+    });
+    expect(loadConfig({ ...KEYS, KAFKA_CONSUMERS: 'history' }).kafka.consumers).toEqual({
+      alerts: false,
+      history: true,
+    });
+    expect(loadConfig({ ...KEYS, KAFKA_CONSUMERS: 'none' }).kafka.consumers).toEqual({ alerts: false, history: false });
+    // The older switch still makes an API-only replica.
+    expect(loadConfig({ ...KEYS, KAFKA_CONSUMER_ENABLED: 'false' }).kafka.consumers).toEqual({
+      alerts: false,
+      history: false,
+    });
+    expect(() => loadConfig({ ...KEYS, KAFKA_CONSUMERS: 'alerts,history' })).toThrow(/KAFKA_CONSUMERS/);
+  });
+
   it('refuses an impossible temperature range', () => {
     expect(() => loadConfig({ ...KEYS, READING_TEMPERATURE_MIN_C: '50', READING_TEMPERATURE_MAX_C: '10' })).toThrow(
       /must be below/,
