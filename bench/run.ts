@@ -9,6 +9,7 @@
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
  *   npm run bench -- --only=fanout --fanout-steps=4000,6000 --alert-rates=120   chosen steps of both sweeps
+ *   npm run bench -- --history-apart   the replicas run the alert path only, a third process history (KAFKA_CONSUMERS)
  *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
  *                                      1 reading in N critical
  *
@@ -176,7 +177,15 @@ async function main(): Promise<void> {
   if (wants('latency') || wants('fanout') || wants('memory') || wants('history')) {
     // Retention beyond the 30 days history loads: a purge must not cut its oldest day mid-run (the
     // replicas purge whole days older than READINGS_RETENTION, default 30 d, every 10 minutes).
-    const cluster = await startCluster('bench', 2, { READINGS_RETENTION: '35d' }, 4501, profileDirFor('main'));
+    // --history-apart: the 2 replicas run the alert path only, and a third process reading history.
+    const cluster = await startCluster(
+      'bench',
+      2,
+      { READINGS_RETENTION: '35d' },
+      4501,
+      profileDirFor('main'),
+      args.has('--history-apart') ? 1 : 0,
+    );
     try {
       // History first, on a cluster nothing else has loaded yet: its latencies are the store's alone.
       if (wants('history')) {

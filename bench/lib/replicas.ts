@@ -21,6 +21,11 @@ export async function startCluster(
   overrides: Record<string, string> = {},
   firstPort = 4501,
   profileDir?: string,
+  /**
+   * Processes that join only the history group (KAFKA_CONSUMERS=history), besides the `count`
+   * replicas, which then run only the alert path. Not among `replicas`: clients do not use them.
+   */
+  historyWorkers = 0,
 ): Promise<Cluster> {
   // NODE_ENV=production as deployed (Dockerfile, compose): graphql-js skips its development-only checks.
   const env = isolatedEnv(label, {
@@ -28,12 +33,18 @@ export async function startCluster(
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', // info: with TEST_REPLICA_LOG_DIR, to read what the replicas did
     KAFKA_PARTITIONS: '6',
     LIMIT_SUBSCRIBER_MAX_PENDING: '100000',
+    ...(historyWorkers > 0 ? { KAFKA_CONSUMERS: 'alerts' } : {}),
     ...overrides,
   });
   // --profile: each replica writes a V8 CPU profile into profileDir when it stops.
   const nodeArgs = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   const replicas = await Promise.all(
     Array.from({ length: count }, (_, i) => spawnReplica(env, firstPort + i, nodeArgs)),
+  );
+  const workers = await Promise.all(
+    Array.from({ length: historyWorkers }, (_, i) =>
+      spawnReplica({ ...env, KAFKA_CONSUMERS: 'history' }, firstPort + count + i, nodeArgs),
+    ),
   );
   const cluster: Cluster = {
     env,
@@ -80,7 +91,7 @@ export async function startCluster(
       }
     },
     async stop() {
-      await Promise.all(replicas.map((r) => r.stop('SIGTERM')));
+      await Promise.all([...replicas, ...workers].map((r) => r.stop('SIGTERM')));
     },
   };
   return cluster;
