@@ -202,9 +202,6 @@ function oneOf<T extends string>(values: readonly T[], fallback: T) {
     return s as T;
   });
 }
-function consumersOf(which: 'all' | 'alerts' | 'history' | 'none'): { alerts: boolean; history: boolean } {
-  return { alerts: which === 'all' || which === 'alerts', history: which === 'all' || which === 'history' };
-}
 function bool(fallback: boolean | undefined) {
   return raw.transform((s, ctx) => {
     if (s === undefined) return fallback;
@@ -522,7 +519,10 @@ export function loadConfig(env: Env = process.env): Config {
       groupId: e.KAFKA_GROUP_ID,
       partitions: e.KAFKA_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
-      consumers: consumersOf(e.KAFKA_CONSUMER_ENABLED === false ? 'none' : e.KAFKA_CONSUMERS),
+      consumers: {
+        alerts: e.KAFKA_CONSUMER_ENABLED !== false && ['all', 'alerts'].includes(e.KAFKA_CONSUMERS),
+        history: e.KAFKA_CONSUMER_ENABLED !== false && ['all', 'history'].includes(e.KAFKA_CONSUMERS),
+      },
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       producerBufferLimit: e.KAFKA_PRODUCER_BUFFER_LIMIT,
     },

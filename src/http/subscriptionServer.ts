@@ -103,7 +103,8 @@ class Connection implements FrameWriter {
   operations: Map<string, Running | null> | undefined;
   /** The connection_init wait, then (for an expiring token) its expiry. */
   timer: NodeJS.Timeout | undefined;
-  corked = false;
+  /** The TCP socket while it is corked for the rest of the tick (see write). */
+  corked: Duplex | undefined;
   closedOverBudget = false;
   unsentAtCheck = 0;
   /** Consecutive checks that found this socket at the feed's pause line, its unsent bytes not shrinking. */
@@ -155,9 +156,9 @@ class Connection implements FrameWriter {
     // One write per socket per tick: an alert reaching many subscriptions of a socket, or a burst,
     // goes out in one writev instead of one syscall per frame.
     if (!this.corked) {
-      this.corked = true;
+      this.corked = raw;
       raw.cork();
-      if (corked.push(this, raw) === 2) process.nextTick(uncorkAll);
+      if (corked.push(this) === 1) process.nextTick(uncorkAll);
     }
     raw.write(frame);
   }
@@ -199,15 +200,16 @@ class Connection implements FrameWriter {
   }
 }
 
-/** Connections corked this tick, each followed by its socket: one callback uncorks them all. */
-const corked: (Connection | Duplex)[] = [];
+/** Connections corked this tick: one callback uncorks them all. */
+const corked: Connection[] = [];
 
 function uncorkAll(): void {
-  // Taken first: a write that an uncork sets off corks again, for the next tick.
-  const now = corked.splice(0);
-  for (let i = 0; i < now.length; i += 2) {
-    (now[i] as Connection).corked = false;
-    (now[i + 1] as Duplex).uncork();
+  // Taken first: a write that an uncork sets off corks again, for the next tick. A socket closing
+  // meanwhile is uncorked too: its close frame sits behind the cork.
+  for (const c of corked.splice(0)) {
+    const raw = c.corked!;
+    c.corked = undefined;
+    raw.uncork();
   }
 }
 
