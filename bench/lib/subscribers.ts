@@ -8,6 +8,8 @@ export interface SubscriberGroup {
   report(): Promise<{ received: number; latency: Percentiles }>;
   reset(): Promise<void>;
   close(): Promise<void>;
+  /** The subscribers' process (for CPU accounting). */
+  readonly pid: number | undefined;
 }
 
 async function ask<T>(child: ChildProcess, message: unknown, ev: string): Promise<T> {
@@ -37,6 +39,7 @@ export async function openSubscribers(
   });
   await ask(child, { cmd: 'open', urls, count, query, lean: options.lean }, 'opened');
   return {
+    pid: child.pid,
     report: () => ask(child, { cmd: 'report' }, 'report'),
     reset: async () => void (await ask(child, { cmd: 'reset' }, 'reset')),
     async close() {

@@ -6,6 +6,7 @@ import type { Cluster } from '../lib/replicas.js';
 import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers } from '../lib/subscribers.js';
 import { sleep, type Figure } from '../lib/stats.js';
+import { servicePid, watchCpu } from '../lib/processCpu.js';
 
 const STAGES = ['queued', 'judge', 'backlog', 'store', 'watermark', 'publish'] as const;
 const STORE_WRITES = ['alerts', 'incident updates', 'incidents'] as const;
@@ -66,7 +67,16 @@ export async function alertLatency(
         await cluster.waitIdle();
         await group.reset();
         const before = await cluster.metrics();
+        const cpu = watchCpu({
+          store: servicePid('ferretdb'),
+          kafka: servicePid('kafka'),
+          redis: servicePid('redis'),
+          ...Object.fromEntries(cluster.replicas.map((r, i) => [`replica ${i + 1}`, r.child.pid])),
+          load: process.pid,
+          subscribers: group.pid,
+        });
         const sent = await load.run(rate, o.durationMs);
+        const cores = cpu.stop().text;
         await sleep(2000); // let the tail arrive
         const { received, latency } = await group.report();
         const after = await cluster.metrics();
@@ -76,6 +86,13 @@ export async function alertLatency(
         );
         const expected = sent.critical * subscribers;
         const stages = stageMeans(before, after);
+        // prom-client resets its event-loop histogram at each scrape: `after` covers the window.
+        const loop = after
+          .map(
+            (m) =>
+              `${((m.nodejs_eventloop_lag_p99_seconds ?? NaN) * 1000).toFixed(1)}/${((m.nodejs_eventloop_lag_max_seconds ?? NaN) * 1000).toFixed(0)}`,
+          )
+          .join(', ');
         const published = publishedWithin(before, after);
         figures.push({
           name: `alert.latency.${rate / 1000}k_rps.${subscribers}_subs${o.criticalEvery === 100 ? '' : `.1_in_${o.criticalEvery}_critical`}`,
@@ -83,10 +100,10 @@ export async function alertLatency(
           latency,
           rate: sent.achievedRate,
           unit: 'ms',
-          notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}; published within (reading ts -> Redis): ${published}; mean per batch with alerts, ms: ${stages}`,
+          notes: `${sent.critical} alerts x ${subscribers} subscribers: ${received}/${expected} delivered; readings stored ${stored}/${sent.sent}; published within (reading ts -> Redis): ${published}; mean per batch with alerts, ms: ${stages}; replicas' event-loop delay p99/max, ms: ${loop}; CPU during the load: ${cores}`,
         });
         console.error(
-          `  alert latency @ ${rate}/s (1 in ${o.criticalEvery} critical), ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected}); published within ${published}; stages, mean ms per batch: ${stages}`,
+          `  alert latency @ ${rate}/s (1 in ${o.criticalEvery} critical), ${subscribers} subs: p50 ${latency.p50} ms p99 ${latency.p99} ms (${received}/${expected}); published within ${published}; stages, mean ms per batch: ${stages}; event loop p99/max ms: ${loop}; CPU: ${cores}`,
         );
       }
       await group.close();

@@ -13,11 +13,9 @@
  * (decoding, merging) and API work without a profiler. FerretDB's and the queried replica's CPU over
  * each scenario go in the notes: they say which process a latency is spent in.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BSON } from 'mongodb';
 import type { Reading } from '../../src/domain/reading.js';
 import { DAY_MS, SLICE_MS, partId, sliceStart } from '../../src/domain/readingBuckets.js';
@@ -28,6 +26,7 @@ import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.j
 import { BUCKETS, DAYS, SENSORS } from '../../src/store/readingHistory.js';
 import { storeOptionsFrom } from '../../test/support/env.js';
 import type { Cluster } from '../lib/replicas.js';
+import { servicePid, watchCpu } from '../lib/processCpu.js';
 import { Samples, type Figure } from '../lib/stats.js';
 
 const CADENCE_MS = 10_000;
@@ -219,48 +218,6 @@ function checkPage(page: PageResult, q: PageQuery, below: number, what: string):
 
 // ------------------------------------------------------------------------------------------------ CPU
 
-const CLK_TCK = ((): number => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** FerretDB's pid, from the pid file scripts/services.sh writes (undefined if not found). */
-function ferretDbPid(): number | undefined {
-  const run = process.env.SERVICES_RUN_DIR ?? fileURLToPath(new URL('../../.services', import.meta.url));
-  try {
-    const pid = Number(readFileSync(join(run, 'ferretdb', 'ferretdb.pid'), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime + stime of a process, in clock ticks (proc(5) fields 14 and 15; the name may hold spaces). */
-function cpuTicks(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Busy and total jiffies of the whole host (/proc/stat `cpu` line; idle and iowait are not busy). */
-function hostTicks(): { busy: number; total: number } | undefined {
-  try {
-    const values = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = values.reduce((a, b) => a + b, 0);
-    return { busy: total - values[3]! - values[4]!, total };
-  } catch {
-    return undefined;
-  }
-}
-
 interface CpuWatch {
   store?: number | undefined;
   api?: number | undefined;
@@ -268,21 +225,14 @@ interface CpuWatch {
 
 /** Runs `fn` and says how busy FerretDB and the queried replica were, in % of one core over its wall time. */
 async function withCpu<T>(pids: CpuWatch, fn: () => Promise<T>): Promise<{ result: T; cpu: string; wallS: number }> {
-  const before = { store: cpuTicks(pids.store), api: cpuTicks(pids.api), host: hostTicks() };
-  const t0 = performance.now();
+  const watch = watchCpu({ store: pids.store, api: pids.api });
   const result = await fn();
-  const wallS = (performance.now() - t0) / 1000;
-  const share = (now: number | undefined, then: number | undefined): string =>
-    now === undefined || then === undefined ? 'n/a' : `${(((now - then) / CLK_TCK / wallS) * 100).toFixed(0)}%`;
+  const { wallS, cores, hostBusy } = watch.stop();
+  const share = (c: number | undefined): string => (c === undefined ? 'n/a' : `${(c * 100).toFixed(0)}%`);
   // The whole host too: on a shared machine, other work there explains a noisy figure.
-  const host = hostTicks();
-  const hostBusy =
-    host && before.host
-      ? `${(((host.busy - before.host.busy) / (host.total - before.host.total)) * 100).toFixed(0)}%`
-      : 'n/a';
   const cpu =
-    `CPU over ${wallS.toFixed(2)} s: store (FerretDB) ${share(cpuTicks(pids.store), before.store)} of one core, ` +
-    `API replica ${share(cpuTicks(pids.api), before.api)}, host ${hostBusy} busy (${availableParallelism()} cores)`;
+    `CPU over ${wallS.toFixed(2)} s: store (FerretDB) ${share(cores.store)} of one core, ` +
+    `API replica ${share(cores.api)}, host ${share(hostBusy)} busy (${availableParallelism()} cores)`;
   return { result, cpu, wallS };
 }
 
@@ -459,7 +409,7 @@ export async function history(cluster: Cluster, o: HistoryOptions): Promise<Figu
   // The driver alone, for the raw figures and collStats (the store module hides its database).
   const rawClient = new MongoClient(storeOptions.url);
   const rawDb = rawClient.db(storeOptions.database);
-  const pids: CpuWatch = { store: ferretDbPid(), api: cluster.replicas[0]?.child.pid };
+  const pids: CpuWatch = { store: servicePid('ferretdb'), api: cluster.replicas[0]?.child.pid };
   const label = sizeLabel(o.stored);
   const sensors = Math.ceil(o.stored / READINGS_PER_SENSOR);
   const windows = Math.max(1, Math.ceil(o.queries / 10));
