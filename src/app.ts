@@ -251,7 +251,12 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
             })
           : undefined,
         joins.history
-          ? startReadingConsumer({ ...common, role: 'history', groupId: `${config.kafka.groupId}.history` })
+          ? startReadingConsumer({
+              ...common,
+              role: 'history',
+              groupId: `${config.kafka.groupId}.history`,
+              writeIntervalMs: config.history.writeIntervalMs,
+            })
           : undefined,
       ]);
     }

@@ -65,6 +65,11 @@ export interface Config {
     readonly retentionCheckMs: number;
     /** Stopped simulated sensors are removed this long after their stop. */
     readonly stoppedSensorsRetentionMs: number;
+    /**
+     * Reading history is written at most this often per replica (stream/readingWriter.ts): the
+     * store's work follows the fleet and this interval, not the reading rate.
+     */
+    readonly writeIntervalMs: number;
   };
   readonly redis: {
     readonly url: string;
@@ -333,6 +338,10 @@ export const VARIABLES = {
     schema: int(10 * 60_000, 1000, 24 * 3600_000),
     doc: 'how often each replica purges expired days',
   },
+  HISTORY_WRITE_INTERVAL: {
+    schema: duration(5000, 0, 60_000),
+    doc: 'reading history is written at most this often per replica (history is visible that much later)',
+  },
   SENSORS_STOPPED_RETENTION: { schema: duration(DAY, 0), doc: 'stopped simulated sensors are removed after this' },
   REDIS_URL: { schema: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']), doc: 'fan-out and rate limits' },
   REDIS_CHANNEL_PREFIX: { schema: text('iot', NAME), doc: 'prefix of every Redis channel and key' },
@@ -538,6 +547,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionMs: e.READINGS_RETENTION,
       retentionCheckMs: e.READINGS_RETENTION_CHECK_MS,
       stoppedSensorsRetentionMs: e.SENSORS_STOPPED_RETENTION,
+      writeIntervalMs: e.HISTORY_WRITE_INTERVAL,
     },
     redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX },
     alerts: {

@@ -85,8 +85,12 @@ export interface PurgeResult {
 }
 
 export interface ReadingHistory {
-  /** Stores readings; one already stored (same sensor and millisecond) is skipped. Returns how many were new. */
-  insert(readings: readonly Reading[]): Promise<number>;
+  /**
+   * Stores readings; one already stored (same sensor and millisecond) is skipped. Returns how many
+   * were new. `spreadMs`: the write's commands start evenly over about this long instead of back to
+   * back, so the store is not busy in bursts (never slower than the store itself).
+   */
+  insert(readings: readonly Reading[], options?: { spreadMs?: number }): Promise<number>;
   page(window: ReadingWindow): Promise<ReadingPage>;
   /** Summaries per interval, oldest first, empty intervals left out. */
   stats(query: StatsQuery): Promise<StatsPoint[]>;
@@ -202,8 +206,10 @@ async function boundedBulkWrite<T extends Document>(
   ops: AnyBulkWriteOperation<T>[],
   deadlineMs: number,
   priority: StorePriority,
+  pace: () => Promise<void> = () => Promise.resolve(),
 ): Promise<void> {
   for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND) {
+    await pace();
     await priority.yieldToUrgent();
     await withDeadline(
       collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: false }),
@@ -211,6 +217,24 @@ async function boundedBulkWrite<T extends Document>(
       `bulk write of ${collection.collectionName}`,
     );
   }
+}
+
+/** Commands in one write: bucket parts, then day documents, each cut into bounded commands. */
+const commandsFor = (...statements: number[]): number =>
+  statements.reduce((n, k) => n + Math.ceil(k / MAX_STATEMENTS_PER_COMMAND), 0);
+
+/**
+ * Spaces `commands` commands evenly over `spreadMs`: the i-th waits until i/commands of it has
+ * passed since the first. A command slower than its share only delays the ones after it.
+ */
+function pacer(spreadMs: number, commands: number): () => Promise<void> {
+  const start = performance.now();
+  let started = 0;
+  return async () => {
+    const due = commands > 0 ? start + (spreadMs * started++) / commands : start;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  };
 }
 
 /** Fetches documents by exact `_id`, a few at a time (the only lookup every backend serves from an index). */
@@ -269,7 +293,7 @@ export function createReadingHistory(
     return { closed: columns.map((c) => ({ offsets: c.offsets, summary: c.summary() })), open: new PartColumns() };
   };
 
-  const write = async (readings: readonly Reading[]): Promise<number> => {
+  const write = async (readings: readonly Reading[], spreadMs: number): Promise<number> => {
     // sensor -> slice -> offset -> reading (first one wins, as for a stored reading)
     const grouped = new Map<string, Map<number, Map<number, Reading>>>();
     for (const r of readings) {
@@ -360,7 +384,8 @@ export function createReadingHistory(
         });
       }
 
-      await boundedBulkWrite(buckets, partOps, deadlineMs, priority);
+      const pace = pacer(spreadMs, commandsFor(partOps.length, dirtyDays.size));
+      await boundedBulkWrite(buckets, partOps, deadlineMs, priority, pace);
       const dayOps: AnyBulkWriteOperation<DayDoc>[] = [...dirtyDays].map((key) => {
         const { sensorId, dayMs } = dayKeys.get(key)!;
         const state = dayStates.get(key)!;
@@ -378,7 +403,7 @@ export function createReadingHistory(
         };
         return { replaceOne: { filter: { _id: key }, replacement, upsert: true } };
       });
-      await boundedBulkWrite(days, dayOps, deadlineMs, priority);
+      await boundedBulkWrite(days, dayOps, deadlineMs, priority, pace);
       const rangeOps: AnyBulkWriteOperation<SensorRangeDoc>[] = [];
       for (const [sensorId, r] of ranges) {
         const known = knownRanges.get(sensorId);
@@ -433,10 +458,10 @@ export function createReadingHistory(
   }
 
   return {
-    insert(readings) {
+    insert(readings, options) {
       if (readings.length === 0) return Promise.resolve(0);
       // One write at a time: the cache is the writer's view of the store.
-      const run = writing.then(() => write(readings));
+      const run = writing.then(() => write(readings, options?.spreadMs ?? 0));
       writing = run.catch(() => undefined);
       return run;
     },

@@ -73,6 +73,8 @@ export interface ReadingConsumerOptions {
   storeIntervalMs?: number;
   /** Valid readings held for storage before the consumer stops fetching. */
   maxPendingReadings?: number;
+  /** History: writes start at most this often (HISTORY_WRITE_INTERVAL). */
+  writeIntervalMs?: number;
   observer?: PipelineObserver;
 }
 
@@ -499,6 +501,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   const writer = createReadingWriter({
     store: o.store,
     maxPending: o.maxPendingReadings ?? 50_000,
+    intervalMs: o.writeIntervalMs ?? 0,
     observer,
     logger: o.logger,
     onDurable: async ({ offsets }) => {
@@ -643,8 +646,10 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       // Stop fetching, let in-flight batches finish, store and commit what they handed over, then leave.
       consumer.pause([{ topic: o.topic }]);
       clearInterval(repeatNotices);
+      // Readings waiting for the history write interval go now: the batches holding them end sooner.
+      const written = writer.flush();
       await whenIdle();
-      await Promise.all([writer.flush(), backlog.idle()]);
+      await Promise.all([written, writer.flush(), backlog.idle()]);
       clearInterval(commits);
       await commitStored();
       await consumer.disconnect();

@@ -8,6 +8,14 @@
  * batch, so a partition is never handed to another replica while this one still has its readings to
  * write: the bucket layout has one writer per sensor, and this is what keeps it so across rebalances.
  * A chunk of a partition that moved away can be dropped before its write starts (`drop`).
+ *
+ * Writes start at most every `intervalMs` (HISTORY_WRITE_INTERVAL). A write rewrites one bucket part
+ * and one day document per sensor it touches, so on a fleet of many slow sensors the store's work
+ * follows the number of writes, not the readings: written as fast as the store allows, history kept
+ * the store busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's
+ * commands are spread over up to half the interval (`spreadMs`), so the store sees a steady trickle
+ * rather than a burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`,
+ * starts a write at once. Kafka holds the readings meanwhile: waiting loses nothing.
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -60,6 +68,8 @@ export function createReadingWriter(deps: {
   /** Only reading storage is used. */
   store: { readonly readings: Pick<MongoStore['readings'], 'insert'> };
   maxPending: number;
+  /** Writes start at least this far apart (0: as soon as the last one ends). */
+  intervalMs?: number;
   onDurable: (positions: StoredPositions) => Promise<void>;
   logger: Logger;
   observer?: PipelineObserver;
@@ -69,6 +79,12 @@ export function createReadingWriter(deps: {
   let queued = 0;
   let stored = 0;
   let writing = false;
+  /** When the last write started (performance.now()). */
+  let lastWriteAt = -Infinity;
+  /** Ends the wait of a write for its interval: a full write's worth queued, a flush, or abandon. */
+  let hurry: (() => void) | undefined;
+  let flushing = false;
+  const intervalMs = deps.intervalMs ?? 0;
   let healthy = true;
   let abandoned = false;
   const room = new Waiters();
@@ -83,6 +99,21 @@ export function createReadingWriter(deps: {
     writing = true;
     try {
       while (queue.length > 0 && !abandoned) {
+        for (;;) {
+          const wait = lastWriteAt + intervalMs - performance.now();
+          if (wait <= 0 || queued >= MAX_WRITE || flushing || abandoned) break;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, wait);
+            function done(): void {
+              clearTimeout(timer);
+              hurry = undefined;
+              resolve();
+            }
+            hurry = done;
+          });
+        }
+        if (abandoned) break;
+        lastWriteAt = performance.now();
         const chunks: Chunk[] = [];
         let size = 0;
         while (queue.length > 0 && (chunks.length === 0 || size + queue[0]!.readings.length <= MAX_WRITE)) {
@@ -95,7 +126,7 @@ export function createReadingWriter(deps: {
           await retryUntilDone(
             async () => {
               const t0 = performance.now();
-              stored += await deps.store.readings.insert(readings);
+              stored += await deps.store.readings.insert(readings, { spreadMs: flushing ? 0 : intervalMs / 2 });
               deps.observer?.storeWrite('readings', performance.now() - t0);
               healthy = true;
             },
@@ -128,7 +159,10 @@ export function createReadingWriter(deps: {
       }
     } finally {
       writing = false;
-      if (queue.length === 0) idle.wakeAll();
+      if (queue.length === 0) {
+        flushing = false;
+        idle.wakeAll();
+      }
     }
   };
 
@@ -145,6 +179,7 @@ export function createReadingWriter(deps: {
       durable.catch(() => undefined); // observed by the caller if it cares
       queue.push({ partition, offset, readings, done, dropped });
       queued += readings.length;
+      if (queued >= MAX_WRITE) hurry?.();
       void write();
       return { durable };
     },
@@ -160,6 +195,9 @@ export function createReadingWriter(deps: {
     },
     flush() {
       if (queue.length === 0 && !writing) return Promise.resolve();
+      // Everything queued now is written without waiting for the interval (shutdown, tests).
+      flushing = true;
+      hurry?.();
       return idle.wait();
     },
     pending: () => queued,
@@ -167,6 +205,7 @@ export function createReadingWriter(deps: {
     isHealthy: () => healthy,
     abandon() {
       abandoned = true;
+      hurry?.();
       for (const c of queue.splice(0)) c.dropped(new ChunkDropped(c.partition));
       queued = 0;
       room.wakeAll();

@@ -65,6 +65,9 @@ export function isolatedEnv(label: string, overrides: Record<string, string> = {
     MONGODB_INCIDENTS_DATABASE: `${database}_incidents`,
     MONGODB_FERRETDB_SQLITE_DIR: ferretSqliteDir(),
     REDIS_CHANNEL_PREFIX: id,
+    // History written every 250 ms rather than the default 5 s: tests wait for stored readings
+    // often. historyWrites.test.ts and the writer's unit tests cover the interval itself.
+    HISTORY_WRITE_INTERVAL: '250ms',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...OPEN_ACCESS,
     ...overrides,

@@ -22,10 +22,13 @@ function fakeStore(opts: { failFirst?: number } = {}) {
   let gate: Promise<void> | undefined;
   let calls = 0;
   const callWaiters: { n: number; resolve: () => void }[] = [];
+  /** Each insert: how many readings, and over how long it was asked to spread its commands. */
+  const writes: { readings: number; spreadMs: number | undefined }[] = [];
   const store = {
     readings: {
-      insert: async (batch: readonly Reading[]) => {
+      insert: async (batch: readonly Reading[], options?: { spreadMs?: number }) => {
         calls++;
+        writes.push({ readings: batch.length, spreadMs: options?.spreadMs });
         for (const w of callWaiters.filter((x) => x.n <= calls)) {
           callWaiters.splice(callWaiters.indexOf(w), 1);
           w.resolve();
@@ -43,6 +46,7 @@ function fakeStore(opts: { failFirst?: number } = {}) {
   return {
     store,
     stored,
+    writes,
     /** Resolves once insert has been called `n` times in all. */
     insertCalled: (n: number): Promise<void> =>
       calls >= n ? Promise.resolve() : new Promise((resolve) => callWaiters.push({ n, resolve })),
@@ -117,6 +121,87 @@ describe('reading writer', () => {
     await next;
     await writer.flush();
     expect(f.stored).toHaveLength(4);
+  });
+
+  describe('with a write interval (HISTORY_WRITE_INTERVAL)', () => {
+    const readings = (from: number, n: number): Reading[] => Array.from({ length: n }, (_, i) => reading(from + i));
+
+    it('writes what queued during the interval in one write, however it arrived', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 60_000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 2)); // the first write starts at once
+      await f.insertCalled(1);
+      for (let i = 1; i <= 3; i++) {
+        await new Promise((r) => setTimeout(r, 20)); // arriving apart: each would be its own write
+        await writer.enqueue(0, i, readings(i * 10, 1));
+      }
+      expect(f.writes.map((w) => w.readings)).toEqual([2]); // the others wait for the interval
+      await writer.flush();
+      expect(f.writes.map((w) => w.readings)).toEqual([2, 3]);
+      expect(f.stored).toHaveLength(5);
+    });
+
+    it('asks the store to spread a write over half the interval, and a flush to hurry', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 4000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 1));
+      await f.insertCalled(1);
+      await writer.enqueue(0, 1, readings(10, 1));
+      await writer.flush();
+      expect(f.writes).toEqual([
+        { readings: 1, spreadMs: 2000 },
+        { readings: 1, spreadMs: 0 },
+      ]);
+    });
+
+    it('does not wait for the interval once a full write is queued', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 3_600_000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 1));
+      await f.insertCalled(1);
+      await writer.enqueue(0, 1, readings(10, 19_999));
+      await new Promise((r) => setTimeout(r, 20)); // the writer is now waiting for its interval
+      expect(f.writes).toHaveLength(1);
+      await writer.enqueue(0, 2, readings(30_000, 1)); // 20,000 queued: a full write
+      await f.insertCalled(2); // within the test's timeout, not the hour
+      expect(f.writes[1]!.readings).toBe(20_000);
+    });
+
+    it('stops waiting when abandoned (shutdown past its deadline), dropping what waited', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 3_600_000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 1));
+      await f.insertCalled(1);
+      const { durable } = await writer.enqueue(0, 1, readings(10, 1));
+      writer.abandon();
+      await expect(durable).rejects.toThrow(/dropped before storage/);
+      await writer.flush(); // nothing left waiting
+      expect(f.writes).toHaveLength(1);
+    });
   });
 
   it('carries offsets of batches that had no valid readings, so they are committed too', async () => {

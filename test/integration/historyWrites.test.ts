@@ -1,0 +1,61 @@
+/**
+ * Reading history is written at most every HISTORY_WRITE_INTERVAL per replica: readings arriving
+ * meanwhile wait in Kafka and go into one write, so the store's work follows the interval and the
+ * fleet, not the rate at which readings arrive. Nothing is lost by waiting.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestReadingsDocument } from '../../client/index.js';
+import { createLogger } from '../../src/logger.js';
+import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
+import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
+import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
+import { eventually, sleep } from '../support/wait.js';
+
+const env = isolatedEnv('history-writes', { HISTORY_WRITE_INTERVAL: '4s' });
+let replica: ReplicaProcess;
+let store: MongoStore;
+
+/** Reading-history writes this replica made so far (iot_store_write_seconds{what="readings"}). */
+async function historyWrites(): Promise<number> {
+  const text = await (await fetch(replica.url.replace('/graphql', '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith('iot_store_write_seconds_count{what="readings"}'));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+beforeAll(async () => {
+  replica = await spawnReplica(env);
+  store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
+});
+afterAll(async () => {
+  await replica?.stop();
+  await store?.dispose();
+});
+
+describe('reading history with a write interval', () => {
+  it('stores readings that arrive apart in one write per interval, every one of them', async () => {
+    const sensors = Array.from({ length: 20 }, (_, i) => `${uniqueName('hw')}-${i}`);
+    const start = Date.now() - 60_000;
+    const before = await historyWrites();
+    // Five requests half a second apart: written as they come, that is a write each.
+    for (let k = 0; k < 5; k++) {
+      const readings = sensors.map((sensorId, s) => ({
+        sensorId,
+        ts: new Date(start + k * 1000 + s).toISOString(),
+        temperature: 30,
+        humidity: 40,
+        location: { lat: 1, lon: 2 },
+      }));
+      await replica.client.request(IngestReadingsDocument, { readings });
+      if (k < 4) await sleep(500);
+    }
+    await eventually(
+      () => store.readings.count(sensors),
+      (n) => n === 5 * sensors.length,
+      { what: `${5 * sensors.length} readings stored` },
+    );
+    // The first request's readings go at once; the rest wait for the interval and go together.
+    const writes = (await historyWrites()) - before;
+    expect(writes).toBeGreaterThanOrEqual(1);
+    expect(writes).toBeLessThanOrEqual(3);
+  });
+});
