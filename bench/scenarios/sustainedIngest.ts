@@ -1,12 +1,15 @@
 /**
- * Sustained ingest: the highest reading rate at which consumer lag stays under 1 s for the whole
+ * Sustained ingest: the highest reading rate at which consumer lag stays bounded for the whole
  * window, with everything stored. Lag is read from Kafka (end offsets minus committed offsets of
- * the group) once a second and converted to seconds at the offered rate.
+ * the group) once a second and converted to seconds at the offered rate. Bounded: under 1 s more
+ * than history waits on purpose (1.5 × HISTORY_WRITE_INTERVAL: the interval, then a write spread
+ * over half of it), so the figure is the store keeping up, not the interval.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Cluster } from '../lib/replicas.js';
 import { createReadingLoad } from '../lib/loadgen.js';
 import { sleep, type Figure } from '../lib/stats.js';
+import { configFrom } from '../../test/support/env.js';
 
 async function lagMessages(admin: ReturnType<Kafka['admin']>, topic: string, groupId: string): Promise<number> {
   const [ends, committed] = await Promise.all([
@@ -27,6 +30,9 @@ export async function sustainedIngest(
   const kafka = new Kafka({ clientId: 'bench-lag', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
+  const boundS =
+    1 +
+    (1.5 * configFrom({ ...(process.env as Record<string, string>), ...cluster.env }).history.writeIntervalMs) / 1000;
   const load = await createReadingLoad(topic, o.sensors, 1000);
   const figures: Figure[] = [];
   let best = 0;
@@ -50,7 +56,7 @@ export async function sustainedIngest(
       while ((await lagMessages(admin, topic, groupId)) > 0 && Date.now() - drainStart < 120_000) await sleep(500);
       await sleep(1500);
       const stored = (await cluster.metrics()).reduce((s, m) => s + (m.readings_stored_total ?? 0), 0) - before;
-      const ok = worstLagS < 1 && stored >= sent.sent && sent.achievedRate >= rate * 0.95;
+      const ok = worstLagS < boundS && stored >= sent.sent && sent.achievedRate >= rate * 0.95;
       console.error(
         `  ingest @ ${rate}/s: achieved ${Math.round(sent.achievedRate)}/s, worst lag ${worstLagS.toFixed(2)} s, stored ${stored}/${sent.sent} ${ok ? 'OK' : 'FAIL'}`,
       );
@@ -64,7 +70,7 @@ export async function sustainedIngest(
       // Keep raising the rate while everything is stored (the lag at each rate is the figure); stop
       // once the pipeline falls behind for good.
       if (ok) best = rate;
-      if (stored < sent.sent || sent.achievedRate < rate * 0.95 || worstLagS > 10) break;
+      if (stored < sent.sent || sent.achievedRate < rate * 0.95 || worstLagS > boundS + 10) break;
     }
   } finally {
     await load.close();
@@ -76,7 +82,7 @@ export async function sustainedIngest(
     limit: 'raw.store.insertRate',
     rate: best,
     unit: 'readings/s',
-    notes: `${o.sensors} sensors: highest rate tried with lag < 1 s for ${o.windowMs / 1000} s, everything stored`,
+    notes: `${o.sensors} sensors: highest rate tried with lag < ${boundS.toFixed(1)} s (1 s + 1.5 × the history write interval) for ${o.windowMs / 1000} s, everything stored`,
   });
   figures.push({
     name: `ingest.sustained.${o.sensors}sensors.vsKafka`,

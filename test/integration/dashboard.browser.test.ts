@@ -64,7 +64,11 @@ describe('the dashboard in Chromium', () => {
     await page.waitForFunction(`document.querySelectorAll('#map-svg circle[fill="#f85149"]').length > 0`, {
       timeout: 30_000,
     });
-    await page.waitForFunction(`document.querySelectorAll('#charts .chart canvas').length > 0`, { timeout: 30_000 });
+    // Charts are drawn from history, which the NORMAL sensors (spawned first) may reach first.
+    await page.waitForFunction(
+      `[...document.querySelectorAll('#charts .chart')].some((c) => c.querySelector('canvas') && c.innerText.includes(${JSON.stringify(sensorId)}))`,
+      { timeout: 30_000 },
+    );
     expect(await evaluate<string>(page, `document.querySelector('#charts').innerText`)).toContain(sensorId);
     // A few seconds of lines before the picture.
     await page.waitForFunction(`Number(document.querySelector('${row} td:nth-child(6)').textContent) >= 12`, {
