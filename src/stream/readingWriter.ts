@@ -9,13 +9,15 @@
  * write: the bucket layout has one writer per sensor, and this is what keeps it so across rebalances.
  * A chunk of a partition that moved away can be dropped before its write starts (`drop`).
  *
- * Writes start at most every `intervalMs` (HISTORY_WRITE_INTERVAL). A write rewrites one bucket part
- * and one day document per sensor it touches, so on a fleet of many slow sensors the store's work
- * follows the number of writes, not the readings: written as fast as the store allows, history kept
- * the store busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's
- * commands are spread over up to half the interval (`spreadMs`), so the store sees a steady trickle
- * rather than a burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`,
- * starts a write at once. Kafka holds the readings meanwhile: waiting loses nothing.
+ * A partition's readings are written at most every `intervalMs` (HISTORY_WRITE_INTERVAL); those of
+ * partitions due at the same time go in one write. A write rewrites one bucket part and one day
+ * document per sensor it touches, so on a fleet of many slow sensors the store's work follows the
+ * number of writes, not the readings: written as fast as the store allowed, history kept the store
+ * busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's commands are
+ * spread over up to half the interval (`spreadMs`), so the store sees a steady trickle rather than a
+ * burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`, starts a write
+ * at once. A consumer that is caught up fetches again only when its partition's next write is due
+ * (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -39,6 +41,8 @@ export interface ReadingWriter {
   drop(partition: number): void;
   /** Resolves when everything queued so far is durable. */
   flush(): Promise<void>;
+  /** When a partition's next write may start (performance.now() clock): the interval after its last. */
+  nextWriteAt(partition: number): number;
   pending(): number;
   stored(): number;
   isHealthy(): boolean;
@@ -79,8 +83,9 @@ export function createReadingWriter(deps: {
   let queued = 0;
   let stored = 0;
   let writing = false;
-  /** When the last write started (performance.now()). */
-  let lastWriteAt = -Infinity;
+  /** Per partition, when the last write with its readings started (performance.now()). */
+  const lastWriteAt = new Map<number, number>();
+  const nextWriteAt = (partition: number): number => (lastWriteAt.get(partition) ?? -Infinity) + intervalMs;
   /** Ends the wait of a write for its interval: a full write's worth queued, a flush, or abandon. */
   let hurry: (() => void) | undefined;
   let flushing = false;
@@ -100,7 +105,7 @@ export function createReadingWriter(deps: {
     try {
       while (queue.length > 0 && !abandoned) {
         for (;;) {
-          const wait = lastWriteAt + intervalMs - performance.now();
+          const wait = Math.min(...queue.map((c) => nextWriteAt(c.partition))) - performance.now();
           if (wait <= 0 || queued >= MAX_WRITE || flushing || abandoned) break;
           await new Promise<void>((resolve) => {
             const timer = setTimeout(done, wait);
@@ -113,14 +118,26 @@ export function createReadingWriter(deps: {
           });
         }
         if (abandoned) break;
-        lastWriteAt = performance.now();
+        // The chunks whose partition's interval has passed (all, when hurried), each partition's in
+        // order: a partition's chunk left behind keeps the ones after it behind too.
+        const now = performance.now();
+        const all = queued >= MAX_WRITE || flushing;
         const chunks: Chunk[] = [];
+        const behind = new Set<number>();
         let size = 0;
-        while (queue.length > 0 && (chunks.length === 0 || size + queue[0]!.readings.length <= MAX_WRITE)) {
-          const c = queue.shift()!;
+        for (let i = 0; i < queue.length;) {
+          const c = queue[i]!;
+          const fits = chunks.length === 0 || size + c.readings.length <= MAX_WRITE;
+          if (behind.has(c.partition) || !fits || !(all || nextWriteAt(c.partition) <= now)) {
+            behind.add(c.partition);
+            i++;
+            continue;
+          }
+          queue.splice(i, 1);
           chunks.push(c);
           size += c.readings.length;
         }
+        for (const c of chunks) lastWriteAt.set(c.partition, now);
         const readings = chunks.flatMap((c) => c.readings);
         try {
           await retryUntilDone(
@@ -200,6 +217,7 @@ export function createReadingWriter(deps: {
       hurry?.();
       return idle.wait();
     },
+    nextWriteAt,
     pending: () => queued,
     stored: () => stored,
     isHealthy: () => healthy,

@@ -147,6 +147,26 @@ describe('reading writer', () => {
       expect(f.stored).toHaveLength(5);
     });
 
+    it('keeps an interval per partition: another partition due now is written at once', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 60_000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 1));
+      await f.insertCalled(1);
+      await writer.enqueue(0, 1, readings(10, 2)); // partition 0 waits for its interval
+      const { durable } = await writer.enqueue(1, 0, readings(20, 3)); // partition 1 has not written yet
+      await durable;
+      expect(f.writes.map((w) => w.readings)).toEqual([1, 3]);
+      expect(writer.nextWriteAt(1)).toBeGreaterThan(writer.nextWriteAt(7)); // 7 never wrote: due now
+      await writer.flush();
+      expect(f.writes.map((w) => w.readings)).toEqual([1, 3, 2]);
+    });
+
     it('asks the store to spread a write over half the interval, and a flush to hurry', async () => {
       const f = fakeStore();
       const writer = createReadingWriter({
