@@ -470,10 +470,13 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     lastOffset: string,
   ): Promise<void> => {
     const { batch } = p;
+    // More waiting in Kafka for this partition: written at once, the interval must not cap the rate.
+    const behind = Number(batch.offsetLag()) > 0;
     const { durable } = await writer.enqueue(
       batch.partition,
       Number(lastOffset),
       valid.map((v) => v.reading),
+      { behind },
     );
     let stored = false;
     void durable.then(
@@ -501,7 +504,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     // Caught up: the next fetch waits for the next write's turn (HISTORY_WRITE_INTERVAL), so what
     // arrives meanwhile waits in Kafka, not in this process, and goes into that write whole. Behind:
     // fetch on at once (a fetch is bounded, the interval must not bound the rate).
-    if (Number(batch.offsetLag()) > 0) return;
+    if (behind) return;
     for (;;) {
       const wait = writer.nextWriteAt(batch.partition) - performance.now();
       if (wait <= 0 || draining || !p.isRunning() || p.isStale()) return;

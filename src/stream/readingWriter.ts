@@ -16,8 +16,9 @@
  * busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's commands are
  * spread over up to half the interval (`spreadMs`), so the store sees a steady trickle rather than a
  * burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`, starts a write
- * at once. A consumer that is caught up fetches again only when its partition's next write is due
- * (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
+ * at once, and so does a chunk the consumer marks `behind` (more is waiting in Kafka: the interval
+ * must not cap the rate). A consumer that is caught up fetches again only when its partition's next
+ * write is due (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -36,7 +37,15 @@ export interface ReadingWriter {
    * Queues readings that end at `offset` of `partition`. `queued` resolves once they fit under the
    * bound; `durable` once they are stored (or rejects with ChunkDropped).
    */
-  enqueue(partition: number, offset: number, readings: readonly Reading[]): Promise<{ durable: Promise<void> }>;
+  enqueue(
+    partition: number,
+    offset: number,
+    readings: readonly Reading[],
+    options?: {
+      /** The consumer is behind on this partition: written without waiting for the interval. */
+      behind?: boolean;
+    },
+  ): Promise<{ durable: Promise<void> }>;
   /** Drops the queued, not yet started chunks of a partition; their `durable` rejects. */
   drop(partition: number): void;
   /** Resolves when everything queued so far is durable. */
@@ -54,6 +63,7 @@ interface Chunk {
   partition: number;
   offset: number;
   readings: readonly Reading[];
+  behind: boolean;
   done: () => void;
   dropped: (err: Error) => void;
 }
@@ -86,6 +96,8 @@ export function createReadingWriter(deps: {
   /** Per partition, when the last write with its readings started (performance.now()). */
   const lastWriteAt = new Map<number, number>();
   const nextWriteAt = (partition: number): number => (lastWriteAt.get(partition) ?? -Infinity) + intervalMs;
+  /** A chunk is due at its partition's next write, or at once when the consumer is behind. */
+  const dueAt = (c: Chunk): number => (c.behind ? -Infinity : nextWriteAt(c.partition));
   /** Ends the wait of a write for its interval: a full write's worth queued, a flush, or abandon. */
   let hurry: (() => void) | undefined;
   let flushing = false;
@@ -105,7 +117,7 @@ export function createReadingWriter(deps: {
     try {
       while (queue.length > 0 && !abandoned) {
         for (;;) {
-          const wait = Math.min(...queue.map((c) => nextWriteAt(c.partition))) - performance.now();
+          const wait = Math.min(...queue.map(dueAt)) - performance.now();
           if (wait <= 0 || queued >= MAX_WRITE || flushing || abandoned) break;
           await new Promise<void>((resolve) => {
             const timer = setTimeout(done, wait);
@@ -123,13 +135,13 @@ export function createReadingWriter(deps: {
         const now = performance.now();
         const all = queued >= MAX_WRITE || flushing;
         const chunks: Chunk[] = [];
-        const behind = new Set<number>();
+        const held = new Set<number>();
         let size = 0;
         for (let i = 0; i < queue.length;) {
           const c = queue[i]!;
           const fits = chunks.length === 0 || size + c.readings.length <= MAX_WRITE;
-          if (behind.has(c.partition) || !fits || !(all || nextWriteAt(c.partition) <= now)) {
-            behind.add(c.partition);
+          if (held.has(c.partition) || !fits || !(all || dueAt(c) <= now)) {
+            held.add(c.partition);
             i++;
             continue;
           }
@@ -184,7 +196,7 @@ export function createReadingWriter(deps: {
   };
 
   return {
-    async enqueue(partition, offset, readings) {
+    async enqueue(partition, offset, readings, options) {
       while (queued >= deps.maxPending && !abandoned) await room.wait();
       if (abandoned) return { durable: Promise.reject(new ChunkDropped(partition)) };
       let done!: () => void;
@@ -194,9 +206,10 @@ export function createReadingWriter(deps: {
         dropped = reject;
       });
       durable.catch(() => undefined); // observed by the caller if it cares
-      queue.push({ partition, offset, readings, done, dropped });
+      const behind = options?.behind ?? false;
+      queue.push({ partition, offset, readings, behind, done, dropped });
       queued += readings.length;
-      if (queued >= MAX_WRITE) hurry?.();
+      if (queued >= MAX_WRITE || behind) hurry?.();
       void write();
       return { durable };
     },

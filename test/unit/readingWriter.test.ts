@@ -167,6 +167,22 @@ describe('reading writer', () => {
       expect(f.writes.map((w) => w.readings)).toEqual([1, 3, 2]);
     });
 
+    it('writes at once what the consumer marks behind: the interval never caps the rate', async () => {
+      const f = fakeStore();
+      const writer = createReadingWriter({
+        store: f.store,
+        maxPending: 100_000,
+        intervalMs: 3_600_000,
+        logger: createLogger('silent'),
+        onDurable: async () => undefined,
+      });
+      await writer.enqueue(0, 0, readings(0, 1));
+      await f.insertCalled(1);
+      const { durable } = await writer.enqueue(0, 1, readings(10, 5), { behind: true });
+      await durable; // within the test's timeout, not the hour
+      expect(f.writes.map((w) => w.readings)).toEqual([1, 5]);
+    });
+
     it('asks the store to spread a write over half the interval, and a flush to hurry', async () => {
       const f = fakeStore();
       const writer = createReadingWriter({
