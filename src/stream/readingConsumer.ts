@@ -138,6 +138,13 @@ const ALERT_COMMIT_INTERVAL_MS = 1000;
  */
 export const PROGRESS_REPEAT_MS = 1000;
 
+/**
+ * History: a batch with this many readings per sensor in it is written without waiting for
+ * HISTORY_WRITE_INTERVAL. A write costs a statement or two per sensor whatever it carries, so the
+ * interval is for fleets of many slow sensors; a fast fleet fills its writes without it.
+ */
+export const WORTH_A_WRITE_PER_SENSOR = 10;
+
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: `stream.consumer.${o.role}` });
   const heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 5));
@@ -470,13 +477,18 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     lastOffset: string,
   ): Promise<void> => {
     const { batch } = p;
-    // More waiting in Kafka for this partition: written at once, the interval must not cap the rate.
-    const behind = Number(batch.offsetLag()) > 0;
+    // Written at once, without the interval: when more waits in Kafka for this partition (the
+    // interval must not cap the rate), or when the batch already carries enough readings per sensor
+    // for a write to be worth its statements (a fast fleet need not wait).
+    const sensors = new Set<string>();
+    for (const v of valid) sensors.add(v.reading.sensorId);
+    const atOnce =
+      Number(batch.offsetLag()) > 0 || valid.length >= WORTH_A_WRITE_PER_SENSOR * Math.max(1, sensors.size);
     const { durable } = await writer.enqueue(
       batch.partition,
       Number(lastOffset),
       valid.map((v) => v.reading),
-      { behind },
+      { atOnce },
     );
     let stored = false;
     void durable.then(
@@ -504,7 +516,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     // Caught up: the next fetch waits for the next write's turn (HISTORY_WRITE_INTERVAL), so what
     // arrives meanwhile waits in Kafka, not in this process, and goes into that write whole. Behind:
     // fetch on at once (a fetch is bounded, the interval must not bound the rate).
-    if (behind) return;
+    if (atOnce) return;
     for (;;) {
       const wait = writer.nextWriteAt(batch.partition) - performance.now();
       if (wait <= 0 || draining || !p.isRunning() || p.isStale()) return;

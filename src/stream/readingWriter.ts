@@ -16,8 +16,8 @@
  * busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's commands are
  * spread over up to half the interval (`spreadMs`), so the store sees a steady trickle rather than a
  * burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`, starts a write
- * at once, and so does a chunk the consumer marks `behind` (more is waiting in Kafka: the interval
- * must not cap the rate). A consumer that is caught up fetches again only when its partition's next
+ * at once, and so does a chunk the consumer marks `atOnce` (more waits in Kafka, and the interval
+ * must not cap the rate; or the batch already fills a write). A consumer that is caught up fetches again only when its partition's next
  * write is due (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
  */
 import type { Reading } from '../domain/reading.js';
@@ -42,8 +42,8 @@ export interface ReadingWriter {
     offset: number,
     readings: readonly Reading[],
     options?: {
-      /** The consumer is behind on this partition: written without waiting for the interval. */
-      behind?: boolean;
+      /** Written without waiting for the interval (the consumer is behind, or the batch fills a write). */
+      atOnce?: boolean;
     },
   ): Promise<{ durable: Promise<void> }>;
   /** Drops the queued, not yet started chunks of a partition; their `durable` rejects. */
@@ -63,7 +63,7 @@ interface Chunk {
   partition: number;
   offset: number;
   readings: readonly Reading[];
-  behind: boolean;
+  atOnce: boolean;
   done: () => void;
   dropped: (err: Error) => void;
 }
@@ -96,8 +96,8 @@ export function createReadingWriter(deps: {
   /** Per partition, when the last write with its readings started (performance.now()). */
   const lastWriteAt = new Map<number, number>();
   const nextWriteAt = (partition: number): number => (lastWriteAt.get(partition) ?? -Infinity) + intervalMs;
-  /** A chunk is due at its partition's next write, or at once when the consumer is behind. */
-  const dueAt = (c: Chunk): number => (c.behind ? -Infinity : nextWriteAt(c.partition));
+  /** A chunk is due at its partition's next write, or at once when marked so. */
+  const dueAt = (c: Chunk): number => (c.atOnce ? -Infinity : nextWriteAt(c.partition));
   /** Ends the wait of a write for its interval: a full write's worth queued, a flush, or abandon. */
   let hurry: (() => void) | undefined;
   let flushing = false;
@@ -206,10 +206,10 @@ export function createReadingWriter(deps: {
         dropped = reject;
       });
       durable.catch(() => undefined); // observed by the caller if it cares
-      const behind = options?.behind ?? false;
-      queue.push({ partition, offset, readings, behind, done, dropped });
+      const atOnce = options?.atOnce ?? false;
+      queue.push({ partition, offset, readings, atOnce, done, dropped });
       queued += readings.length;
-      if (queued >= MAX_WRITE || behind) hurry?.();
+      if (queued >= MAX_WRITE || atOnce) hurry?.();
       void write();
       return { durable };
     },

@@ -167,7 +167,7 @@ describe('reading writer', () => {
       expect(f.writes.map((w) => w.readings)).toEqual([1, 3, 2]);
     });
 
-    it('writes at once what the consumer marks behind: the interval never caps the rate', async () => {
+    it('writes at once what the consumer marks so (it is behind): the interval never caps the rate', async () => {
       const f = fakeStore();
       const writer = createReadingWriter({
         store: f.store,
@@ -178,7 +178,7 @@ describe('reading writer', () => {
       });
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
-      const { durable } = await writer.enqueue(0, 1, readings(10, 5), { behind: true });
+      const { durable } = await writer.enqueue(0, 1, readings(10, 5), { atOnce: true });
       await durable; // within the test's timeout, not the hour
       expect(f.writes.map((w) => w.readings)).toEqual([1, 5]);
     });
