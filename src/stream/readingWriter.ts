@@ -13,12 +13,13 @@
  * partitions due at the same time go in one write. A write rewrites one bucket part and one day
  * document per sensor it touches, so on a fleet of many slow sensors the store's work follows the
  * number of writes, not the readings: written as fast as the store allowed, history kept the store
- * busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write's commands are
- * spread over up to half the interval (`spreadMs`), so the store sees a steady trickle rather than a
- * burst next to the alert path. A full write's worth queued (MAX_WRITE), or `flush`, starts a write
- * at once, and so does a chunk the consumer marks `atOnce` (more waits in Kafka, and the interval
- * must not cap the rate; or the batch already fills a write). A consumer that is caught up fetches again only when its partition's next
- * write is due (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
+ * busy whatever the rate (FerretDB at 0.7 of a core for 1,000 readings/s). A write that waited for
+ * the interval has its commands spread over up to half of it (`spreadMs`), so the store sees a
+ * steady trickle rather than a burst next to the alert path. A full write's worth queued
+ * (MAX_WRITE), or `flush`, starts a write at once and unspread, and so does a chunk the consumer
+ * marks `atOnce` (more waits in Kafka, and the interval must not cap the rate; or the batch already
+ * fills a write). A consumer that is caught up fetches again only when its partition's next write is
+ * due (`nextWriteAt`), so what arrives meanwhile waits in Kafka: waiting loses nothing.
  */
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
@@ -150,12 +151,16 @@ export function createReadingWriter(deps: {
           size += c.readings.length;
         }
         for (const c of chunks) lastWriteAt.set(c.partition, now);
+        // Spread over half the interval only a write that waited for it: one that goes at once (the
+        // consumer behind, a full write, a flush) goes as fast as the store allows, or spreading
+        // would cap the rate.
+        const paced = !all && !chunks.some((c) => c.atOnce);
         const readings = chunks.flatMap((c) => c.readings);
         try {
           await retryUntilDone(
             async () => {
               const t0 = performance.now();
-              stored += await deps.store.readings.insert(readings, { spreadMs: flushing ? 0 : intervalMs / 2 });
+              stored += await deps.store.readings.insert(readings, { spreadMs: paced ? intervalMs / 2 : 0 });
               deps.observer?.storeWrite('readings', performance.now() - t0);
               healthy = true;
             },

@@ -180,7 +180,10 @@ describe('reading writer', () => {
       await f.insertCalled(1);
       const { durable } = await writer.enqueue(0, 1, readings(10, 5), { atOnce: true });
       await durable; // within the test's timeout, not the hour
-      expect(f.writes.map((w) => w.readings)).toEqual([1, 5]);
+      expect(f.writes).toEqual([
+        { readings: 1, spreadMs: 1_800_000 },
+        { readings: 5, spreadMs: 0 }, // not spread either: that would cap the rate as surely
+      ]);
     });
 
     it('asks the store to spread a write over half the interval, and a flush to hurry', async () => {
