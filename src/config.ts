@@ -66,8 +66,8 @@ export interface Config {
     /** Stopped simulated sensors are removed this long after their stop. */
     readonly stoppedSensorsRetentionMs: number;
     /**
-     * Reading history is written at most this often per replica (stream/readingWriter.ts): the
-     * store's work follows the fleet and this interval, not the reading rate.
+     * Each partition's readings are written to history at most this often (stream/readingWriter.ts):
+     * the store's work follows the fleet and this interval, not the reading rate.
      */
     readonly writeIntervalMs: number;
   };
@@ -340,7 +340,7 @@ export const VARIABLES = {
   },
   HISTORY_WRITE_INTERVAL: {
     schema: duration(5000, 0, 60_000),
-    doc: 'reading history is written at most this often per replica (history is visible that much later)',
+    doc: "each partition's readings are written to history at most this often (visible up to 1.5 × later)",
   },
   SENSORS_STOPPED_RETENTION: { schema: duration(DAY, 0), doc: 'stopped simulated sensors are removed after this' },
   REDIS_URL: { schema: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']), doc: 'fan-out and rate limits' },

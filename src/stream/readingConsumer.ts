@@ -73,7 +73,7 @@ export interface ReadingConsumerOptions {
   storeIntervalMs?: number;
   /** Valid readings held for storage before the consumer stops fetching. */
   maxPendingReadings?: number;
-  /** History: writes start at most this often (HISTORY_WRITE_INTERVAL). */
+  /** History: each partition's readings are written at most this often (HISTORY_WRITE_INTERVAL). */
   writeIntervalMs?: number;
   observer?: PipelineObserver;
 }
@@ -143,7 +143,7 @@ export const PROGRESS_REPEAT_MS = 1000;
  * HISTORY_WRITE_INTERVAL. A write costs a statement or two per sensor whatever it carries, so the
  * interval is for fleets of many slow sensors; a fast fleet fills its writes without it.
  */
-export const WORTH_A_WRITE_PER_SENSOR = 10;
+export const WORTH_A_WRITE_PER_SENSOR = 50;
 
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: `stream.consumer.${o.role}` });
@@ -513,15 +513,19 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     p.resolveOffset(lastOffset);
     await p.heartbeat().catch(() => undefined);
     stats.batches++;
-    // Caught up: the next fetch waits for the next write's turn (HISTORY_WRITE_INTERVAL), so what
-    // arrives meanwhile waits in Kafka, not in this process, and goes into that write whole. Behind:
-    // fetch on at once (a fetch is bounded, the interval must not bound the rate).
+    // Caught up: the next fetch waits for the partition's next write (HISTORY_WRITE_INTERVAL), so
+    // what arrives meanwhile waits in Kafka, not in this process, and goes into that write whole.
+    // Not when written at once (above), nor past a failed heartbeat (the group may be rebalancing).
     if (atOnce) return;
     for (;;) {
       const wait = writer.nextWriteAt(batch.partition) - performance.now();
       if (wait <= 0 || draining || !p.isRunning() || p.isStale()) return;
       await sleep(Math.min(wait, heartbeatMs));
-      await p.heartbeat().catch(() => undefined);
+      const heartbeating = await p.heartbeat().then(
+        () => true,
+        () => false,
+      );
+      if (!heartbeating) return;
     }
   };
 
