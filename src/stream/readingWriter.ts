@@ -83,7 +83,7 @@ export function createReadingWriter(deps: {
   /** Only reading storage is used. */
   store: { readonly readings: Pick<MongoStore['readings'], 'insert'> };
   maxPending: number;
-  /** Writes start at least this far apart (0: as soon as the last one ends). */
+  /** A partition's writes start at least this far apart (0: as soon as the last one ends). */
   intervalMs?: number;
   onDurable: (positions: StoredPositions) => Promise<void>;
   logger: Logger;
