@@ -125,16 +125,18 @@ describe('reading writer', () => {
 
   describe('with a write interval (HISTORY_WRITE_INTERVAL)', () => {
     const readings = (from: number, n: number): Reading[] => Array.from({ length: n }, (_, i) => reading(from + i));
-
-    it('writes what queued during the interval in one write, however it arrived', async () => {
-      const f = fakeStore();
-      const writer = createReadingWriter({
+    const writerWithInterval = (f: ReturnType<typeof fakeStore>, intervalMs: number) =>
+      createReadingWriter({
         store: f.store,
         maxPending: 100_000,
-        intervalMs: 60_000,
+        intervalMs,
         logger: createLogger('silent'),
         onDurable: async () => undefined,
       });
+
+    it('writes what queued during the interval in one write, however it arrived', async () => {
+      const f = fakeStore();
+      const writer = writerWithInterval(f, 60_000);
       await writer.enqueue(0, 0, readings(0, 2)); // the first write starts at once
       await f.insertCalled(1);
       for (let i = 1; i <= 3; i++) {
@@ -149,13 +151,7 @@ describe('reading writer', () => {
 
     it('keeps an interval per partition: another partition due now is written at once', async () => {
       const f = fakeStore();
-      const writer = createReadingWriter({
-        store: f.store,
-        maxPending: 100_000,
-        intervalMs: 60_000,
-        logger: createLogger('silent'),
-        onDurable: async () => undefined,
-      });
+      const writer = writerWithInterval(f, 60_000);
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
       await writer.enqueue(0, 1, readings(10, 2)); // partition 0 waits for its interval
@@ -169,13 +165,7 @@ describe('reading writer', () => {
 
     it('writes at once what the consumer marks so (it is behind): the interval never caps the rate', async () => {
       const f = fakeStore();
-      const writer = createReadingWriter({
-        store: f.store,
-        maxPending: 100_000,
-        intervalMs: 3_600_000,
-        logger: createLogger('silent'),
-        onDurable: async () => undefined,
-      });
+      const writer = writerWithInterval(f, 3_600_000);
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
       const { durable } = await writer.enqueue(0, 1, readings(10, 5), { atOnce: true });
@@ -188,13 +178,7 @@ describe('reading writer', () => {
 
     it('asks the store to spread a write over half the interval, and a flush to hurry', async () => {
       const f = fakeStore();
-      const writer = createReadingWriter({
-        store: f.store,
-        maxPending: 100_000,
-        intervalMs: 4000,
-        logger: createLogger('silent'),
-        onDurable: async () => undefined,
-      });
+      const writer = writerWithInterval(f, 4000);
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
       await writer.enqueue(0, 1, readings(10, 1));
@@ -207,13 +191,7 @@ describe('reading writer', () => {
 
     it('does not wait for the interval once a full write is queued', async () => {
       const f = fakeStore();
-      const writer = createReadingWriter({
-        store: f.store,
-        maxPending: 100_000,
-        intervalMs: 3_600_000,
-        logger: createLogger('silent'),
-        onDurable: async () => undefined,
-      });
+      const writer = writerWithInterval(f, 3_600_000);
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
       await writer.enqueue(0, 1, readings(10, 19_999));
@@ -226,13 +204,7 @@ describe('reading writer', () => {
 
     it('stops waiting when abandoned (shutdown past its deadline), dropping what waited', async () => {
       const f = fakeStore();
-      const writer = createReadingWriter({
-        store: f.store,
-        maxPending: 100_000,
-        intervalMs: 3_600_000,
-        logger: createLogger('silent'),
-        onDurable: async () => undefined,
-      });
+      const writer = writerWithInterval(f, 3_600_000);
       await writer.enqueue(0, 0, readings(0, 1));
       await f.insertCalled(1);
       const { durable } = await writer.enqueue(0, 1, readings(10, 1));
