@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { parseApiKeys, ROLES, type AuthSettings, type Role } from './auth/credentials.js';
 import type { OperationLimits } from './limits/operationLimits.js';
 import type { RateBucket, RateLimit } from './limits/rateLimiter.js';
+import { localFerretSqliteDir } from './localFerretDb.js';
 
 export interface Config {
   readonly nodeEnv: 'production' | 'development' | 'test';
@@ -331,7 +332,7 @@ export const VARIABLES = {
   },
   MONGODB_FERRETDB_SQLITE_DIR: {
     schema: optionalText(),
-    doc: 'FerretDB on SQLite only: where the API keeps its _id indexes',
+    doc: 'FerretDB on SQLite only: where the API keeps its _id indexes (found by itself for the FerretDB scripts/services.sh runs)',
   },
   READINGS_RETENTION: { schema: duration(30 * DAY, 3600_000), doc: 'history kept' },
   READINGS_RETENTION_CHECK_MS: {
@@ -541,7 +542,8 @@ export function loadConfig(env: Env = process.env): Config {
       alertsDatabase,
       alertPagesDatabase: e.MONGODB_ALERT_PAGES_DATABASE ?? alertsDatabase,
       incidentsDatabase: e.MONGODB_INCIDENTS_DATABASE ?? alertsDatabase,
-      ferretSqliteDir: e.MONGODB_FERRETDB_SQLITE_DIR,
+      // Unset: found by itself when the store is the FerretDB scripts/services.sh runs (localFerretDb.ts).
+      ferretSqliteDir: e.MONGODB_FERRETDB_SQLITE_DIR ?? localFerretSqliteDir(e.MONGODB_URL),
     },
     history: {
       retentionMs: e.READINGS_RETENTION,

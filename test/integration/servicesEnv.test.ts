@@ -1,7 +1,8 @@
 /**
  * `eval "$(scripts/services.sh env)"; npm start` works: the script prints only variables the API
  * understands (its configuration refuses unknown KAFKA_/MONGODB_/REDIS_ ones), and an app started
- * from them is ready and answers history queries through the FerretDB indexes it names.
+ * from them is ready and answers history queries through the FerretDB indexes it names. Without
+ * them, the FerretDB directory is found all the same (src/localFerretDb.ts).
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,12 @@ describe('scripts/services.sh env', () => {
     const config = loadConfig({ ...vars, AUTH_ANONYMOUS_ROLE: 'viewer' });
     expect(config.mongo.url).toBe(vars.MONGODB_URL);
     expect(config.mongo.ferretSqliteDir).toBe(vars.MONGODB_FERRETDB_SQLITE_DIR);
+  });
+
+  it('is not needed for the store indexes: a bare start finds the directory the script names', async () => {
+    const { MONGODB_FERRETDB_SQLITE_DIR: dir } = await servicesEnv();
+    // `npm start` with no variable at all (a credential aside): the local default URL is this FerretDB.
+    expect(loadConfig({ AUTH_ANONYMOUS_ROLE: 'viewer' }).mongo.ferretSqliteDir).toBe(dir);
   });
 
   it('starts an app that is ready and serves history', async () => {
