@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { ConfigError, KNOWN_VARIABLES, loadConfig } from '../../src/config.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { ConfigError, KNOWN_VARIABLES, loadConfig, VARIABLES } from '../../src/config.js';
 import { ErrorCode } from '../../src/errors.js';
 
 /** A credential: configuration refuses a server nobody could authenticate to. */
@@ -158,17 +158,69 @@ describe('history configuration', () => {
   });
 });
 
-describe('the README configuration tables', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const named = new Set([...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!));
+describe('the configuration table (docs/configuration.md)', () => {
+  const page = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  /** Rows whose first cell is one variable: `| \`NAME\` | default | what it does |`. */
+  const rows = [...page.matchAll(/^\| `([A-Z][A-Z0-9_]{2,})` +\| ([^|]+?) +\|/gm)].map((m) => ({
+    name: m[1]!,
+    cell: m[2]!,
+  }));
 
-  it('name every variable the API reads', () => {
-    expect(KNOWN_VARIABLES.filter((v) => !named.has(v))).toEqual([]);
+  it('has one row for every variable the API reads, and none for another', () => {
+    const documented = rows.map((r) => r.name);
+    expect(documented.filter((v, i) => documented.indexOf(v) !== i)).toEqual([]);
+    expect([...KNOWN_VARIABLES].sort()).toEqual([...documented].sort());
   });
 
+  it('gives each variable the default VARIABLES declares', () => {
+    const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+    const duration = (text: string): number | undefined => {
+      const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+      return m ? Number(m[1]) * units[m[2] as keyof typeof units] : undefined;
+    };
+    /** The default as the page writes it: `unset`, a number, a `literal`, or `derived` (computed at start). */
+    const written = (name: string, cell: string, declared: unknown): unknown => {
+      if (cell === 'unset')
+        return Array.isArray(declared) && declared.length === 0 ? declared : declared === '' ? '' : undefined;
+      if (cell === 'derived') return undefined;
+      if (/^-?\d+$/.test(cell)) return Number(cell);
+      const literal = /^`([^`]+)`$/.exec(cell)?.[1];
+      if (literal === undefined)
+        throw new Error(`${name}: default "${cell}" is not unset, derived, a number or a literal`);
+      if (typeof declared === 'number') return duration(literal) ?? Number(literal);
+      if (typeof declared === 'boolean') return literal === 'true' ? true : literal === 'false' ? false : literal;
+      if (Array.isArray(declared)) return literal.split(',');
+      if (declared && typeof declared === 'object') {
+        const [limit, window] = literal.split('/');
+        return { limit: Number(limit), windowMs: duration(window ?? '') };
+      }
+      return literal;
+    };
+    const wrong = rows.flatMap(({ name, cell }) => {
+      const variable = VARIABLES[name as keyof typeof VARIABLES];
+      if (!variable) return [];
+      const declared: unknown = variable.schema.parse(undefined);
+      return JSON.stringify(written(name, cell, declared)) === JSON.stringify(declared)
+        ? []
+        : [`${name}: the page says ${cell}, VARIABLES declares ${JSON.stringify(declared)}`];
+    });
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('the docs', () => {
+  const pages = [
+    'README.md',
+    ...readdirSync(new URL('../../docs/', import.meta.url))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const text = pages.map((p) => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8')).join('\n');
+
   it('name no variable the API does not read', () => {
+    const named = new Set([...text.matchAll(/`([A-Z][A-Z0-9_]+[A-Z0-9])`/g)].map((m) => m[1]!));
     const ours =
-      /^(KAFKA|MONGODB|REDIS|ALERT|ALERTS|INCIDENT|INCIDENTS|READING|READINGS|SENSORS|LIMIT|SHUTDOWN|AUTH|RATE_LIMIT|DEV|GRAPHQL|GRAPHIQL|DASHBOARD|CORS|API|LOG|HTTP)_/;
+      /^(KAFKA|MONGODB|REDIS|ALERT|ALERTS|INCIDENT|INCIDENTS|READING|READINGS|SENSORS|LIMIT|SHUTDOWN|AUTH|RATE_LIMIT|DEV|GRAPHQL|GRAPHIQL|DASHBOARD|CORS|API|LOG|HTTP|HISTORY|WS)_/;
     // Error codes are named too: ours, and those graphql-js errors carry over HTTP and WebSocket alike.
     const codes = new Set<string>([...Object.values(ErrorCode), 'GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED']);
     const known = new Set<string>(KNOWN_VARIABLES);
