@@ -4,8 +4,8 @@
  *
  * Every variable is declared once, in VARIABLES: its zod schema (type, bounds, default) and what it
  * is for. The set of known variables, the "unknown variable" check for the project's prefixes and
- * the README's check (test/unit/config.test.ts) all come from it; `loadConfig` only arranges the
- * parsed values into the nested Config and checks what involves several variables.
+ * the check of docs/configuration.md (test/unit/config.test.ts) all come from it; `loadConfig` only
+ * arranges the parsed values into the nested Config and checks what involves several variables.
  */
 import { z } from 'zod';
 import { parseApiKeys, ROLES, type AuthSettings, type Role } from './auth/credentials.js';

@@ -3,7 +3,7 @@
  * summaries kept for charts, and the binary columns a bucket stores. Storage adapters persist these
  * shapes; nothing here knows a database.
  *
- * Layout (documented for third-party readers in the README):
+ * Layout (documented for third-party readers in docs/storage.md):
  *  - a bucket holds one sensor's readings of one UTC hour (the slice), in parts of at most
  *    PART_CAPACITY readings, sorted by time; a new part starts when the last one is full;
  *  - each part carries its summary and per-minute summaries;

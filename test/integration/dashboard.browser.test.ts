@@ -3,7 +3,7 @@
  * served by a replica running as `npm run demo` runs it (development mode, the admin key handed to
  * the page). The page loads with zero console errors and no request leaving 127.0.0.1; a spawned
  * OVERHEAT sensor shows on the map and in a chart, its incident appears, the Acknowledge button
- * moves it to ACKNOWLEDGED. A screenshot is saved (test-results/dashboard.png; the README shows one).
+ * moves it to ACKNOWLEDGED. A screenshot is saved (test-results/dashboard.png; docs/api.md shows one).
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -60,7 +60,7 @@ export function isolatedEnv(label: string, overrides: Record<string, string> = {
     KAFKA_GROUP_ID: `${id}-group`,
     KAFKA_PARTITIONS: '3',
     MONGODB_DATABASE: database,
-    // The layout recommended on FerretDB/SQLite (README, Configuration): one file per part of the alert path.
+    // The layout recommended on FerretDB/SQLite (docs/configuration.md): one file per part of the alert path.
     MONGODB_ALERT_PAGES_DATABASE: `${database}_pages`,
     MONGODB_INCIDENTS_DATABASE: `${database}_incidents`,
     MONGODB_FERRETDB_SQLITE_DIR: ferretSqliteDir(),

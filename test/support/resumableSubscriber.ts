@@ -1,5 +1,5 @@
 /**
- * A subscriber that behaves as the README tells clients to: it remembers the cursor of the last
+ * A subscriber that behaves as docs/guarantees.md tells clients to: it remembers the cursor of the last
  * alert received and, whenever its subscription ends (replica died, too slow), resubscribes with
  * `after` set to it, on whichever replica is alive.
  */
