@@ -10,6 +10,18 @@ export interface StreamPosition {
   readonly offset: number;
 }
 
+/**
+ * An alert's place in its partition's chains, for one published before it was stored
+ * (stream/alertChain.ts): `prev` is the offset of the alert published before it on the partition,
+ * `sensorPrev` that of its sensor's alert published before it there. Either may be a bound at or
+ * past the real one, never before it: nothing of the partition (of the sensor) was published between.
+ */
+export interface ChainLink {
+  readonly prev: number;
+  /** Absent when the publisher predates sensor chains: the subscriber then waits for the store. */
+  readonly sensorPrev?: number | undefined;
+}
+
 export interface OverheatAlert {
   /** Same as the natural key of the critical reading: one reading, one alert. */
   readonly id: string;

@@ -15,14 +15,15 @@
  * it once it can publish again (it publishes nothing in between).
  *
  * Published before stored: an overheat alert goes out the moment it is detected, before it is
- * stored. Each such item carries its place in its partition's chain (`prev`: the offset of the item
- * published before it on the partition), and once the partition's watermark has moved past it the
+ * stored. Each such item carries its place in its partition's chains (ChainLink: `prev`, the offset
+ * of the item published before it on the partition, and `sensorPrev`, that of its sensor's item
+ * published before it there), and once the partition's watermark has moved past it the
  * publisher sends a progress notice on `<prefix>:<stream>-progress` (the watermark, and the offset of
  * the last item published). That is what subscriptions join live and stored items by
  * (fanout/alertFeed.ts). Items published after they are stored (incident updates) carry neither.
  */
 import { Redis } from 'ioredis';
-import type { OverheatAlert } from '../domain/alert.js';
+import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
 
 /** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
@@ -30,8 +31,8 @@ const CHAINED = '#';
 /** How long a new listener waits for Redis to confirm its subscription before going on without it. */
 const SUBSCRIBE_WAIT_MS = 2000;
 
-/** `prev`: the offset of the item published before this one on its partition (undefined: it was stored first). */
-export type LiveListener<T> = (item: T, prev: number | undefined) => void;
+/** `link`: the item's place in its partition's chains (undefined: it was stored before it was published). */
+export type LiveListener<T> = (item: T, link: ChainLink | undefined) => void;
 export type AlertListener = LiveListener<OverheatAlert>;
 /** A partition's watermark moved: its items up to `watermark` are stored, and were published before this. */
 export interface StreamProgress {
@@ -52,10 +53,10 @@ export type ResyncPhase = 'hold' | 'replay';
 export interface Fanout<T> {
   /**
    * Publishes items to all replicas. Never throws: a failure is logged and counted (subscribers
-   * recover through their cursor). `prev[i]`, when given, is items[i]'s place in its partition's
-   * chain: the item is published before it is stored.
+   * recover through their cursor). `links[i]`, when given, is items[i]'s place in its partition's
+   * chains: the item is published before it is stored.
    */
-  publish(items: readonly T[], prev?: readonly number[]): Promise<void>;
+  publish(items: readonly T[], links?: readonly ChainLink[]): Promise<void>;
   /** Tells subscribers a partition's watermark moved (after items published before they were stored). */
   publishProgress(progress: StreamProgress): Promise<void>;
   /**
@@ -76,6 +77,23 @@ export interface Fanout<T> {
 }
 
 export type AlertFanout = Fanout<OverheatAlert>;
+
+/**
+ * A chained item travels as `#<prev>,<sensorPrev>\n<item>`. `#<prev>\n<item>` (a publisher from
+ * before sensor chains) is still read: its subscribers to some sensors wait for the store.
+ */
+export function encodeLink(link: ChainLink): string {
+  return link.sensorPrev === undefined ? String(link.prev) : `${link.prev},${link.sensorPrev}`;
+}
+
+export function decodeLink(text: string): ChainLink {
+  const comma = text.indexOf(',');
+  const prev = Number(comma < 0 ? text : text.slice(0, comma));
+  const sensorPrev = comma < 0 ? undefined : Number(text.slice(comma + 1));
+  if (!Number.isSafeInteger(prev) || (sensorPrev !== undefined && !Number.isSafeInteger(sensorPrev)))
+    throw new Error('bad chain prefix');
+  return { prev, sensorPrev };
+}
 
 interface WireAlert {
   id: string;
@@ -181,14 +199,13 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     if (!targets || targets.size === 0) return;
     received++;
     let item: T;
-    let prev: number | undefined;
+    let link: ChainLink | undefined;
     try {
-      // `#<prev>\n<item>` for an item published before it was stored (see the module comment).
       if (!payload.startsWith(CHAINED)) item = options.codec.decode(payload);
       else {
         const cut = payload.indexOf('\n');
-        prev = Number(payload.slice(CHAINED.length, cut));
-        if (cut < 0 || !Number.isSafeInteger(prev)) throw new Error('bad chain prefix');
+        if (cut < 0) throw new Error('bad chain prefix');
+        link = decodeLink(payload.slice(CHAINED.length, cut));
         item = options.codec.decode(payload.slice(cut + 1));
       }
     } catch (err) {
@@ -197,7 +214,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     }
     for (const listener of targets) {
       try {
-        listener(item, prev);
+        listener(item, link);
       } catch (err) {
         log.error({ err }, 'alert listener threw');
       }
@@ -300,7 +317,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   };
 
   return {
-    async publish(items, prev) {
+    async publish(items, links) {
       if (items.length === 0) return;
       if (owedResync) {
         publishFailures += items.length;
@@ -310,8 +327,8 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
         const pipeline = pub.pipeline();
         items.forEach((item, i) => {
           const encoded = options.codec.encode(item);
-          const p = prev?.[i];
-          pipeline.publish(channelPrefix + item.sensorId, p === undefined ? encoded : `${CHAINED}${p}\n${encoded}`);
+          const link = links?.[i];
+          pipeline.publish(channelPrefix + item.sensorId, link ? `${CHAINED}${encodeLink(link)}\n${encoded}` : encoded);
         });
         const results = await pipeline.exec();
         const failed = results?.filter(([err]) => err).length ?? items.length;

@@ -8,15 +8,25 @@
  * beyond a watermark was published after the listener existed, so it arrives live.
  *
  * Overheat alerts are published before they are stored (fanout/alertFanout.ts), so one published
- * just before the listener existed may be neither heard nor stored yet. Each carries `prev`, the
- * offset of the alert published before it on its partition:
+ * just before the listener existed may be neither heard nor stored yet. Each carries its ChainLink:
+ * `prev`, the offset of the alert published before it on its partition, and `sensorPrev`, that of
+ * its sensor's alert published before it there (stream/alertChain.ts):
  * - a subscription to all sensors knows, per partition, the offset up to which it has every alert
  *   (`through`: its cursor, the watermark of its last replay, the last alert it delivered). An alert
  *   whose `prev` is within that is delivered at once. Otherwise something before it was missed: the
- *   partition's live alerts wait until a progress notice says the store has reached `prev`, a replay
- *   reads what was missed, and the waiting alerts follow;
- * - a subscription to some sensors hears only their alerts, so it cannot follow the chain. Its live
- *   alerts wait for the progress notice that says they are stored.
+ *   partition's live alerts wait until the store has reached `prev` (a progress notice says so, or
+ *   one already did), a replay reads what was missed, and the waiting alerts follow;
+ * - a subscription to some sensors hears only their alerts, so it cannot follow the partition's
+ *   chain; it follows each sensor's instead. Once it has joined the partition (below), an alert whose
+ *   `sensorPrev` is within what it has of that sensor (`through`, or the sensor's last delivered
+ *   alert) is delivered at once, at the speed of an unfiltered one; otherwise the partition waits for
+ *   the store to reach `sensorPrev`, as above. Why the join and not the sensor chains alone: its
+ *   cursor is one offset per partition, so delivering sensor A's alert moves it past an alert of
+ *   sensor B published just before this listened and not stored yet, which a replay would then never
+ *   read. After the join every alert published on the partition is heard (Redis keeps a publisher's
+ *   order, and a loss makes the fan-out hold and resync, which joins again); the sensor chains catch
+ *   what a change of publisher could put out of order (the new owner links each sensor's first alert
+ *   to the offset before the first it consumed, which the store has: see handoverAssigner).
  * Every subscription joins each partition once it has every alert published before it listened:
  * the first notice it hears carries `last`, the offset of the last alert published then. If it has
  * everything up to there, it is joined. Otherwise it waits for the store to reach `last` (the alert
@@ -39,7 +49,7 @@
  * with its last cursor. SUBSCRIBER_TOO_SLOW remains as a guard on a queue that reached `maxPending`.
  */
 import { GraphQLError } from 'graphql';
-import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
+import type { ChainLink, OverheatAlert, StreamPosition } from '../domain/alert.js';
 import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../shared/retry.js';
@@ -121,10 +131,10 @@ const anyOf = (values: readonly unknown[]): boolean => values.some((v) => v !== 
  */
 const LIVE_ENTRY_BYTES = 48;
 
-/** A live item as heard: `prev` is its place in its partition's chain (undefined: stored before it was published). */
+/** A live item as heard: `link` is its place in its partition's chains (undefined: stored before it was published). */
 interface LiveEntry<T> {
   readonly item: T;
-  readonly prev: number | undefined;
+  readonly link: ChainLink | undefined;
 }
 
 /** What a feed reads from the store: its stored items by position, and the stream watermarks. */
@@ -185,7 +195,10 @@ export function createFeed<T extends Positioned>(deps: {
   const waitingForStore = new Set<FeedSubscription>();
   /** Per partition notices were heard for, the subscriptions that have not joined it yet (module comment). */
   const unjoined = new Map<number, Set<FeedSubscription>>();
+  /** Per partition, the highest watermark any notice told this replica. */
+  const noticedWatermarks: number[] = [];
   deps.fanout.onProgress((progress) => {
+    noticedWatermarks[progress.partition] = Math.max(progress.watermark, noticedWatermarks[progress.partition] ?? -1);
     let joining = unjoined.get(progress.partition);
     if (!joining) unjoined.set(progress.partition, (joining = new Set(open)));
     for (const s of new Set([...joining, ...waitingForStore])) s.onProgress(progress);
@@ -212,7 +225,9 @@ export function createFeed<T extends Positioned>(deps: {
     private liveCharged = 0;
     /** All sensors: per partition, the offset up to which every alert was delivered or is known absent. */
     private readonly through: number[] = [];
-    /** All sensors: per waiting partition, the offset the store must reach. */
+    /** Some sensors: per sensor, the offset of its last alert delivered live by its chain. */
+    private readonly sensorThrough = new Map<string, number>();
+    /** Per waiting partition, the offset the store must reach (unset: some sensors, waiting for the join). */
     private readonly need: number[] = [];
     /** Per partition, offsets of live alerts let go (too many waiting): the store must reach them before any other. */
     private readonly owed: (number | undefined)[] = [];
@@ -249,7 +264,7 @@ export function createFeed<T extends Positioned>(deps: {
 
     private async start(): Promise<void> {
       try {
-        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (item, prev) => this.onLive(item, prev));
+        this.unlisten = await deps.fanout.listen(this.request.sensorIds, (item, link) => this.onLive(item, link));
         if (this.done) return this.unlisten();
         if (this.request.after) {
           for (const [partition, upTo] of await deps.history.purgedUpTo(deps.topic)) {
@@ -276,12 +291,12 @@ export function createFeed<T extends Positioned>(deps: {
       if (!this.done) this.held ??= [];
     }
 
-    private onLive(item: T, prev: number | undefined): void {
+    private onLive(item: T, link: ChainLink | undefined): void {
       if (this.done) return;
       if (!this.held) {
-        if (this.hasRoom()) return this.admit(item, prev);
+        if (this.hasRoom()) return this.admit(item, link);
         // No room: this and what follows go at the subscriber's pace.
-        this.held = [{ item, prev }];
+        this.held = [{ item, link }];
         return void this.replay(false);
       }
       if (this.held.length >= deps.maxPending) {
@@ -293,7 +308,7 @@ export function createFeed<T extends Positioned>(deps: {
         this.replayAgain = true;
         return;
       }
-      this.held.push({ item, prev });
+      this.held.push({ item, link });
     }
 
     /** Charges the socket's budget for the live items kept aside (past it, the socket is closed). */
@@ -308,42 +323,51 @@ export function createFeed<T extends Positioned>(deps: {
 
     /**
      * Delivers a live alert now, or has it wait for the store (with every later one of its
-     * partition). Item and `prev` come apart: at the live edge nothing is kept, so nothing is made.
+     * partition). Item and `link` come apart: at the live edge nothing is kept, so nothing is made.
      */
-    private admit(item: T, prev: number | undefined): void {
+    private admit(item: T, link: ChainLink | undefined): void {
       const { partition, offset } = item.position;
       const queue = this.waiting[partition];
       if (queue) {
-        queue.push({ item, prev });
+        queue.push({ item, link });
         if (++this.waitingCount > deps.maxPending) this.letGoWaiting();
         return;
       }
-      if (prev !== undefined) {
+      if (link !== undefined) {
+        const through = this.through[partition] ?? -1;
         if (!this.filter) {
-          if (prev > (this.through[partition] ?? -1)) {
-            // Something before it was missed: wait until the store has it.
-            this.need[partition] = prev;
-            return this.wait({ item, prev });
-          }
-          if (offset > (this.through[partition] ?? -1)) this.through[partition] = offset;
-        } else if (offset > (this.through[partition] ?? -1)) {
-          // Past what its last replay read: delivered once the store has it (and it is joined).
-          if (!this.joined[partition] || offset > (this.covered[partition] ?? -1)) return this.wait({ item, prev });
+          // Something before it was missed: wait until the store has it.
+          if (link.prev > through) return this.wait({ item, link }, link.prev);
+          if (offset > through) this.through[partition] = offset;
+        } else if (offset > through) {
+          // Past what its last replay read: the join, then its sensor's chain (module comment). A
+          // publisher without sensor chains: once the store has the alert itself.
+          if (!this.joined[partition]) return this.wait({ item, link });
+          const sensorPrev = link.sensorPrev ?? offset;
+          if (sensorPrev > Math.max(through, this.sensorThrough.get(item.sensorId) ?? -1))
+            return this.wait({ item, link }, sensorPrev);
+          this.sensorThrough.set(item.sensorId, offset);
         }
       }
       this.deliver(item);
     }
 
-    private wait(entry: LiveEntry<T>): void {
-      this.waiting[entry.item.position.partition] = [entry];
+    /** Starts the partition's queue of alerts waiting for the store to reach `need` (or for the join). */
+    private wait(entry: LiveEntry<T>, need?: number): void {
+      const { partition } = entry.item.position;
+      this.waiting[partition] = [entry];
       this.waitingCount++;
       waitingForStore.add(this);
+      if (need === undefined) return;
+      this.need[partition] = need;
+      // A notice already said the store has it (a new owner links to what it found stored): no need to wait for the next.
+      if (need <= (noticedWatermarks[partition] ?? -1) && !this.held) void this.replay();
     }
 
     /** Live alerts dropped (too many waiting): each is owed from the store, before anything after it. */
     private letGo(entries: readonly LiveEntry<T>[]): void {
-      for (const { item, prev } of entries) {
-        if (prev === undefined) continue; // stored before it was published: the replay reads it
+      for (const { item, link } of entries) {
+        if (link === undefined) continue; // stored before it was published: the replay reads it
         const { partition, offset } = item.position;
         this.owed[partition] = Math.max(offset, this.owed[partition] ?? -1);
       }
@@ -381,15 +405,16 @@ export function createFeed<T extends Positioned>(deps: {
       }
       const queue = this.waiting[partition];
       if (!queue) return;
-      if (!this.filter) {
-        if ((this.need[partition] ?? Infinity) <= watermark) void this.replay();
+      const need = this.need[partition];
+      if (need !== undefined) {
+        if (need <= watermark) void this.replay();
         return;
       }
-      // Not joined: a replay of what the store has beyond the last one (it joins once the store has
-      // everything published before this listened). Whole since the join: what the store now has can go.
+      // Some sensors, not joined: a replay of what the store has beyond the last one (it joins once
+      // the store has everything published before this listened). Joined since: admit them again.
       if (!this.joined[partition]) {
         if (watermark > (this.through[partition] ?? -1)) void this.replay();
-      } else if (queue[0]!.item.position.offset <= watermark) void this.replay(false);
+      } else void this.replay(false);
     }
 
     private syncWaiting(): void {
@@ -549,7 +574,7 @@ export function createFeed<T extends Positioned>(deps: {
             this.chargeLive();
           }
           this.pacing--;
-          this.admit(entry.item, entry.prev);
+          this.admit(entry.item, entry.link);
         }
       } finally {
         this.pacing = 0;

@@ -11,19 +11,27 @@
  * So does an alert whose reading is old enough (`oldestTs`) that a replica replaying the batch a
  * little later could refuse it as too old: what goes out early must be what the store will keep.
  *
- * The chain: every alert is published with `prev`, the offset of the alert published before it on
- * the partition (or, for the first, an offset at or past it: everything before the first batch is
- * stored). Subscriptions follow it to see what they missed (fanout/alertFeed.ts).
+ * The chains: every alert is published with `prev`, the offset of the alert published before it on
+ * the partition, and `sensorPrev`, that of its sensor's alert published before it on the partition
+ * (for the first of each, an offset at or past it: everything before the first batch is stored, so
+ * a subscriber whose store replay reached it misses nothing). Subscriptions to all sensors follow
+ * the partition's chain, subscriptions to some sensors their sensors' chains, to see what they
+ * missed (fanout/alertFeed.ts). A sensor's link is kept for every sensor alerting on the partition
+ * since it was taken: one number per sensor, as `lastTs` already is.
  *
  * Batches are judged (and their early alerts published) while earlier ones are still being stored.
  * The chain must stay in offset order, so once a batch has alerts held for after storing, every
  * alert of the batches after it is held too, until those are published (`linkLate`).
  */
-import type { OverheatAlert } from '../domain/alert.js';
+import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 
 export class AlertChain {
   /** Offset of the last alert published on the partition (or the bound before the first). */
   private head: number;
+  /** The bound before the first alert: everything at or before it was stored when the partition was taken. */
+  private readonly before: number;
+  /** Per sensor, the offset of its last alert published since the partition was taken. */
+  private readonly sensorHeads = new Map<string, number>();
   /** Per sensor, the highest alert timestamp judged since the partition was taken. */
   private readonly lastTs = new Map<string, number>();
   /** The watermark of the last progress notice sent. */
@@ -39,7 +47,8 @@ export class AlertChain {
     private readonly floorTs: number,
     firstOffset: number,
   ) {
-    this.head = firstOffset - 1;
+    this.before = firstOffset - 1;
+    this.head = this.before;
   }
 
   /**
@@ -63,12 +72,14 @@ export class AlertChain {
     return this.head;
   }
 
-  /** Each alert's `prev`, for alerts about to be published in this order. */
-  link(alerts: readonly OverheatAlert[]): number[] {
+  /** Each alert's place in the chains, for alerts about to be published in this order. */
+  link(alerts: readonly OverheatAlert[]): ChainLink[] {
     return alerts.map((a) => {
-      const prev = this.head;
-      this.head = Math.max(this.head, a.position.offset);
-      return prev;
+      const { offset } = a.position;
+      const link = { prev: this.head, sensorPrev: this.sensorHeads.get(a.sensorId) ?? this.before };
+      this.head = Math.max(this.head, offset);
+      if (offset > link.sensorPrev) this.sensorHeads.set(a.sensorId, offset);
+      return link;
     });
   }
 
@@ -76,7 +87,7 @@ export class AlertChain {
    * Links a batch's held alerts, once stored (those the store kept: a reading sent again is not an
    * alert of its own); the batches after it may publish early again. Once per batch that had any.
    */
-  linkHeld(alerts: readonly OverheatAlert[]): number[] {
+  linkHeld(alerts: readonly OverheatAlert[]): ChainLink[] {
     this.heldBatches = Math.max(0, this.heldBatches - 1);
     return this.link(alerts);
   }

@@ -33,7 +33,7 @@ import {
   type Kafka,
   type Producer,
 } from 'kafkajs';
-import { toAlert, type OverheatAlert } from '../domain/alert.js';
+import { toAlert, type ChainLink, type OverheatAlert } from '../domain/alert.js';
 import { commandKindOf, decodeCommand } from '../domain/sensorCommand.js';
 import type { BatchItem, IncidentTracker, TrackedBatch } from './incidentTracker.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
@@ -430,7 +430,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       const kept = new Set(owned.map((a) => a.position.offset));
       // The held alerts the store kept, batch by batch (a reading sent again is not an alert of its own).
       const rest: OverheatAlert[] = [];
-      const links: number[] = [];
+      const links: ChainLink[] = [];
       for (const b of batches) {
         const early = new Set(b.early.map((a) => a.position.offset));
         const wrong = b.early.filter((a) => !kept.has(a.position.offset));

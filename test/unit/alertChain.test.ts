@@ -3,12 +3,14 @@
  * (src/stream/alertChain.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { OverheatAlert } from '../../src/domain/alert.js';
+import type { ChainLink, OverheatAlert } from '../../src/domain/alert.js';
 import { AlertChain } from '../../src/stream/alertChain.js';
 import { alertAt } from '../support/readings.js';
 
 const alert = (sensorId: string, tsMs: number, offset: number) => alertAt(sensorId, tsMs, offset);
 const offsets = (alerts: readonly OverheatAlert[]) => alerts.map((a) => a.position.offset);
+const prevs = (links: readonly ChainLink[]) => links.map((l) => l.prev);
+const sensorPrevs = (links: readonly ChainLink[]) => links.map((l) => l.sensorPrev);
 
 describe('an alert chain', () => {
   it('publishes at once the alerts later than everything stored and than their sensor’s last', () => {
@@ -44,8 +46,18 @@ describe('an alert chain', () => {
 
   it('links each published alert to the one before it on the partition, the first to the offset before the first consumed', () => {
     const chain = new AlertChain(-Infinity, 40);
-    expect(chain.link([alert('a', 1, 42), alert('b', 2, 45)])).toEqual([39, 42]);
-    expect(chain.link([alert('a', 3, 50)])).toEqual([45]);
+    expect(prevs(chain.link([alert('a', 1, 42), alert('b', 2, 45)]))).toEqual([39, 42]);
+    expect(prevs(chain.link([alert('a', 3, 50)]))).toEqual([45]);
+  });
+
+  it('links each published alert to its sensor’s alert published before it, a sensor’s first to the offset before the first consumed', () => {
+    const chain = new AlertChain(-Infinity, 40);
+    const { early } = chain.split([alert('a', 1, 42), alert('b', 2, 45), alert('a', 3, 46)]);
+    expect(sensorPrevs(chain.link(early))).toEqual([39, 39, 42]);
+    const first = chain.split([alert('b', 1, 47)]); // b's reading is older than its last: held for after storing
+    expect(first.early).toEqual([]);
+    expect(sensorPrevs(chain.linkHeld(first.late))).toEqual([45]);
+    expect(sensorPrevs(chain.link([alert('a', 5, 50), alert('b', 6, 51)]))).toEqual([46, 47]);
   });
 
   it('holds every alert of the batches after one with alerts held for after storing, until those are published', () => {
@@ -58,8 +70,8 @@ describe('an alert chain', () => {
     const second = chain.split([alert('c', 1005, 12)]);
     expect(second.early).toEqual([]);
     // Batch 1 stored: its held alert is published, linked after the early one; then batch 2's.
-    expect(chain.linkHeld(first.late)).toEqual([10]);
-    expect(chain.linkHeld(second.late)).toEqual([11]);
+    expect(prevs(chain.linkHeld(first.late))).toEqual([10]);
+    expect(prevs(chain.linkHeld(second.late))).toEqual([11]);
     // Nothing held any more: batch 3 goes early again.
     expect(offsets(chain.split([alert('d', 1006, 13)]).early)).toEqual([13]);
   });

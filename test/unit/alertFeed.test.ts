@@ -3,7 +3,7 @@
  * Redis and MongoDB here; the integration and fault suites run the same code on the real services.
  */
 import { describe, expect, it } from 'vitest';
-import type { OverheatAlert } from '../../src/domain/alert.js';
+import type { ChainLink, OverheatAlert } from '../../src/domain/alert.js';
 import { AlertCursor } from '../../src/domain/alertCursor.js';
 import { createAlertFeed, type AlertHistory, type DeliveredAlert } from '../../src/fanout/alertFeed.js';
 import type { AlertFanout, AlertListener, StreamProgress } from '../../src/fanout/alertFanout.js';
@@ -14,8 +14,8 @@ const TOPIC = 't';
 
 /**
  * A pipeline in memory, as the consumer runs it: `raise` stores, moves the watermark, then publishes
- * (with the alert's place in its partition's chain) and sends the progress notice; `detect`
- * publishes first and stores when told to.
+ * (with the alert's place in its partition's chains) and sends the progress notice; `detect`
+ * publishes first and stores when told to; `newOwner` is a replica taking the partition over.
  */
 function fakePipeline() {
   const stored: OverheatAlert[] = [];
@@ -23,16 +23,19 @@ function fakePipeline() {
   const listeners = new Set<{ ids?: Set<string>; fn: AlertListener }>();
   const progressListeners = new Set<(p: StreamProgress) => void>();
   const resync = new Set<(phase: 'hold' | 'replay') => void>();
-  /** Per partition, the offset of the alert published last. */
+  /** Per partition, the offset of the alert published last; per partition and sensor, likewise. */
   const heads = new Map<number, number>();
+  const sensorHeads = new Map<string, number>();
+  /** Per partition, what its owner links a sensor's first alert to (the offset before the first it consumed). */
+  const before = new Map<number, number>();
   let redisUp = true;
   let holding = false;
 
   const fanout: AlertFanout = {
-    publish: async (alerts, prev) => {
+    publish: async (alerts, links) => {
       if (!redisUp) return;
       alerts.forEach((a, i) => {
-        for (const l of listeners) if (!l.ids || l.ids.has(a.sensorId)) l.fn(a, prev?.[i]);
+        for (const l of listeners) if (!l.ids || l.ids.has(a.sensorId)) l.fn(a, links?.[i]);
       });
     },
     publishProgress: async (progress) => {
@@ -93,11 +96,19 @@ function fakePipeline() {
     detectedAt: new Date(),
     position: { partition, offset: offset++ },
   });
+  const linkOf = (a: OverheatAlert): ChainLink => {
+    const { partition, offset } = a.position;
+    const sensorKey = `${partition}:${a.sensorId}`;
+    const link = {
+      prev: heads.get(partition) ?? -1,
+      sensorPrev: sensorHeads.get(sensorKey) ?? before.get(partition) ?? -1,
+    };
+    heads.set(partition, Math.max(offset, link.prev));
+    sensorHeads.set(sensorKey, Math.max(offset, link.sensorPrev));
+    return link;
+  };
   const publishLinked = async (a: OverheatAlert): Promise<void> => {
-    const { partition } = a.position;
-    const prev = heads.get(partition) ?? -1;
-    heads.set(partition, a.position.offset);
-    await fanout.publish([a], [prev]);
+    await fanout.publish([a], [linkOf(a)]);
   };
   const store = async (a: OverheatAlert): Promise<void> => {
     stored.push(a);
@@ -118,10 +129,14 @@ function fakePipeline() {
     await notice(partition);
     return a;
   };
-  /** Published at once; `stored()` stores it, moves the watermark and sends the notice. */
-  const detect = async (sensorId: string, partition = 0) => {
+  /**
+   * Published at once (`lost`: the publish never reaches this replica, and no outage is noticed);
+   * `stored()` stores it, moves the watermark and sends the notice.
+   */
+  const detect = async (sensorId: string, partition = 0, lost = false) => {
     const alert = alertOf(sensorId, partition);
-    await publishLinked(alert);
+    if (lost) linkOf(alert);
+    else await publishLinked(alert);
     return {
       alert,
       stored: async () => {
@@ -130,11 +145,29 @@ function fakePipeline() {
       },
     };
   };
+  /**
+   * Another replica takes the partition: it links each sensor's first alert to the offset before the
+   * first it consumes, which is the watermark (its previous owner has stored everything judged).
+   */
+  const newOwner = (partition = 0) => {
+    const watermark = watermarks.get(partition) ?? -1;
+    before.set(partition, watermark);
+    heads.set(partition, Math.max(heads.get(partition) ?? -1, watermark));
+    for (const key of [...sensorHeads.keys()]) if (key.startsWith(`${partition}:`)) sensorHeads.delete(key);
+  };
   return {
     fanout,
     store: history,
     raise,
     detect,
+    newOwner,
+    /** Stores an alert judged by the partition's previous owner, and its notice: published later, if at all. */
+    storeUnpublished: async (sensorId: string, partition = 0) => {
+      const a = alertOf(sensorId, partition);
+      await store(a);
+      await notice(partition);
+      return { alert: a, publish: () => fanout.publish([a], [linkOf(a)]) };
+    },
     /** Resolves at the next replay query: the feed has its cursor and hears live alerts. */
     replayed: (): Promise<void> => new Promise((r) => replayWaiters.push(r)),
     /** Down: the fanout holds. Up: delivery resumes at once, the replay that closes the hold comes in `replay`. */
@@ -353,6 +386,45 @@ describe('alert feed', () => {
       expect(await settledWithin(after)).toBe(false);
       await heard.stored();
       expect(((await after).value as DeliveredAlert).id).toBe(heard.alert.id);
+      await sub.return?.();
+    });
+
+    it('reach a subscriber to some sensors at once, before the store has them, once it has joined the partition', async () => {
+      const { p, sub } = await joined(['s1', 's2']);
+      const first = await p.detect('s1');
+      await p.detect('s3'); // not its sensor: never heard
+      const second = await p.detect('s2');
+      const third = await p.detect('s1');
+      // Nothing is stored: they come by their sensors' chains alone.
+      expect((await take(sub, 3)).map((a) => a.id)).toEqual([first, second, third].map((d) => d.alert.id));
+      await sub.return?.();
+    });
+
+    it('follow a sensor’s own chain: one whose previous alert of that sensor was never heard waits for the store', async () => {
+      const { p, sub } = await joined(['s1']);
+      const missed = await p.detect('s1', 0, true); // published, and lost on the way without an outage
+      const next = await p.detect('s1');
+      const got = sub.next();
+      expect(await settledWithin(got)).toBe(false);
+      await missed.stored();
+      await next.stored();
+      expect(((await got).value as DeliveredAlert).id).toBe(missed.alert.id);
+      expect((await take(sub, 1)).map((a) => a.id)).toEqual([next.alert.id]);
+      await sub.return?.();
+    });
+
+    it('of a new owner of the partition do not overtake one its previous owner stored and has yet to publish', async () => {
+      const { p, sub } = await joined(['s1', 's2']);
+      // The previous owner stored an alert of s2 (it goes out after storing), then the partition moved.
+      const late = await p.storeUnpublished('s2');
+      p.newOwner();
+      const first = await p.detect('s1'); // the new owner's first alert of s1 links to what it found stored
+      await late.publish(); // the previous owner's publish arrives last
+      expect((await take(sub, 2)).map((a) => a.id)).toEqual([late.alert.id, first.alert.id]);
+      const next = sub.next();
+      expect(await settledWithin(next)).toBe(false); // and not twice
+      const after = await p.detect('s2');
+      expect(((await next).value as DeliveredAlert).id).toBe(after.alert.id);
       await sub.return?.();
     });
 
