@@ -1,7 +1,7 @@
-# API replica image: compiled TypeScript on Node 20, no dev dependencies.
+# API replica image: compiled TypeScript on Node 24 LTS, no dev dependencies.
 # test/integration/image.test.ts stages the last stage from these very lines, without Docker, and
 # starts it: what a COPY leaves out fails that test.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -9,7 +9,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -9,6 +9,8 @@ cd "$ROOT"
 PORT="${PORT:-4000}"
 export PORT
 
+# Node 24: the machine's, or fetched once into .cache/ when it has another major (scripts/use-node.sh).
+source scripts/use-node.sh
 [ -d node_modules ] || npm ci
 bash scripts/services.sh start
 # Connection variables of the local services, incl. FerretDB's SQLite directory for the history indexes.

@@ -1,8 +1,8 @@
 /**
  * What ships agrees with the code and with itself: the Dockerfile and docker-compose.yml set only
  * variables the configuration declares, with values it accepts; every long-running service has a
- * health check that the services after it wait for; and MongoDB is a replica set the API connects
- * to as one.
+ * health check that the services after it wait for; MongoDB is a replica set the API connects to as
+ * one; and the image, CI and the type definitions are on one Node major, the one `engines` asks for.
  * test/integration/image.test.ts starts what the Dockerfile builds.
  */
 import { readFileSync } from 'node:fs';
@@ -106,5 +106,26 @@ describe('the services of docker-compose.yml', () => {
             .map(([d, c]) => `${name} -> ${d}: ${c.condition}`),
     );
     expect(waits).toEqual([]);
+  });
+});
+
+describe('one Node major', () => {
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+  const major = Number(/^>=\s*(\d+)/.exec(engines)?.[1]);
+
+  it('in the Dockerfile, every stage, as engines asks for', () => {
+    expect(major).toBeGreaterThanOrEqual(24);
+    for (const stage of stages) expect(stage.base).toMatch(new RegExp(`^node:${major}(\\.[\\d.]+)?-bookworm-slim$`));
+  });
+
+  it('in CI (.ci/run takes it from scripts/use-node.sh) and in @types/node', () => {
+    expect(read('.ci/run')).toMatch(/^source scripts\/use-node\.sh$/m);
+    expect(read('scripts/use-node.sh')).toContain(`NODE_MAJOR:-${major}}`);
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version: string }> };
+    expect(lock.packages['node_modules/@types/node']!.version).toMatch(new RegExp(`^${major}\\.`));
+  });
+
+  it.runIf(process.env.CI === 'true')('is the one CI runs the tests on', () => {
+    expect(process.versions.node.split('.')[0]).toBe(String(major));
   });
 });
