@@ -57,10 +57,9 @@ if (forceGc)
 
 try {
   app = await startApp(config, logger);
-  logger.info(
-    { graphql: app.url(), graphiql: app.url() },
-    'replica ready: open GraphiQL in a browser at the graphql URL',
-  );
+  if (config.security.graphiql)
+    logger.info({ graphql: app.url() }, 'replica ready: open GraphiQL in a browser at the graphql URL');
+  else logger.info({ graphql: app.url() }, 'replica ready (GraphiQL off)');
   if (signalled) await app.stop('signal during start');
 } catch (err) {
   logger.fatal({ err }, 'could not start');
