@@ -12,6 +12,12 @@
  *   npm run bench -- --history-apart   the replicas run the alert path only, a third process history (KAFKA_CONSUMERS)
  *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
  *                                      1 reading in N critical
+ *   npm run bench -- --only=kinds      subscribers to all sensors beside 1, 10 and 200 sensorIds and a
+ *                                      scoped key, in one window (2,000 readings/s, 1 in 10 critical)
+ *   npm run bench -- --only=storm --storm-minutes=10 --storm-stored=5000000 --storm-churn
+ *                                      the storm: that load for minutes, half the subscribers filtered,
+ *                                      per minute, on a store first filled with days of alerts, a
+ *                                      third replica joining then leaving mid-load (--storm-churn)
  *
  * History stores whole sensors of 30 days at 10 s (259,200 readings each): 1M by default (4
  * sensors), 10M with --full (39), so a query reads the same documents at either size and the two
@@ -25,6 +31,7 @@ import { run as idleMemoryRaw } from './raw/idleMemory.js';
 import { startCluster, type Cluster } from './lib/replicas.js';
 import { machine, type Figure } from './lib/stats.js';
 import { alertLatency } from './scenarios/alertLatency.js';
+import { alertStorm, fillStoreWithAlerts, scopedApiKey, subscriberKinds } from './scenarios/alertStorm.js';
 import { fanout, idleSubscriptionMemory } from './scenarios/fanout.js';
 import { history } from './scenarios/history.js';
 import { pressure } from './scenarios/pressure.js';
@@ -65,6 +72,9 @@ const P = {
     idle: 2000,
     historyStored: 259_200,
     historyQueries: 20,
+    kindsMs: 20_000,
+    stormMinutes: 2,
+    stormStored: 100_000,
   },
   default: {
     windowMs: 10_000,
@@ -79,6 +89,9 @@ const P = {
     idle: 10_000,
     historyStored: 1_000_000,
     historyQueries: 200,
+    kindsMs: 60_000,
+    stormMinutes: 10,
+    stormStored: 5_000_000,
   },
   full: {
     windowMs: 30_000,
@@ -93,6 +106,9 @@ const P = {
     idle: 10_000,
     historyStored: 10_000_000,
     historyQueries: 200,
+    kindsMs: 60_000,
+    stormMinutes: 10,
+    stormStored: 5_000_000,
   },
 }[profile];
 
@@ -174,14 +190,14 @@ async function main(): Promise<void> {
     figures.push(...(await idleMemoryRaw({ connections: P.idle })));
   }
 
-  if (wants('latency') || wants('fanout') || wants('memory') || wants('history')) {
+  if (wants('latency') || wants('kinds') || wants('fanout') || wants('memory') || wants('history')) {
     // Retention beyond the 30 days history loads: a purge must not cut its oldest day mid-run (the
     // replicas purge whole days older than READINGS_RETENTION, default 30 d, every 10 minutes).
     // --history-apart: the 2 replicas run the alert path only, and a third process reading history.
     const cluster = await startCluster(
       'bench',
       2,
-      { READINGS_RETENTION: '35d' },
+      { READINGS_RETENTION: '35d', API_KEYS: scopedApiKey() },
       4501,
       profileDirFor('main'),
       args.has('--history-apart') ? 1 : 0,
@@ -212,6 +228,21 @@ async function main(): Promise<void> {
         for (const r of runs) figures.push(...(await alertLatency(cluster, { ...r, durationMs: P.windowMs })));
       }
       await cluster.waitIdle();
+      if (wants('kinds')) {
+        // The load: 2,000 readings/s from 200 sensors, 1 in 10 critical, 100 subscribers.
+        console.error('alerts by subscriber kind');
+        figures.push(
+          ...(await alertStorm(cluster, {
+            name: 'alert.kinds',
+            rate: 2000,
+            criticalEvery: 10,
+            sensors: 200,
+            kinds: subscriberKinds(200, { all: 40, filtered: 15 }),
+            durationMs: Number(flag('kinds-seconds') ?? P.kindsMs / 1000) * 1000,
+          })),
+        );
+        await cluster.waitIdle();
+      }
       if (wants('fanout')) {
         console.error('fan-out');
         figures.push(
@@ -230,6 +261,35 @@ async function main(): Promise<void> {
       }
     } finally {
       await stopCluster(cluster, 'main');
+    }
+  }
+  if (wants('storm')) {
+    // A store already holding days of alerts, then minutes of the load with half of the
+    // 100 subscribers filtered (200 sensorIds, 10 sensorIds, a scoped key).
+    console.error('the storm');
+    const cluster = await startCluster(
+      'bench-storm',
+      2,
+      { API_KEYS: scopedApiKey(), ALERTS_RETENTION: '30d' },
+      4531,
+      profileDirFor('storm'),
+    );
+    try {
+      await fillStoreWithAlerts(cluster.env, Number(flag('storm-stored') ?? P.stormStored));
+      const [all, , ten, twoHundred, scoped] = subscriberKinds(200, { all: 50, filtered: 17 });
+      figures.push(
+        ...(await alertStorm(cluster, {
+          name: 'alert.storm',
+          rate: 2000,
+          criticalEvery: 10,
+          sensors: 200,
+          kinds: [all!, { ...ten!, count: 17 }, { ...twoHundred!, count: 17 }, { ...scoped!, count: 16 }],
+          durationMs: Number(flag('storm-minutes') ?? P.stormMinutes) * 60_000,
+          churn: args.has('--storm-churn') || profile !== 'quick',
+        })),
+      );
+    } finally {
+      await stopCluster(cluster, 'storm');
     }
   }
   if (wants('pressure')) {

@@ -12,7 +12,13 @@ export interface ReadingLoad {
   run(
     rate: number,
     durationMs: number,
-  ): Promise<{ issued: number; achievedRate: number; sent: number; critical: number }>;
+  ): Promise<{
+    issued: number;
+    achievedRate: number;
+    sent: number;
+    critical: number;
+    criticalBySensor: Map<string, number>;
+  }>;
   close(): Promise<void>;
 }
 
@@ -24,6 +30,7 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
   const lastTs = new Array<number>(sensors).fill(0);
   let seq = 0;
   let critical = 0;
+  let criticalBySensor = new Map<string, number>();
   let sent = 0;
   let queue: { key: string; value: string }[] = [];
   let inFlight: Promise<void> | undefined;
@@ -44,6 +51,7 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
   return {
     async run(rate, durationMs) {
       critical = 0;
+      criticalBySensor = new Map();
       sent = 0;
       const result = await openLoop(
         rate,
@@ -52,9 +60,13 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
           const now = Date.now();
           for (let i = 0; i < n; i++) {
             const k = seq++;
-            const hot = k % criticalEvery === 0;
-            if (hot) critical++;
             const s = k % ids.length;
+            // One reading in criticalEvery, spread over every sensor (each is hot once every criticalEvery rounds).
+            const hot = (s + Math.floor(k / ids.length)) % criticalEvery === 0;
+            if (hot) {
+              critical++;
+              criticalBySensor.set(ids[s]!, (criticalBySensor.get(ids[s]!) ?? 0) + 1);
+            }
             const sensorId = ids[s]!;
             // A sensor's readings get distinct milliseconds: two in one millisecond would be one reading.
             const tsMs = Math.max(now, lastTs[s]! + 1);
@@ -69,7 +81,7 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
         2,
       );
       while (inFlight || queue.length > 0) await (inFlight ?? Promise.resolve());
-      return { ...result, sent, critical };
+      return { ...result, sent, critical, criticalBySensor };
     },
     async close() {
       await producer.disconnect();

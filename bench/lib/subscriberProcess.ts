@@ -1,7 +1,8 @@
 /**
  * A child process holding many subscribers (one WebSocket each), so the clients do not share the
  * event loop of the benchmark driver. Controlled over IPC:
- *   parent -> { cmd: 'open', urls, count, query, lean } | { cmd: 'report' } | { cmd: 'reset' } | { cmd: 'close' }
+ *   parent -> { cmd: 'open', urls, count, query, lean, authorization } | { cmd: 'report' } | { cmd: 'reset' }
+ *             | { cmd: 'rotate' } (report, then reset) | { cmd: 'close' }
  *   child  -> { ev: 'opened', count } | { ev: 'report', received, latency } | { ev: 'closed' }
  * Latency of a delivery = arrival time - the reading's timestamp (set by the load generator at send).
  *
@@ -26,6 +27,8 @@ interface Command {
   count?: number;
   query?: string;
   lean?: boolean;
+  /** Sent in connection_init (an API key: `Bearer <secret>`). */
+  authorization?: string;
 }
 process.on('message', (m: Command) => void handle(m));
 
@@ -73,6 +76,7 @@ async function handle(m: Command): Promise<void> {
         webSocketImpl: WebSocket,
         lazy: false,
         retryAttempts: 0,
+        connectionParams: m.authorization ? { authorization: m.authorization } : {},
         on: { connected: () => ack() },
       });
       clients.push(client);
@@ -96,6 +100,10 @@ async function handle(m: Command): Promise<void> {
     send({ ev: 'opened', count: clients.length });
   } else if (m.cmd === 'report') {
     send({ ev: 'report', received, latency: samples.percentiles() });
+  } else if (m.cmd === 'rotate') {
+    send({ ev: 'rotate', received, latency: samples.percentiles() });
+    samples = new Samples();
+    received = 0;
   } else if (m.cmd === 'reset') {
     samples = new Samples();
     received = 0;

@@ -6,6 +6,8 @@ import type { Percentiles } from './stats.js';
 
 export interface SubscriberGroup {
   report(): Promise<{ received: number; latency: Percentiles }>;
+  /** What arrived since the last rotate (or reset), and starts counting afresh. */
+  rotate(): Promise<{ received: number; latency: Percentiles }>;
   reset(): Promise<void>;
   close(): Promise<void>;
   /** The subscribers' process (for CPU accounting). */
@@ -31,16 +33,21 @@ export async function openSubscribers(
   urls: string[],
   count: number,
   query?: string,
-  options: { lean?: boolean } = {},
+  options: { lean?: boolean; authorization?: string } = {},
 ): Promise<SubscriberGroup> {
   const child = fork(fileURLToPath(new URL('./subscriberProcess.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  await ask(child, { cmd: 'open', urls, count, query, lean: options.lean }, 'opened');
+  await ask(
+    child,
+    { cmd: 'open', urls, count, query, lean: options.lean, authorization: options.authorization },
+    'opened',
+  );
   return {
     pid: child.pid,
     report: () => ask(child, { cmd: 'report' }, 'report'),
+    rotate: () => ask(child, { cmd: 'rotate' }, 'rotate'),
     reset: async () => void (await ask(child, { cmd: 'reset' }, 'reset')),
     async close() {
       const exited = once(child, 'exit');
