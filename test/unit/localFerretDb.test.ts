@@ -3,12 +3,13 @@
  * of that one: a stand-in process with FerretDB's flags plays the script's FerretDB here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { localFerretSqliteDir } from '../../src/localFerretDb.js';
+import { eventually } from '../support/wait.js';
 
 const KEYS = { API_KEYS: 'admin:admin-secret-00000001' };
 let runDir: string;
@@ -19,7 +20,7 @@ function pidFile(pid: number | string): void {
   writeFileSync(join(runDir, 'ferretdb', 'ferretdb.pid'), `${pid}\n`);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   runDir = mkdtempSync(join(tmpdir(), 'iot-run-'));
   mkdirSync(join(runDir, 'ferretdb'));
   // The flags scripts/services.sh gives FerretDB, on a process that only waits.
@@ -34,6 +35,11 @@ beforeAll(() => {
       '--listen-addr=127.0.0.1:27999',
     ],
     { stdio: 'ignore' },
+  );
+  await eventually(
+    () => readFileSync(`/proc/${ferret.pid}/cmdline`, 'utf8'),
+    (cmdline) => cmdline.includes('--listen-addr='),
+    { what: "the stand-in's command line" },
   );
 });
 afterAll(() => {
