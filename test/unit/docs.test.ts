@@ -58,7 +58,7 @@ describe('the role table (docs/security.md)', () => {
     const documented = new Map(
       table.map((cells) => {
         const [, kind, field] = /^(\w+) `(\w+)`$/.exec(cells[0]!)!;
-        return [`${kinds[kind as keyof typeof kinds]}.${field}`, cells.slice(1)] as const;
+        return [`${kinds[kind as keyof typeof kinds]}.${field}` as string, cells.slice(1)] as const;
       }),
     );
     expect([...documented.keys()].sort()).toEqual(Object.keys(ROOT_FIELD_PERMISSIONS).sort());
