@@ -18,6 +18,7 @@ import type { Cluster } from '../lib/replicas.js';
 import { createReadingLoad } from '../lib/loadgen.js';
 import { openSubscribers, type SubscriberGroup } from '../lib/subscribers.js';
 import { sleep, type Figure, type Percentiles } from '../lib/stats.js';
+import { servicePid, watchCpu } from '../lib/processCpu.js';
 
 /** The scoped key the bench's cluster is given (see run.ts): a viewer limited to SCOPED_SENSORS. */
 export const SCOPED_KEY_SECRET = 'bench-scoped-viewer-key';
@@ -167,13 +168,24 @@ export async function alertStorm(
     const windowMs = Math.min(60_000, o.durationMs);
     const windows = Math.max(1, Math.round(o.durationMs / windowMs));
     const perWindow: { kind: string; minute: number; received: number; latency: Percentiles }[] = [];
-    const stages: { backlog: number; store: number; files: ReturnType<typeof storeFiles> }[] = [];
+    const stages: {
+      backlog: number;
+      store: number;
+      writes: string;
+      cpu: string;
+      files: ReturnType<typeof storeFiles>;
+    }[] = [];
     let sentTotal = 0;
     let criticalTotal = 0;
     const criticalBySensor = new Map<string, number>();
     const churnAt = o.churn ? [Math.floor(windows / 3), Math.floor((2 * windows) / 3)] : [];
     for (let w = 0; w < windows; w++) {
       const before = await cluster.metrics();
+      const cpu = watchCpu({
+        store: servicePid('ferretdb'),
+        kafka: servicePid('kafka'),
+        ...Object.fromEntries(cluster.replicas.map((r, i) => [`replica ${i + 1}`, r.child.pid])),
+      });
       const churn =
         w === churnAt[0]
           ? (async () => {
@@ -190,6 +202,7 @@ export async function alertStorm(
               })()
             : Promise.resolve();
       const sent = await load.run(o.rate, windowMs);
+      const cores = cpu.stop().text;
       await churn;
       sentTotal += sent.sent;
       criticalTotal += sent.critical;
@@ -200,6 +213,10 @@ export async function alertStorm(
       stages.push({
         backlog: meanMs(before, after, 'alert_stage_seconds{stage="backlog"}'),
         store: meanMs(before, after, 'alert_stage_seconds{stage="store"}'),
+        writes: ['alerts', 'incident updates', 'incidents']
+          .map((w) => `${w} ${meanMs(before, after, `store_write_seconds{what="${w}"}`).toFixed(1)}`)
+          .join(', '),
+        cpu: cores,
         files: storeFiles(cluster.env),
       });
       for (const [i, g] of groups.entries()) {
@@ -214,7 +231,7 @@ export async function alertStorm(
         .join('; ');
       const s = stages[w]!;
       console.error(
-        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms, backlog ${s.backlog.toFixed(1)} ms; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}`,
+        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}; CPU ${s.cpu}`,
       );
     }
 
@@ -233,7 +250,7 @@ export async function alertStorm(
           latency: r.latency,
           rate: o.rate,
           unit: 'ms',
-          notes: `${kind.count} subscribers (${kind.label}); ${r.received} deliveries in the window; store stage ${s.store.toFixed(1)} ms, backlog ${s.backlog.toFixed(1)} ms per batch; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}`,
+          notes: `${kind.count} subscribers (${kind.label}); ${r.received} deliveries in the window; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms per batch; CPU ${s.cpu}; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}`,
         });
       }
       figures.push({

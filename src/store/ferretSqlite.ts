@@ -10,8 +10,9 @@
  * MONGODB_FERRETDB_SQLITE_DIR points at FerretDB's SQLite directory; MongoDB needs none of this.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { MongoServerError, type Db } from 'mongodb';
 
@@ -59,4 +60,62 @@ export async function ensureSqliteIdIndexes(
 export async function isFerretDb(db: Db): Promise<boolean> {
   const info = await db.admin().command({ buildInfo: 1 });
   return typeof info.ferretdbVersion === 'string';
+}
+
+/** A WAL past this is checkpointed and truncated (see keepWalBounded). */
+export const WAL_LIMIT_BYTES = 16 * 1_048_576;
+/** How often the WALs are looked at. */
+const WAL_CHECK_MS = 5000;
+
+/**
+ * Keeps the WAL of each of these FerretDB SQLite files under `limitBytes`.
+ *
+ * Why: FerretDB's own connections checkpoint passively, and a passive checkpoint cannot restart a
+ * WAL that a reader is still using; under sustained writes some reader always is, so the WAL only
+ * grows (measured: 207 MB for the readings file and 70 MB for the alerts file in a two-minute
+ * storm), and every read searches it. A TRUNCATE checkpoint waits (briefly: `.timeout`) for the
+ * readers of older snapshots to finish, copies the WAL into the file and empties it. It holds
+ * writers back while it copies, so it runs as soon as a WAL passes the limit, while the copy is
+ * small. Any replica may run it: SQLite serialises checkpoints, and one finding the WAL already
+ * small does nothing.
+ */
+export function keepWalBounded(o: {
+  files: readonly string[];
+  limitBytes?: number;
+  everyMs?: number;
+  onCheckpoint?: (file: string, walBytes: number, ms: number, result: string) => void;
+  onError?: (file: string, err: Error) => void;
+}): { dispose(): void } {
+  const limit = o.limitBytes ?? WAL_LIMIT_BYTES;
+  let running = false;
+  const check = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      for (const file of o.files) {
+        let walBytes: number;
+        try {
+          walBytes = statSync(`${file}-wal`).size;
+        } catch {
+          continue; // no WAL (yet): nothing to do
+        }
+        if (walBytes <= limit) continue;
+        const started = performance.now();
+        try {
+          // busy, frames in the WAL, frames checkpointed (busy 1: a reader held on; tried again next round).
+          const result = await run('sqlite3', ['-cmd', '.timeout 2000', file, 'PRAGMA wal_checkpoint(TRUNCATE);'], {
+            timeout: 20_000,
+          });
+          o.onCheckpoint?.(file, walBytes, performance.now() - started, result.stdout.trim());
+        } catch (err) {
+          o.onError?.(file, err as Error);
+        }
+      }
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void check(), o.everyMs ?? WAL_CHECK_MS);
+  timer.unref();
+  return { dispose: () => clearInterval(timer) };
 }

@@ -11,7 +11,8 @@ import type { AlertCursor } from '../domain/alertCursor.js';
 import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './alertPages.js';
-import { ensureSqliteIdIndexes, isFerretDb } from './ferretSqlite.js';
+import { join } from 'node:path';
+import { ensureSqliteIdIndexes, isFerretDb, keepWalBounded } from './ferretSqlite.js';
 import { createClientWatchdog, type ClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS, CommandDeadlineError, withDeadline } from './commandDeadline.js';
 import { allSettledOrThrow } from '../shared/retry.js';
@@ -332,11 +333,14 @@ export async function connectMongoStore(options: {
     alerts.createIndex({ partition: 1, offset: 1 }, { name: 'position' }),
     sensors.createIndex({ status: 1 }, { name: 'status' }),
   ]);
+  let walKeeper: { dispose(): void } | undefined;
   if (options.ferretSqliteDir) {
     // Without the index every history lookup scans its collection: slow, but correct. Start anyway.
     await Promise.all([
       ensureSqliteIdIndexes(db, options.ferretSqliteDir, [BUCKETS, DAYS, SENSORS]),
       ensureSqliteIdIndexes(pagesDb, options.ferretSqliteDir, [ALERT_PAGES, ALERT_PAGE_DIRS]),
+      // Alerts are looked up by `_id` when an insert meets ones stored before (a batch replayed).
+      ensureSqliteIdIndexes(alertsDb, options.ferretSqliteDir, ['alerts', 'stream_progress']),
       ensureSqliteIdIndexes(incidentsDb, options.ferretSqliteDir, [
         INCIDENTS,
         SENSOR_LIMITS,
@@ -352,6 +356,16 @@ export async function connectMongoStore(options: {
           'could not ensure the FerretDB SQLite _id indexes; history lookups will scan',
         ),
     );
+    const sqliteDir = options.ferretSqliteDir;
+    const files = [...new Set([db, alertsDb, pagesDb, incidentsDb].map((d) => d.databaseName))].map((name) =>
+      join(sqliteDir, `${name}.sqlite`),
+    );
+    walKeeper = keepWalBounded({
+      files,
+      onCheckpoint: (file, walBytes, ms, result) =>
+        log.debug({ file, walBytes, ms: Math.round(ms), result }, 'FerretDB SQLite WAL checkpointed'),
+      onError: (file, err) => log.warn({ file, err: err.message }, 'FerretDB SQLite WAL checkpoint failed'),
+    });
   } else if (await isFerretDb(db).catch(() => false)) {
     log.warn(
       "FerretDB without MONGODB_FERRETDB_SQLITE_DIR: every history lookup scans its collection; set it to FerretDB's SQLite directory",
@@ -374,8 +388,9 @@ export async function connectMongoStore(options: {
       const dup = new Set(duplicateIndexes(err));
       const owned = batch.filter((_, i) => !dup.has(i));
       const dupAlerts = batch.filter((_, i) => dup.has(i));
-      const existing = await alerts.find({ _id: { $in: dupAlerts.map((a) => a.id) } }).toArray();
-      const byId = new Map(existing.map((d) => [d._id, d]));
+      // One `{_id}` lookup each: FerretDB serves only that form from its index ($in scans every alert).
+      const existing = await Promise.all(dupAlerts.map((a) => alerts.findOne({ _id: a.id })));
+      const byId = new Map(existing.flatMap((d) => (d ? [[d._id, d] as const] : [])));
       for (const a of dupAlerts) {
         const d = byId.get(a.id);
         if (d && d.partition === a.position.partition && d.offset === a.position.offset) owned.push(fromAlertDoc(d));
@@ -538,6 +553,7 @@ export async function connectMongoStore(options: {
       },
       async dispose() {
         clearInterval(watchdogTimer);
+        walKeeper?.dispose();
         await client.close();
       },
     },
