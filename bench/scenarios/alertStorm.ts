@@ -172,6 +172,7 @@ export async function alertStorm(
       backlog: number;
       store: number;
       writes: string;
+      retries: number;
       cpu: string;
       files: ReturnType<typeof storeFiles>;
     }[] = [];
@@ -217,6 +218,7 @@ export async function alertStorm(
           .map((w) => `${w} ${meanMs(before, after, `store_write_seconds{what="${w}"}`).toFixed(1)}`)
           .join(', '),
         cpu: cores,
+        retries: after.reduce((n, m, i) => n + (m.store_retries_total ?? 0) - (before[i]?.store_retries_total ?? 0), 0),
         files: storeFiles(cluster.env),
       });
       for (const [i, g] of groups.entries()) {
@@ -231,7 +233,7 @@ export async function alertStorm(
         .join('; ');
       const s = stages[w]!;
       console.error(
-        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}; CPU ${s.cpu}`,
+        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms, ${s.retries} store retries; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}; CPU ${s.cpu}`,
       );
     }
 

@@ -102,8 +102,9 @@ export function keepWalBounded(o: {
         if (walBytes <= limit) continue;
         const started = performance.now();
         try {
-          // busy, frames in the WAL, frames checkpointed (busy 1: a reader held on; tried again next round).
-          const result = await run('sqlite3', ['-cmd', '.timeout 2000', file, 'PRAGMA wal_checkpoint(TRUNCATE);'], {
+          // Waits 100 ms at most for readers: a FerretDB update that read before it and writes meanwhile is refused
+          // (SQLITE_BUSY), and the alert path retries it. Prints busy, frames in the WAL, frames checkpointed.
+          const result = await run('sqlite3', ['-cmd', '.timeout 100', file, 'PRAGMA wal_checkpoint(TRUNCATE);'], {
             timeout: 20_000,
           });
           o.onCheckpoint?.(file, walBytes, performance.now() - started, result.stdout.trim());
