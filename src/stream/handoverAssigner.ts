@@ -32,6 +32,8 @@ export interface HandoverDeps {
   busy(): boolean;
   /** Resolves once it has none. */
   idle(): Promise<void>;
+  /** Stores the backlog as fast as the store allows (no interval between writes). */
+  hurry(): void;
   /** Records, and reads, that a consumer's backlog of its `seq`-th join is stored. */
   handedOver(instance: string, seq: number): Promise<void>;
   handoverOf(instance: string): Promise<number | undefined>;
@@ -54,6 +56,7 @@ export function handoverAssigner(deps: HandoverDeps): PartitionAssigner {
 
   /** Once the backlog this join found is stored, says so (a few tries: the leader waits a bounded time anyway). */
   const handOver = async (joinSeq: number): Promise<void> => {
+    deps.hurry();
     await deps.idle();
     for (let attempt = 0; attempt < 20; attempt++) {
       try {

@@ -147,7 +147,9 @@ export const WORTH_A_WRITE_PER_SENSOR = 50;
 
 export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<ReadingConsumer> {
   const log = o.logger.child({ module: `stream.consumer.${o.role}` });
-  const heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 5));
+  // A member learns of a rebalance at its next heartbeat, and every member's partitions wait for the
+  // slowest to rejoin: a tenth of the session (1 s by default) keeps that part of a handover short.
+  const heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 10));
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
     allowAutoTopicCreation: false,
@@ -162,6 +164,7 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
               instance: randomUUID(),
               busy: () => backlog.busy(),
               idle: () => backlog.idle(),
+              hurry: () => backlog.hurry(),
               handedOver: (instance, seq) => o.store.progress.handedOver(instance, seq),
               handoverOf: (instance) => o.store.progress.handoverOf(instance),
               // The leader computes the assignment without heartbeating: well within its session.
@@ -466,6 +469,9 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     if (last.generation === generation) {
       stored.set(partition, last.lastOffset);
       resumeAt.set(partition, last.lastOffset + 1);
+      // Committed at once: the next owner of the partition starts there, and what it fetches again
+      // (stored, but not committed) is judged again and its alerts go out only after storing.
+      if (o.role === 'alerts') void commitStored();
     }
     stats.batches += batches.length;
   };

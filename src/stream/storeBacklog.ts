@@ -13,6 +13,8 @@
  *   stored without the one before them); `onFailure` then takes the partition up again from what
  *   the store has.
  * - `weight` (readings and commands queued) is what the consumer bounds before it fetches more.
+ * - `hurry()` (the group is rebalancing) lifts the interval until the backlog is stored: the next
+ *   owner of a partition waits for it, and alerts with it.
  */
 import { sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
@@ -33,6 +35,11 @@ export interface StoreBacklog<T> {
   room(limit: number): Promise<void>;
   /** Drops the batches not being stored yet (of one partition, or all). */
   drop(partition?: number): void;
+  /**
+   * Stores what is queued without waiting for `minIntervalMs`, until nothing is left (the group is
+   * rebalancing: the next owner of these partitions waits for this backlog).
+   */
+  hurry(): void;
 }
 
 export function createStoreBacklog<T>(o: {
@@ -48,6 +55,9 @@ export function createStoreBacklog<T>(o: {
   const flushing = new Set<number>();
   let weight = 0;
   const changed = new Waiters();
+  /** Set by hurry() until the backlog is empty; wakes the flushes waiting for their interval. */
+  let hurrying = false;
+  const hurried = new Waiters();
 
   const busy = (): boolean => flushing.size > 0 || queues.size > 0;
 
@@ -56,7 +66,8 @@ export function createStoreBacklog<T>(o: {
     try {
       for (;;) {
         const wait = (lastFlushAt.get(partition) ?? -Infinity) + minIntervalMs - Date.now();
-        if (wait > 0 && (queues.get(partition)?.length ?? 0) < MAX_BATCHES_PER_FLUSH) await sleep(wait);
+        if (wait > 0 && !hurrying && (queues.get(partition)?.length ?? 0) < MAX_BATCHES_PER_FLUSH)
+          await Promise.race([sleep(wait), hurried.wait()]);
         const queue = queues.get(partition);
         if (!queue || queue.length === 0) break;
         lastFlushAt.set(partition, Date.now());
@@ -79,6 +90,7 @@ export function createStoreBacklog<T>(o: {
       }
     } finally {
       flushing.delete(partition);
+      if (!busy()) hurrying = false;
       changed.wakeAll();
     }
   };
@@ -109,5 +121,10 @@ export function createStoreBacklog<T>(o: {
       while (weight > limit && busy()) await changed.wait();
     },
     drop,
+    hurry() {
+      if (!busy()) return;
+      hurrying = true;
+      hurried.wakeAll();
+    },
   };
 }

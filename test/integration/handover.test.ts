@@ -45,6 +45,7 @@ function member(groupId: string) {
         instance: uniqueName('member'),
         busy: () => busy,
         idle: () => stored,
+        hurry: () => undefined,
         handedOver: (instance, seq) => store.progress.handedOver(instance, seq),
         handoverOf: (instance) => store.progress.handoverOf(instance),
         // Within the session: the leader does not heartbeat while it waits.

@@ -100,6 +100,26 @@ describe('the store backlog', () => {
     expect(flushed).toEqual([['b1'], ['b2', 'b3']]);
   });
 
+  it('stores at once, without the interval, once told to hurry (the group is rebalancing)', async () => {
+    const flushed: string[][] = [];
+    const backlog = createStoreBacklog<string>({
+      flush: async (_partition, batches) => void flushed.push([...batches]),
+      onFailure: () => undefined,
+      minIntervalMs: 3_600_000,
+    });
+    backlog.add(0, 'b1', 1); // nothing written lately: at once
+    await new Promise((r) => setImmediate(r));
+    backlog.add(0, 'b2', 1); // would wait the hour
+    backlog.hurry();
+    await backlog.idle();
+    expect(flushed).toEqual([['b1'], ['b2']]);
+    // Hurried only until it was empty: the interval holds again.
+    backlog.add(0, 'b3', 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toEqual([['b1'], ['b2']]);
+    backlog.drop();
+  });
+
   it('drops the batches not being written yet when told (the partitions moved)', async () => {
     const s = slowStore();
     s.backlog.add(0, 'b1', 1);
