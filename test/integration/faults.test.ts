@@ -131,6 +131,18 @@ describe('under faults', () => {
         sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: evenSensors }),
         expected: critical.filter((r) => evenSensors.includes(r.sensorId)),
       },
+      {
+        // Filtered subscriptions follow their sensors' chains, not the store: through a kill of
+        // their replica and Redis and store restarts they too get each alert once, in order.
+        name: 'even sensors, on A',
+        sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor, sensorIds: evenSensors }),
+        expected: critical.filter((r) => evenSensors.includes(r.sensorId)),
+      },
+      {
+        name: 'one sensor, on B',
+        sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: [SENSORS[1]!] }),
+        expected: critical.filter((r) => r.sensorId === SENSORS[1]),
+      },
     ];
     await sleep(500);
 
