@@ -79,6 +79,17 @@ function storeFiles(env: Record<string, string>): { bytes: number; walBytes: num
 }
 const mb = (bytes: number): string => `${(bytes / 1_048_576).toFixed(0)} MB`;
 
+/** Share of alerts the replicas published within 0.1, 1 and 5 s of their reading: where a tail began. */
+function publishedWithin(before: Record<string, number>[], after: Record<string, number>[]): string {
+  const delta = (series: string): number =>
+    after.reduce((sum, m, i) => sum + (m[series] ?? 0) - (before[i]?.[series] ?? 0), 0);
+  const total = delta('alert_latency_seconds_count');
+  if (total === 0) return '-';
+  return ['0.1', '1', '5']
+    .map((le) => `${le} s ${((delta(`alert_latency_seconds_bucket{le="${le}"}`) * 100) / total).toFixed(1)} %`)
+    .join(', ');
+}
+
 /** Mean of a labelled histogram between two /metrics readings of every replica, in ms. */
 function meanMs(before: Record<string, number>[], after: Record<string, number>[], name: string): number {
   let sum = 0;
@@ -173,6 +184,7 @@ export async function alertStorm(
       store: number;
       writes: string;
       retries: number;
+      published: string;
       cpu: string;
       files: ReturnType<typeof storeFiles>;
     }[] = [];
@@ -198,7 +210,7 @@ export async function alertStorm(
             ? (async () => {
                 await sleep(windowMs / 3);
                 console.error('  the third replica leaves (SIGTERM)');
-                await extra!.stop('SIGTERM');
+                await extra.stop('SIGTERM');
                 extra = undefined;
               })()
             : Promise.resolve();
@@ -218,6 +230,7 @@ export async function alertStorm(
           .map((w) => `${w} ${meanMs(before, after, `store_write_seconds{what="${w}"}`).toFixed(1)}`)
           .join(', '),
         cpu: cores,
+        published: publishedWithin(before, after),
         retries: after.reduce((n, m, i) => n + (m.store_retries_total ?? 0) - (before[i]?.store_retries_total ?? 0), 0),
         files: storeFiles(cluster.env),
       });
@@ -233,7 +246,7 @@ export async function alertStorm(
         .join('; ');
       const s = stages[w]!;
       console.error(
-        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms, ${s.retries} store retries; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}; CPU ${s.cpu}`,
+        `  ${o.name} ${windows > 1 ? `minute ${w + 1}` : 'window'} @ ${sent.achievedRate.toFixed(0)}/s: ${line}; store stage ${s.store.toFixed(1)} ms (${s.writes}), backlog ${s.backlog.toFixed(1)} ms, ${s.retries} store retries; published within ${s.published}; store files ${mb(s.files.bytes)}, WAL ${mb(s.files.walBytes)}; CPU ${s.cpu}`,
       );
     }
 

@@ -158,11 +158,11 @@ export interface MongoStore {
     advance(topic: string, position: StreamPosition, alertTs?: Date): Promise<void>;
     watermarks(topic: string): Promise<Map<number, number>>;
     /**
-     * The partition's watermark document: the highest alert timestamp stored up to the watermark
-     * (`null` when the partition has a watermark but the timestamp was never recorded: a store
-     * written before it was kept), or undefined when the partition has no watermark.
+     * The partition's watermark document: the watermark, and the highest alert timestamp stored up
+     * to it (`null` when it was never recorded: a store written before it was kept); undefined when
+     * the partition has no watermark.
      */
-    alertTsFloor(topic: string, partition: number): Promise<Date | null | undefined>;
+    storedUpTo(topic: string, partition: number): Promise<{ offset: number; alertTs: Date | null } | undefined>;
     /**
      * A consumer of the alert path has stored everything it had judged when it joined the group for
      * the `seq`-th time (stream/handoverAssigner.ts). Records older than a day are dropped meanwhile.
@@ -532,9 +532,9 @@ export async function connectMongoStore(options: {
             { upsert: true },
           );
         },
-        async alertTsFloor(topic, partition) {
+        async storedUpTo(topic, partition) {
           const d = await progress.findOne({ _id: `${topic}:${partition}` });
-          return d ? (d.alertTs ?? null) : undefined;
+          return d ? { offset: d.offset, alertTs: d.alertTs ?? null } : undefined;
         },
         async handedOver(instance, seq) {
           await handovers.updateOne({ _id: instance }, { $max: { seq }, $set: { at: new Date() } }, { upsert: true });

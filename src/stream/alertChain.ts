@@ -19,6 +19,12 @@
  * missed (fanout/alertFeed.ts). A sensor's link is kept for every sensor alerting on the partition
  * since it was taken: one number per sensor, as `lastTs` already is.
  *
+ * Alerts at or before the watermark the partition was taken at (`storedUpTo`) are stored already:
+ * fetched again after a rebalance or a restart, since committed offsets trail the store. They are
+ * dropped (`unstored`), not held for after storing: held, they would hold every batch after them,
+ * and while the new owner catches up, that is every batch until its store does. The chains start at
+ * that watermark, so a subscriber that missed one of them reads it from the store.
+ *
  * Batches are judged (and their early alerts published) while earlier ones are still being stored.
  * The chain must stay in offset order, so once a batch has alerts held for after storing, every
  * alert of the batches after it is held too, until those are published (`linkLate`).
@@ -42,13 +48,22 @@ export class AlertChain {
   /**
    * @param floorTs highest alert timestamp stored on the partition up to its watermark (ms)
    * @param firstOffset offset of the first message this replica consumes on the partition
+   * @param storedUpTo the partition's watermark when it was taken (-1: none)
    */
   constructor(
     private readonly floorTs: number,
     firstOffset: number,
+    private readonly storedUpTo = -1,
   ) {
-    this.before = firstOffset - 1;
+    this.before = Math.max(firstOffset - 1, storedUpTo);
     this.head = this.before;
+  }
+
+  /** The alerts not stored already (beyond the watermark the partition was taken at), in order. */
+  unstored(alerts: readonly OverheatAlert[]): readonly OverheatAlert[] {
+    return alerts.length > 0 && alerts[0]!.position.offset <= this.storedUpTo
+      ? alerts.filter((a) => a.position.offset > this.storedUpTo)
+      : alerts;
   }
 
   /**

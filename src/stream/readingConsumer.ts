@@ -312,14 +312,17 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       o.incidents!.process(partition, items, Number(lastOffset)),
     );
     const detectedAt = new Date();
-    const alerts: OverheatAlert[] = [];
+    const raised: OverheatAlert[] = [];
     for (const { reading, offset, limits } of tracked.judged) {
       if (reading.temperature > limits.thresholdC) {
-        alerts.push(toAlert(reading, limits.thresholdC, { partition, offset }, detectedAt));
+        raised.push(toAlert(reading, limits.thresholdC, { partition, offset }, detectedAt));
       }
     }
     // Surely new alerts go out now, before they are stored (stream/alertChain.ts); the rest after.
-    const chain = alerts.length > 0 ? await chainOf(p) : chains.get(partition);
+    // Those at or before the watermark the partition was taken at are stored already: fetched again
+    // after a rebalance (committed offsets trail the store), they are neither stored nor published again.
+    const chain = raised.length > 0 ? await chainOf(p) : chains.get(partition);
+    const alerts = chain ? chain.unstored(raised) : raised;
     if (!current()) return;
     // A reading in the older half of the accepted age could be refused by a replay a little later.
     const { early, late } =
@@ -553,11 +556,15 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const { topic, partition } = p.batch;
     let chain = chains.get(partition);
     if (!chain) {
-      const floor = await durably('load alert floor', inHand(p), () => o.store.progress.alertTsFloor(topic, partition));
+      const stored = await durably('load alert floor', inHand(p), () => o.store.progress.storedUpTo(topic, partition));
       // No timestamp kept (a store from before it was): no stored alert can be later than this.
       const floorTs =
-        floor === undefined ? -Infinity : floor === null ? Date.now() + o.limits.maxFutureMs : floor.getTime();
-      chain = new AlertChain(floorTs, Number(p.batch.messages[0]!.offset));
+        stored === undefined
+          ? -Infinity
+          : stored.alertTs === null
+            ? Date.now() + o.limits.maxFutureMs
+            : stored.alertTs.getTime();
+      chain = new AlertChain(floorTs, Number(p.batch.messages[0]!.offset), stored?.offset ?? -1);
       chains.set(partition, chain);
     }
     return chain;

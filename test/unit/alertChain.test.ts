@@ -60,6 +60,19 @@ describe('an alert chain', () => {
     expect(sensorPrevs(chain.link([alert('a', 5, 50), alert('b', 6, 51)]))).toEqual([46, 47]);
   });
 
+  it('drops the alerts fetched again at or before the watermark it was taken at, and links the first after it to that watermark', () => {
+    // Taken at offset 40 (the last commit), while the store's watermark is 45: 41-45 are stored already.
+    const chain = new AlertChain(1000, 41, 45);
+    const fetchedAgain = chain.unstored([alert('a', 990, 43), alert('b', 995, 45), alert('a', 1001, 46)]);
+    expect(offsets(fetchedAgain)).toEqual([46]);
+    // Nothing held for after storing, so what follows still goes at once.
+    const { early, late } = chain.split(fetchedAgain);
+    expect(offsets(early)).toEqual([46]);
+    expect(late).toEqual([]);
+    expect(chain.link(early)).toEqual([{ prev: 45, sensorPrev: 45 }]);
+    expect(offsets(chain.unstored([alert('b', 1002, 47)]))).toEqual([47]);
+  });
+
   it('holds every alert of the batches after one with alerts held for after storing, until those are published', () => {
     const chain = new AlertChain(1000, 10);
     // Batch 1: a reading that may have been stored before holds the rest of the batch.

@@ -55,10 +55,10 @@ describe('the role table (docs/security.md)', () => {
 
   it('gives every role exactly the operations the policy allows it', () => {
     const kinds = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' } as const;
-    const documented = new Map(
+    const documented = new Map<string, string[]>(
       table.map((cells) => {
         const [, kind, field] = /^(\w+) `(\w+)`$/.exec(cells[0]!)!;
-        return [`${kinds[kind as keyof typeof kinds]}.${field}` as string, cells.slice(1)] as const;
+        return [`${kinds[kind as keyof typeof kinds]}.${field}`, cells.slice(1)] as const;
       }),
     );
     expect([...documented.keys()].sort()).toEqual(Object.keys(ROOT_FIELD_PERMISSIONS).sort());
