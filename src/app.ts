@@ -116,7 +116,12 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         {
           name: 'consumers',
           timeoutMs: consumersMs,
-          run: () => Promise.all([consumer?.dispose(), historyConsumer?.dispose()]),
+          // The alert path first, on its own: its partitions wait for it to leave the group, and alerts
+          // with them, while history's last write (seconds of readings) would compete for the store.
+          run: async () => {
+            await consumer?.dispose();
+            await historyConsumer?.dispose();
+          },
           // Past the limit (the store is down): stop retrying; uncommitted readings go to another replica.
           onOverrun: () => historyConsumer?.abandon(),
         },

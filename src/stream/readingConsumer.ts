@@ -690,6 +690,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
       // Stop fetching, let in-flight batches finish, store and commit what they handed over, then leave.
       consumer.pause([{ topic: o.topic }]);
       draining = true;
+      // The group waits for this member to leave before its partitions move: store without the interval.
+      backlog.hurry();
       clearInterval(repeatNotices);
       // Readings waiting for the history write interval go now: the batches holding them end sooner.
       const written = writer.flush();
