@@ -549,6 +549,9 @@ export function createFeed<T extends Positioned>(deps: {
       }
       if (this.done) return false;
       // Every stored alert up to the watermarks read has now been delivered (or was before the cursor).
+      // The cursor moves there too: on a partition where a subscription to some sensors delivers
+      // nothing it stayed where it began, and every replay (a resuming client too) read all since.
+      for (const [partition, offset] of watermarks) this.cursor!.advance({ partition, offset });
       for (const [partition, watermark] of watermarks) {
         if (watermark > (this.through[partition] ?? -1)) this.through[partition] = watermark;
         if (watermark > (this.covered[partition] ?? -1)) this.covered[partition] = watermark;

@@ -428,6 +428,26 @@ describe('alert feed', () => {
       await sub.return?.();
     });
 
+    it('move the cursor of a subscriber to some sensors to what a replay read, on partitions where none of its sensors alerted', async () => {
+      const p = fakePipeline();
+      const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 100, logger });
+      await p.raise('s1', 0);
+      await p.raise('s9', 1);
+      const sub = feed.open({ sensorIds: ['s1'] });
+      await p.replayed();
+      for (let i = 0; i < 3; i++) await p.raise('s9', 1); // another sensor's, on another partition
+      const unheard = await p.detect('s1', 0, true); // lost on the way: the next alert of s1 waits for a replay
+      const next = await p.detect('s1', 0);
+      await unheard.stored();
+      await next.stored();
+      const [first, second] = await take(sub, 2);
+      expect([first!.id, second!.id]).toEqual([unheard.alert.id, next.alert.id]);
+      // Partition 1 has none of its alerts, and its cursor is at the watermark the replay read there.
+      const watermarks = await p.store.progress.watermarks(TOPIC);
+      expect(AlertCursor.decode(second!.cursor)!.isAfter({ partition: 1, offset: watermarks.get(1)! })).toBe(false);
+      await sub.return?.();
+    });
+
     it('that wait in too great a number are let go and read from the store once it has them', async () => {
       const p = fakePipeline();
       const feed = createAlertFeed({ fanout: p.fanout, store: p.store, topic: TOPIC, maxPending: 3, logger });
