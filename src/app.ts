@@ -22,7 +22,7 @@ import type { Logger } from './logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createReadiness, type Readiness, type ReadinessReport } from './observability/readiness.js';
 import type { Services } from './resolvers/services.js';
-import { buildAppSchema } from './schema/buildSchema.js';
+import { buildAppSchema } from './resolvers/buildSchema.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';

@@ -42,15 +42,28 @@ export function retryable(code: ErrorCode, message: string, retryAfterMs = 1000)
   return new GraphQLError(message, { extensions: { code, retryable: true, retryAfterMs } });
 }
 
-/** Raised by adapters when their outside system is unreachable; carries whether a retry can help. */
+/** What a client is told when an outside system is unreachable: its stable code, and a message written for it. */
+const UNAVAILABLE = {
+  kafka: { code: ErrorCode.KAFKA_UNAVAILABLE, message: 'Kafka is unreachable; retry shortly' },
+  mongodb: { code: ErrorCode.STORE_UNAVAILABLE, message: 'The history store is unreachable; retry shortly' },
+} as const;
+
+/**
+ * Raised by adapters when their outside system is unreachable; carries whether a retry can help, and
+ * what a client is told (`code`, `clientMessage`), so callers need not know which system failed.
+ */
 export class DependencyError extends Error {
+  readonly code: ErrorCode;
+  readonly clientMessage: string;
   constructor(
-    readonly dependency: 'kafka' | 'mongodb' | 'redis',
+    readonly dependency: keyof typeof UNAVAILABLE,
     message: string,
     readonly retriable = true,
     options?: { cause?: unknown },
   ) {
     super(message, options);
     this.name = 'DependencyError';
+    this.code = UNAVAILABLE[dependency].code;
+    this.clientMessage = UNAVAILABLE[dependency].message;
   }
 }

@@ -1,9 +1,12 @@
-/** A simulated sensor as the fleet and the API see it, and the two enumerations it carries. */
-import type { Dataset } from '../simulator/datasets.js';
+/** A simulated sensor as the fleet and the API see it, and the enumerations it carries. */
 
 /** How a simulated sensor behaves (the GraphQL enum of the same name is registered from this). */
 export const Scenario = { NORMAL: 'NORMAL', OVERHEAT: 'OVERHEAT', REPLAY: 'REPLAY' } as const;
 export type Scenario = (typeof Scenario)[keyof typeof Scenario];
+
+/** Shipped datasets of real sensor data a REPLAY sensor can replay (loaded by simulator/datasets.ts). */
+export const Dataset = { NAB_MACHINE_TEMPERATURE: 'NAB_MACHINE_TEMPERATURE' } as const;
+export type Dataset = (typeof Dataset)[keyof typeof Dataset];
 
 export const SensorStatus = { RUNNING: 'RUNNING', STOPPED: 'STOPPED' } as const;
 export type SensorStatus = (typeof SensorStatus)[keyof typeof SensorStatus];

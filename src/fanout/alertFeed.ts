@@ -54,6 +54,7 @@ import { AlertCursor } from '../domain/alertCursor.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
+import type { StreamHistory } from '../store/streamHistory.js';
 import type { AlertFanout, Fanout, StreamProgress } from './alertFanout.js';
 import { queuedAlertBytes, type SocketBudget } from './socketBudget.js';
 
@@ -135,17 +136,6 @@ const LIVE_ENTRY_BYTES = 48;
 interface LiveEntry<T> {
   readonly item: T;
   readonly link: ChainLink | undefined;
-}
-
-/** What a feed reads from the store: its stored items by position, and the stream watermarks. */
-export interface StreamHistory<T> {
-  between(
-    cursor: AlertCursor,
-    watermarks: ReadonlyMap<number, number>,
-    sensorIds: ReadonlySet<string> | undefined,
-    limit: number,
-  ): Promise<T[]>;
-  purgedUpTo(topic: string): Promise<Map<number, number>>;
 }
 
 /** What the alert feed reads from the store: stored alerts by position, and the stream watermarks. */

@@ -93,16 +93,17 @@ const CLIENT_CODES = new Set<unknown>([
 /**
  * Client-facing codes pass through. Anything else (a bug, a store message such as SQLITE_BUSY, a
  * stack overflow) becomes INTERNAL_SERVER_ERROR with an error id that is also in the log; its
- * message and stack reach the client only in development mode (DEV_MODE=true).
+ * message and stack reach the client only in development mode (DEV_MODE=true). An unreachable
+ * dependency (DependencyError) is told by the code and message it carries, retryable.
  */
 export function errorMasker(devMode: boolean, log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = (error as { originalError?: unknown }).originalError ?? error;
-    if (original instanceof DependencyError && original.dependency === 'mongodb') {
+    if (original instanceof DependencyError) {
       return {
-        message: 'The history store is unreachable; retry shortly',
+        message: original.clientMessage,
         path: formatted.path,
-        extensions: { code: ErrorCode.STORE_UNAVAILABLE, retryable: true },
+        extensions: { code: original.code, retryable: original.retriable },
       };
     }
     const { http: _http, stacktrace, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;

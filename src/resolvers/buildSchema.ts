@@ -2,11 +2,11 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
-import { AlertResolver } from '../resolvers/alert.resolver.js';
-import { IncidentResolver } from '../resolvers/incident.resolver.js';
-import { ReadingResolver } from '../resolvers/reading.resolver.js';
-import { SensorResolver } from '../resolvers/sensor.resolver.js';
-import type { Services } from '../resolvers/services.js';
+import { AlertResolver } from './alert.resolver.js';
+import { IncidentResolver } from './incident.resolver.js';
+import { ReadingResolver } from './reading.resolver.js';
+import { SensorResolver } from './sensor.resolver.js';
+import type { Services } from './services.js';
 
 export const resolvers = [SensorResolver, ReadingResolver, AlertResolver, IncidentResolver] as const;
 

@@ -1,6 +1,5 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Scenario, SensorStatus } from '../domain/sensor.js';
-import { Dataset } from '../simulator/datasets.js';
+import { Dataset, Scenario, SensorStatus } from '../domain/sensor.js';
 import { DateTimeScalar } from './dateTime.scalar.js';
 
 // One Scenario and one SensorStatus, from the domain; registered here as GraphQL enums.

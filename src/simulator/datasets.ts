@@ -6,9 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-export const Dataset = { NAB_MACHINE_TEMPERATURE: 'NAB_MACHINE_TEMPERATURE' } as const;
-export type Dataset = (typeof Dataset)[keyof typeof Dataset];
+import { Dataset } from '../domain/sensor.js';
 
 export interface DatasetSeries {
   readonly name: Dataset;

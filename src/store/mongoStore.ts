@@ -6,7 +6,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import type { OverheatAlert, StreamPosition } from '../domain/alert.js';
 import type { IncidentUpdate } from '../domain/incident.js';
-import type { StreamHistory } from '../fanout/alertFeed.js';
+import type { StreamHistory } from './streamHistory.js';
 import type { AlertCursor } from '../domain/alertCursor.js';
 import type { Location } from '../domain/reading.js';
 import type { Logger } from '../logger.js';

@@ -15,7 +15,8 @@ import {
   SpawnSensorsDocument,
   StopSensorsDocument,
 } from '../../client/index.js';
-import { Dataset, loadDataset, sampleIndexAt } from '../../src/simulator/datasets.js';
+import { Dataset } from '../../src/domain/sensor.js';
+import { loadDataset, sampleIndexAt } from '../../src/simulator/datasets.js';
 import { isolatedEnv } from '../support/env.js';
 import { lifecycleOf } from '../support/incidentModel.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';

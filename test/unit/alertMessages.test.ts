@@ -9,7 +9,7 @@ import { parse, type FieldNode, type GraphQLObjectType, type OperationDefinition
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OverheatAlert } from '../../src/domain/alert.js';
 import { messageBytes, shapeFor, type Shape } from '../../src/http/overheatAlertsFastPath.js';
-import { buildAppSchema } from '../../src/schema/buildSchema.js';
+import { buildAppSchema } from '../../src/resolvers/buildSchema.js';
 
 let alertType: GraphQLObjectType;
 beforeAll(async () => {

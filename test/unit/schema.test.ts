@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { buildAppSchema } from '../../src/schema/buildSchema.js';
+import { buildAppSchema } from '../../src/resolvers/buildSchema.js';
 
 describe('published schema', () => {
   it('matches the schema built from the resolvers (run `npm run schema` after a change)', async () => {

@@ -10,11 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticator, digestOf, type Principal } from '../../src/auth/credentials.js';
 import { ROOT_FIELD_PERMISSIONS, authorizeOperation } from '../../src/auth/policy.js';
 import { errorMasker } from '../../src/http/server.js';
+import { DependencyError } from '../../src/errors.js';
 import { checkDocument, jsonDepth, type OperationLimits } from '../../src/limits/operationLimits.js';
 import { localWindows } from '../../src/limits/rateLimiter.js';
 import { createReadGate } from '../../src/limits/readGate.js';
 import { createLogger } from '../../src/logger.js';
-import { buildAppSchema } from '../../src/schema/buildSchema.js';
+import { buildAppSchema } from '../../src/resolvers/buildSchema.js';
 
 const LIMITS: OperationLimits = {
   maxDepth: 10,
@@ -106,6 +107,18 @@ describe('error masking', () => {
       extensions: { code: 'FORBIDDEN', http: { status: 403 }, stacktrace: ['x'] },
     });
     expect(mask(false, forbidden).extensions).toEqual({ code: 'FORBIDDEN' });
+  });
+
+  it('tells an unreachable dependency by the code it carries, retryable, without its message', () => {
+    const down = (err: DependencyError) => new GraphQLError(err.message, { originalError: err });
+    expect(mask(false, down(new DependencyError('mongodb', 'connect ECONNREFUSED 127.0.0.1:27017')))).toEqual({
+      message: 'The history store is unreachable; retry shortly',
+      extensions: { code: 'STORE_UNAVAILABLE', retryable: true },
+    });
+    expect(mask(false, down(new DependencyError('kafka', 'Kafka did not acknowledge within 5000 ms')))).toEqual({
+      message: 'Kafka is unreachable; retry shortly',
+      extensions: { code: 'KAFKA_UNAVAILABLE', retryable: true },
+    });
   });
 });
 
