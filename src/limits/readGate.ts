@@ -4,6 +4,7 @@
  * replica, `queued` more wait, and past that a query is refused with STORE_BUSY (retryable), so a
  * flood of history queries can never starve the alert path or the consumers' group membership.
  */
+import pLimit from 'p-limit';
 import { ErrorCode, retryable } from '../errors.js';
 
 export interface ReadGate {
@@ -11,35 +12,24 @@ export interface ReadGate {
   stats(): { running: number; queued: number; refused: number };
 }
 
+/** p-limit runs and queues the reads; the gate adds the bound on the queue and the refusal. */
 export function createReadGate(concurrent: number, queued: number): ReadGate {
-  let running = 0;
+  const limit = pLimit(concurrent);
   let refused = 0;
-  const waiting: (() => void)[] = [];
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  };
   return {
-    async run(read) {
-      if (running >= concurrent) {
-        if (waiting.length >= queued) {
-          refused++;
-          throw retryable(
+    run(read) {
+      if (limit.activeCount >= concurrent && limit.pendingCount >= queued) {
+        refused++;
+        return Promise.reject(
+          retryable(
             ErrorCode.STORE_BUSY,
             `The history store is busy (${concurrent} reads running, ${queued} waiting on this replica); retry shortly`,
             200,
-          );
-        }
-        // The slot is handed over by release(): running stays the same.
-        await new Promise<void>((resolve) => waiting.push(resolve));
-      } else running++;
-      try {
-        return await read();
-      } finally {
-        release();
+          ),
+        );
       }
+      return limit(read);
     },
-    stats: () => ({ running, queued: waiting.length, refused }),
+    stats: () => ({ running: limit.activeCount, queued: limit.pendingCount, refused }),
   };
 }

@@ -25,13 +25,13 @@ export class Backoff {
 
 export interface RetryOptions {
   backoff?: Backoff;
-  /** After each failure, before waiting: log, count, mark unhealthy. */
+  /** After each failure, before waiting: log, count, mark unhealthy; throw to give up at once (the error propagates). */
   onFailure?(err: Error, retryInMs: number): void;
   /** After waiting, before the next attempt; throw to give up (the error propagates). */
   beforeRetry?(): Promise<void> | void;
 }
 
-/** Runs `attempt` until it succeeds, or `beforeRetry` throws. */
+/** Runs `attempt` until it succeeds, or `onFailure` or `beforeRetry` throws. */
 export async function retryUntilDone<T>(attempt: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
   const backoff = o.backoff ?? new Backoff();
   for (;;) {

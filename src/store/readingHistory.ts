@@ -14,6 +14,8 @@
  * write, where a new hour becomes visible only once its day document is written.
  * If a write fails, the cached state of what it touched is dropped and reloaded from the store.
  */
+import { LRUCache } from 'lru-cache';
+import pLimit from 'p-limit';
 import { Binary, type AnyBulkWriteOperation, type Collection, type Db, type Document, type Filter } from 'mongodb';
 import type { Reading } from '../domain/reading.js';
 import { NO_PRIORITY, type StorePriority } from './storePriority.js';
@@ -47,6 +49,9 @@ import {
  * three replicas writing at once must stay below it. MongoDB does not care.
  */
 export const MAX_STATEMENTS_PER_COMMAND = 25;
+
+/** Documents looked up by `_id` at once by one read or write. */
+const LOOKUPS_AT_ONCE = 8;
 
 export const BUCKETS = 'reading_buckets';
 export const DAYS = 'reading_days';
@@ -171,31 +176,6 @@ function decodeDay(doc: DayDoc | null): DayState {
   return { hours };
 }
 
-/** A small LRU map: recently touched sensor-hours stay cached, old ones are reloaded if ever touched again. */
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, v: V): void {
-    this.map.delete(key);
-    this.map.set(key, v);
-    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-}
-
 /**
  * Runs bulk operations in commands of at most MAX_STATEMENTS_PER_COMMAND, one after another, each
  * within `deadlineMs` (store/commandDeadline.ts), each after the alert path's writes under way
@@ -243,18 +223,11 @@ async function byIds<T extends Document & { _id: string }>(
   ids: readonly string[],
   projection?: Document,
 ): Promise<(T | null)[]> {
-  const out: (T | null)[] = new Array<T | null>(ids.length).fill(null);
-  const CONCURRENCY = 8;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ids.length) {
-      const i = next++;
-      // The filter is the bare `_id`: one key, a string. Anything more is a full scan on FerretDB.
-      out[i] = (await collection.findOne({ _id: ids[i] } as Filter<T>, projection ? { projection } : {})) as T | null;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, ids.length) }, worker));
-  return out;
+  // The filter is the bare `_id`: one key, a string. Anything more is a full scan on FerretDB.
+  return pLimit(LOOKUPS_AT_ONCE).map(
+    ids,
+    async (_id) => (await collection.findOne({ _id } as Filter<T>, projection ? { projection } : {})) as T | null,
+  );
 }
 
 export function createReadingHistory(
@@ -266,9 +239,10 @@ export function createReadingHistory(
   const buckets: Collection<PartDoc> = db.collection(BUCKETS);
   const days: Collection<DayDoc> = db.collection(DAYS);
   const sensors: Collection<SensorRangeDoc> = db.collection(SENSORS);
-  const slices = new Lru<SliceState>(options.cachedHours ?? 4096);
-  const dayStates = new Lru<DayState>(options.cachedHours ?? 4096);
-  const knownRanges = new Lru<{ first: number; last: number }>(100_000);
+  // Recently touched sensor-hours stay cached; old ones are reloaded if ever touched again.
+  const slices = new LRUCache<string, SliceState>({ max: options.cachedHours ?? 4096 });
+  const dayStates = new LRUCache<string, DayState>({ max: options.cachedHours ?? 4096 });
+  const knownRanges = new LRUCache<string, { first: number; last: number }>({ max: 100_000 });
   let writing: Promise<unknown> = Promise.resolve();
 
   const loadParts = async (sensorId: string, sliceMs: number, knownParts: number): Promise<PartDoc[]> => {
@@ -321,17 +295,10 @@ export function createReadingHistory(
       for (const [sensorId, bySlice] of grouped)
         for (const sliceMs of bySlice.keys()) sliceKeys.push({ key: partId(sensorId, sliceMs, 0), sensorId, sliceMs });
       const missing = sliceKeys.filter((s) => !slices.get(s.key));
-      const CONCURRENCY = 8;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(CONCURRENCY, missing.length) }, async () => {
-          while (next < missing.length) {
-            const s = missing[next++]!;
-            const day = dayStates.get(dayId(s.sensorId, dayStart(s.sliceMs)))!;
-            slices.set(s.key, await loadSlice(s.sensorId, s.sliceMs, day));
-          }
-        }),
-      );
+      await pLimit(LOOKUPS_AT_ONCE).map(missing, async (s) => {
+        const day = dayStates.get(dayId(s.sensorId, dayStart(s.sliceMs)))!;
+        slices.set(s.key, await loadSlice(s.sensorId, s.sliceMs, day));
+      });
 
       // Merge: skip what is stored, fill the open part, start new parts when it is full.
       let added = 0;

@@ -11,6 +11,7 @@
  * (A fault-suite stall once blamed on this was the driver's monitor hanging: see
  * store/clientWatchdog.ts.)
  */
+import pLimit from 'p-limit';
 import { COMMAND_DEADLINE_MS, withDeadline } from './commandDeadline.js';
 
 export const GATED_MAX_STATEMENTS = 5;
@@ -19,20 +20,11 @@ export const GATE_CONCURRENCY = 3;
 
 export type WriteGate = <T>(write: () => Promise<T>) => Promise<T>;
 
-/** Each write gets `deadlineMs` (store/commandDeadline.ts): a write that hangs gives its slot back. */
+/**
+ * Each write gets `deadlineMs` (store/commandDeadline.ts): a write that hangs gives its slot back.
+ * Waiting writes start in arrival order (p-limit's queue).
+ */
 export function createWriteGate(concurrency = GATE_CONCURRENCY, deadlineMs = COMMAND_DEADLINE_MS): WriteGate {
-  let running = 0;
-  /** Writes waiting for a slot, first come first served; a finishing write hands its slot over. */
-  const waiting: (() => void)[] = [];
-  return async <T>(write: () => Promise<T>): Promise<T> => {
-    if (running < concurrency) running++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await withDeadline(write(), deadlineMs, 'store write');
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
+  const limit = pLimit(concurrency);
+  return <T>(write: () => Promise<T>): Promise<T> => limit(() => withDeadline(write(), deadlineMs, 'store write'));
 }

@@ -12,7 +12,7 @@ import { encodeReading, type Reading } from '../domain/reading.js';
 import { encodeCommand, type SensorCommand } from '../domain/sensorCommand.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { Backoff, sleep } from '../shared/retry.js';
+import { Backoff, retryUntilDone } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 
 export interface ReadingProducer {
@@ -66,37 +66,48 @@ export async function connectReadingProducer(options: {
   let inFlightSince: number | undefined;
   const idle = new Waiters();
 
+  /** Sends the head of the queue (a batch may grow between attempts); returns what was acknowledged. */
+  const sendHead = async (): Promise<Queued[]> => {
+    const batch = queue.slice(0, MAX_BATCH);
+    inFlightSince = Date.now();
+    try {
+      await producer.send({
+        topic: options.topic,
+        acks: -1,
+        messages: batch.map((q) => ({ key: q.key, value: q.value, headers: q.headers })),
+      });
+    } finally {
+      inFlightSince = undefined;
+    }
+    return batch;
+  };
+
   const flush = async (): Promise<void> => {
     if (flushing) return;
     flushing = true;
     try {
       while (queue.length > 0) {
-        const batch = queue.slice(0, MAX_BATCH);
-        try {
-          inFlightSince = Date.now();
-          await producer.send({
-            topic: options.topic,
-            acks: -1,
-            messages: batch.map((q) => ({ key: q.key, value: q.value, headers: q.headers })),
-          });
-          inFlightSince = undefined;
-          queue.splice(0, batch.length);
-          sent += batch.length;
-          healthy = true;
-          backoff.reset();
-          for (const q of batch) {
-            if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
-          }
-        } catch (err) {
-          inFlightSince = undefined;
-          failedAttempts++;
-          healthy = false;
-          const retryInMs = backoff.next();
-          log.warn({ err: (err as Error).message, queued: queue.length, retryInMs }, 'kafka send failed; will retry');
-          if (closed) break;
-          await sleep(retryInMs);
+        const batch = await retryUntilDone(sendHead, {
+          backoff,
+          onFailure(err, retryInMs) {
+            failedAttempts++;
+            healthy = false;
+            log.warn({ err: err.message, queued: queue.length, retryInMs }, 'kafka send failed; will retry');
+            // Closed: what is queued is dropped (dispose logs it), at once rather than after the wait.
+            if (closed) throw err;
+          },
+        });
+        queue.splice(0, batch.length);
+        sent += batch.length;
+        healthy = true;
+        backoff.reset();
+        for (const q of batch) {
+          if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
         }
       }
+    } catch (err) {
+      // A closed producer gives up (onFailure above); anything else is not expected here.
+      if (!closed) throw err;
     } finally {
       flushing = false;
       if (queue.length === 0) {
