@@ -17,7 +17,7 @@ export interface ReadingRetention {
 }
 
 export function startReadingRetention(deps: {
-  history: ReadingHistory;
+  history: Pick<ReadingHistory, 'purgeBefore'>;
   retentionMs: number;
   checkEveryMs: number;
   stoppedSensors?: { retentionMs: number; purge(before: Date): Promise<number> };
