@@ -7,12 +7,19 @@ import type { AlertFeed, Feed } from '../fanout/alertFeed.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import type { SensorFleet } from '../simulator/sensorFleet.js';
-import type { MongoStore } from '../store/mongoStore.js';
+import type { AlertStore } from '../store/alertStore.js';
+import type { HistoryReader } from '../store/historyReader.js';
+import type { IncidentStore } from '../store/incidentStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 
 export interface Services {
   readonly config: Config;
-  readonly store: MongoStore;
+  /** The slices of the store the resolvers read (store/mongoStore.ts); every write goes through Kafka. */
+  readonly store: {
+    readonly alerts: Pick<AlertStore, 'page'>;
+    readonly incidents: Pick<IncidentStore, 'get' | 'page' | 'limitsOf'>;
+    readonly readings: HistoryReader;
+  };
   readonly producer: ReadingProducer;
   readonly fleet: SensorFleet;
   readonly feed: AlertFeed;

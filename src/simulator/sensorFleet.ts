@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
-import type { MongoStore, ReplicaLease } from '../store/mongoStore.js';
+import type { FleetStore, ReplicaLease, SensorStore } from '../store/fleetStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
 import { VirtualSensor } from './virtualSensor.js';
@@ -89,7 +89,8 @@ export interface FleetCapacity {
 
 export function createSensorFleet(deps: {
   producer: ReadingProducer;
-  store: MongoStore;
+  /** The sensors and replica leases it keeps in the store. */
+  store: { readonly sensors: SensorStore; readonly fleet: FleetStore };
   replicaId: string;
   logger: Logger;
   capacity: FleetCapacity;

@@ -26,7 +26,7 @@ import type { Logger } from '../logger.js';
 import { retryUntilDone } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 import type { PipelineObserver } from '../observability/metrics.js';
-import type { MongoStore } from '../store/mongoStore.js';
+import type { HistoryWriter } from '../store/historyWriter.js';
 
 export interface StoredPositions {
   /** partition -> last offset whose readings are durable (and everything before it). */
@@ -81,7 +81,7 @@ const MAX_WRITE = 20_000;
 
 export function createReadingWriter(deps: {
   /** Only reading storage is used. */
-  store: { readonly readings: Pick<MongoStore['readings'], 'insert'> };
+  store: { readonly readings: Pick<HistoryWriter, 'insert'> };
   maxPending: number;
   /** A partition's writes start at least this far apart (0: as soon as the last one ends). */
   intervalMs?: number;
