@@ -2,9 +2,9 @@
  * Overheat alerts as stored: the `alerts` collection (pages of newest first, counts, retention) and,
  * beside it, their replay pages by stream position (store/alertPages.ts), which feeds read.
  */
+import { AlertCursor } from '../domain/alertCursor.js';
 import type { Collection, Db, Filter } from 'mongodb';
 import type { OverheatAlert } from '../domain/alert.js';
-import type { AlertCursor } from '../domain/alertCursor.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { Location } from '../domain/reading.js';
 import { allSettledOrThrow } from '../shared/retry.js';
@@ -177,7 +177,19 @@ export function createAlertStore(deps: {
     count: (sensorIds) => alerts.countDocuments(sensorIds ? { sensorId: { $in: [...sensorIds] } } : {}),
     async purgeBefore(topic, cutoff) {
       let removed = 0;
-      for (const partition of (await deps.progress.watermarks(topic)).keys()) {
+      const purged = await purgedUpTo(topic);
+      for (const [partition, watermark] of await deps.progress.watermarks(topic)) {
+        // The oldest alert kept, from its replay page (reads by `_id`): most runs find it newer than
+        // the cutoff and stop here. The query below is a scan of every alert on FerretDB, and its
+        // long read kept SQLite from truncating the WAL (185 MB in a storm over 1M stored alerts).
+        const [oldest] = await itemsBetween(
+          deps.pages,
+          AlertCursor.fromWatermarks(new Map([[partition, purged.get(partition) ?? -1]])),
+          new Map([[partition, watermark]]),
+          undefined,
+          1,
+        );
+        if (!oldest || oldest.detectedAt >= cutoff) continue;
         const newest = await alerts
           .find({ partition, detectedAt: { $lt: cutoff } }, { projection: { offset: 1 } })
           .sort({ offset: -1 })
