@@ -153,6 +153,39 @@ describe('alert replay pages', () => {
     expect(finds.length).toBeLessThanOrEqual(directories + sparse.length);
   });
 
+  it('reads a page below the watermark once per process, however many replays go through it', async () => {
+    const { pages, db } = await freshPages();
+    // Three pages of 4 alerts each; the watermark covers the first two whole and part of the third.
+    const stored = Array.from({ length: 12 }, (_, i) =>
+      alertAt(3, Math.floor(i / 4) * PAGE_SPAN + i, SENSORS[i % 4]!, i),
+    );
+    await pages.write(stored);
+    const watermark = 2 * PAGE_SPAN + 100;
+    const pageFinds = (from: number): number =>
+      commands
+        .slice(from)
+        .filter(
+          (c) =>
+            c.commandName === 'find' &&
+            c.databaseName === db.databaseName &&
+            (c.command as { find?: string }).find === ALERT_PAGES,
+        ).length;
+    let before = commands.length;
+    const first = await pages.read(3, undefined, watermark, undefined, 1000);
+    expect(pageFinds(before)).toBe(3);
+    // A second subscription replaying, with another filter: only the page the watermark is within is read again.
+    before = commands.length;
+    const again = await pages.read(3, undefined, watermark, new Set([SENSORS[0]!]), 1000);
+    expect(pageFinds(before)).toBe(1);
+    expect(again.map((a) => a.id)).toEqual(first.filter((a) => a.sensorId === SENSORS[0]).map((a) => a.id));
+    // Retention drops what it purged: read again from the store.
+    await pages.purge(3, PAGE_SPAN - 1);
+    before = commands.length;
+    expect((await pages.read(3, undefined, watermark, undefined, 1000)).length).toBe(8);
+    // The purged page (still listed in its directory, and gone), the next one, and the one the watermark is within.
+    expect(pageFinds(before)).toBe(3);
+  });
+
   it('does not read back the page its writer wrote last, and reads it again once partitions may have moved', async () => {
     const { pages, db } = await freshPages();
     const pageFinds = (from: number): number =>
