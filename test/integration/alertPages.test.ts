@@ -25,6 +25,16 @@ import { ferretSqliteDir, uniqueName } from '../support/env.js';
 
 let client: MongoClient;
 const commands: CommandStartedEvent[] = [];
+/** Reads of the replay pages in `db` since the `from`-th command. */
+const pageFindsSince = (db: Db, from: number): number =>
+  commands
+    .slice(from)
+    .filter(
+      (c) =>
+        c.commandName === 'find' &&
+        c.databaseName === db.databaseName &&
+        (c.command as { find?: string }).find === ALERT_PAGES,
+    ).length;
 const databases: Db[] = [];
 
 async function freshPages(): Promise<{ pages: AlertPages; db: Db }> {
@@ -161,15 +171,7 @@ describe('alert replay pages', () => {
     );
     await pages.write(stored);
     const watermark = 2 * PAGE_SPAN + 100;
-    const pageFinds = (from: number): number =>
-      commands
-        .slice(from)
-        .filter(
-          (c) =>
-            c.commandName === 'find' &&
-            c.databaseName === db.databaseName &&
-            (c.command as { find?: string }).find === ALERT_PAGES,
-        ).length;
+    const pageFinds = (from: number): number => pageFindsSince(db, from);
     let before = commands.length;
     const first = await pages.read(3, undefined, watermark, undefined, 1000);
     expect(pageFinds(before)).toBe(3);
@@ -188,15 +190,7 @@ describe('alert replay pages', () => {
 
   it('does not read back the page its writer wrote last, and reads it again once partitions may have moved', async () => {
     const { pages, db } = await freshPages();
-    const pageFinds = (from: number): number =>
-      commands
-        .slice(from)
-        .filter(
-          (c) =>
-            c.commandName === 'find' &&
-            c.databaseName === db.databaseName &&
-            (c.command as { find?: string }).find === ALERT_PAGES,
-        ).length;
+    const pageFinds = (from: number): number => pageFindsSince(db, from);
     await pages.write([alertAt(2, 0, 's-a', 0), alertAt(2, 1, 's-b', 1)]);
     let before = commands.length;
     await pages.write([alertAt(2, 2, 's-c', 2)]);
