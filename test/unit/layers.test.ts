@@ -25,12 +25,11 @@ async function violations(files: Record<string, string>): Promise<string[]> {
   }
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [join(root, 'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs'), 'src'].concat([
-      '--config',
-      join(root, '.dependency-cruiser.mjs'),
-      '--output-type',
-      'json',
-    ]),
+    [
+      join(root, 'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs'),
+      'src',
+      ...['--config', join(root, '.dependency-cruiser.mjs'), '--output-type', 'json'],
+    ],
     { cwd: dir },
   ).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
   const report = JSON.parse(stdout) as {
