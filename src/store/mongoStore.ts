@@ -15,7 +15,7 @@ import { ALERT_PAGES, ALERT_PAGE_DIRS, createAlertPages, itemsBetween } from './
 import { ALERTS, createAlertStore, ensureAlertIndexes, storedAlerts, type AlertStore } from './alertStore.js';
 import { createClientWatchdog } from './clientWatchdog.js';
 import { COMMAND_DEADLINE_MS } from './commandDeadline.js';
-import { ensureSqliteIdIndexes, isFerretDb, keepWalBounded } from './ferretSqlite.js';
+import { WAL_LIMIT_BYTES, ensureSqliteIdIndexes, isFerretDb, keepWalBounded } from './ferretSqlite.js';
 import {
   createFleetStore,
   createSensorStore,
@@ -239,8 +239,15 @@ async function prepareFerretSqlite(
   );
   return keepWalBounded({
     files,
-    onCheckpoint: (file, walBytes, ms, result) =>
-      log.debug({ file, walBytes, ms: Math.round(ms), result }, 'FerretDB SQLite WAL checkpointed'),
+    onCheckpoint: (file, walBytes, ms, result) => {
+      // `busy|frames|checkpointed`: busy means readers held on and the WAL was not emptied. Said
+      // aloud once it is far past the limit: a long read (a scan) is starving the checkpoints.
+      const starved = result.startsWith('1|') && walBytes > 4 * WAL_LIMIT_BYTES;
+      (starved ? log.warn.bind(log) : log.debug.bind(log))(
+        { file, walBytes, ms: Math.round(ms), result },
+        starved ? 'FerretDB SQLite WAL not emptied: a long read holds it' : 'FerretDB SQLite WAL checkpointed',
+      );
+    },
     onError: (file, err) => log.warn({ file, err: err.message }, 'FerretDB SQLite WAL checkpoint failed'),
   });
 }
