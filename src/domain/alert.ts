@@ -36,6 +36,28 @@ export interface OverheatAlert {
   readonly position: StreamPosition;
 }
 
+/**
+ * The alert's fields, declared once. Every form an alert takes (the GraphQL type, the stored
+ * document, the replay page, the Redis payload, the fast path's frames) is tested against this list
+ * (test/unit/alertFields.test.ts), and the compiler keeps the list equal to OverheatAlert's keys:
+ * a new field fails here until it is listed, then in the test until every form carries it.
+ */
+export const ALERT_FIELDS = [
+  'id',
+  'sensorId',
+  'temperature',
+  'threshold',
+  'ts',
+  'location',
+  'detectedAt',
+  'position',
+] as const satisfies readonly (keyof OverheatAlert)[];
+/** Fields clients see; `position` travels as the subscription cursor instead. */
+export const ALERT_CLIENT_FIELDS = ALERT_FIELDS.filter((f) => f !== 'position');
+type Unlisted = Exclude<keyof OverheatAlert, (typeof ALERT_FIELDS)[number]>;
+/** Compile-time: OverheatAlert has no field ALERT_FIELDS leaves out. */
+export const ALERT_FIELDS_COMPLETE: [Unlisted] extends [never] ? true : Unlisted = true;
+
 /** A reading is critical when its temperature is strictly above the threshold. */
 export function isCritical(reading: Reading, thresholdC: number): boolean {
   return reading.temperature > thresholdC;

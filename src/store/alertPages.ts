@@ -82,7 +82,8 @@ const pageOf = (offset: number): number => Math.floor(offset / PAGE_SPAN);
 const dirOf = (page: number): number => Math.floor(page / DIR_PAGES);
 const idOf = (partition: number, n: number): string => `${partition}:${n}`;
 
-const alertCodec: PageCodec<OverheatAlert> = {
+/** How an alert is packed into a page (exported for the field test, test/unit/alertFields.test.ts). */
+export const alertCodec: PageCodec<OverheatAlert> = {
   pack: (a) => [
     a.position.offset,
     a.sensorId,

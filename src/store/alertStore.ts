@@ -15,7 +15,7 @@ import type { ProgressStore } from './progressStore.js';
 
 export const ALERTS = 'alerts';
 
-interface AlertDoc {
+export interface AlertDoc {
   _id: string;
   sensorId: string;
   temperature: number;
@@ -64,7 +64,8 @@ export interface AlertStore {
   purgedUpTo(topic: string): Promise<Map<number, number>>;
 }
 
-function toAlertDoc(a: OverheatAlert): AlertDoc {
+/** The stored form of an alert (exported for the field test, test/unit/alertFields.test.ts). */
+export function toAlertDoc(a: OverheatAlert): AlertDoc {
   return {
     _id: a.id,
     sensorId: a.sensorId,
@@ -78,7 +79,7 @@ function toAlertDoc(a: OverheatAlert): AlertDoc {
   };
 }
 
-function fromAlertDoc(d: AlertDoc): OverheatAlert {
+export function fromAlertDoc(d: AlertDoc): OverheatAlert {
   return {
     id: d._id,
     sensorId: d.sensorId,
