@@ -297,6 +297,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       socketBudgetBytes: config.limits.socketBudgetBytes,
       maxSubscriptionsPerSocket: config.limits.subscriptionsPerSocket,
       security: config.security,
+      openAccess: config.auth.anonymousRole !== undefined,
       authenticator: createAuthenticator(config.auth),
       admission: createAdmission({
         schema,

@@ -18,6 +18,11 @@
     restart();
   });
 
+  // Nothing is sent before there is a credential, unless the API lets callers in without one.
+  function canAsk() {
+    return Boolean(credential) || config.openAccess === true;
+  }
+
   function headers() {
     var h = { 'content-type': 'application/json' };
     if (credential) h.authorization = 'Bearer ' + credential;
@@ -298,25 +303,77 @@
     var spanLon = Math.max(Math.max.apply(null, lons) - Math.min.apply(null, lons), 0.02) * squash;
     var scale = Math.min((W - 2 * PAD) / spanLon, (H - 2 * PAD) / spanLat);
     var NS = 'http://www.w3.org/2000/svg';
-    placed.forEach(function (s) {
-      var x = W / 2 + (s.lon - midLon) * squash * scale;
-      var y = H / 2 - (s.lat - midLat) * scale;
+    var spots = spread(
+      placed.map(function (s) {
+        return { s: s, x: W / 2 + (s.lon - midLon) * squash * scale, y: H / 2 - (s.lat - midLat) * scale };
+      }),
+    );
+    spots.forEach(function (p) {
+      var s = p.s;
+      if (p.fromX !== undefined) {
+        // Moved off a shared spot: a thin line back to where it is.
+        var tie = document.createElementNS(NS, 'line');
+        tie.setAttribute('x1', p.fromX.toFixed(1));
+        tie.setAttribute('y1', p.fromY.toFixed(1));
+        tie.setAttribute('x2', p.x.toFixed(1));
+        tie.setAttribute('y2', p.y.toFixed(1));
+        tie.setAttribute('class', 'tie');
+        svg.appendChild(tie);
+      }
       var incident = runningIncidentOf(s.id);
       var c = document.createElementNS(NS, 'circle');
-      c.setAttribute('cx', x.toFixed(1));
-      c.setAttribute('cy', y.toFixed(1));
+      c.setAttribute('cx', p.x.toFixed(1));
+      c.setAttribute('cy', p.y.toFixed(1));
       c.setAttribute('r', incident ? '9' : '6');
       c.setAttribute('fill', incident ? (incident.status === 'OPEN' ? '#f85149' : '#d29922') : '#3fb950');
+      c.dataset.sensor = s.id;
       var title = document.createElementNS(NS, 'title');
       title.textContent = s.id + (typeof s.last === 'number' ? ' · ' + s.last.toFixed(1) + ' °C' : '');
       c.appendChild(title);
       svg.appendChild(c);
       var label = document.createElementNS(NS, 'text');
-      label.setAttribute('x', (x + 10).toFixed(1));
-      label.setAttribute('y', (y + 3).toFixed(1));
+      var left = p.labelLeft === true;
+      label.setAttribute('x', (p.x + (left ? -12 : 12)).toFixed(1));
+      label.setAttribute('y', (p.y + 4).toFixed(1));
+      if (left) label.setAttribute('text-anchor', 'end');
+      label.dataset.sensor = s.id;
       label.textContent = s.id.length > 18 ? s.id.slice(0, 17) + '…' : s.id;
       svg.appendChild(label);
     });
+  }
+
+  // Sensors closer than SPOT px on the map (the same place, or nearly) would hide each other and
+  // their labels: each such group is laid out in a column centred on its spot, ROW px apart (a
+  // label is about 14 px high), labels to the right, or to the left on the map's right half.
+  var SPOT = 14;
+  var ROW = 18;
+  function spread(points) {
+    var groups = [];
+    points.forEach(function (p) {
+      var group = groups.find(function (g) {
+        return Math.abs(g.x - p.x) < SPOT && Math.abs(g.y - p.y) < SPOT;
+      });
+      if (group) group.members.push(p);
+      else groups.push({ x: p.x, y: p.y, members: [p] });
+    });
+    var out = [];
+    groups.forEach(function (g) {
+      if (g.members.length === 1) {
+        out.push(g.members[0]);
+        return;
+      }
+      g.members.sort(function (a, b) {
+        return a.s.id < b.s.id ? -1 : a.s.id > b.s.id ? 1 : 0;
+      });
+      var n = g.members.length;
+      var row = Math.min(ROW, (320 - 24) / (n - 1)); // a crowd of them still fits the map's height
+      var top = Math.max(12, Math.min(320 - 12 - (n - 1) * row, g.y - ((n - 1) * row) / 2));
+      var dx = g.x > 300 ? -14 : 14;
+      g.members.forEach(function (p, k) {
+        out.push({ s: p.s, x: g.x + dx, y: top + k * row, fromX: g.x, fromY: g.y, labelLeft: dx < 0 });
+      });
+    });
+    return out;
   }
 
   // ---- live lines: one uPlot chart per sensor (hot ones first)
@@ -394,6 +451,15 @@
     clearInterval(timer);
     if (unsubscribe) unsubscribe();
     if (wsClient) wsClient.dispose();
+    unsubscribe = undefined;
+    wsClient = undefined;
+    if (!canAsk()) {
+      setStatus('enter a credential to start', false);
+      document.body.classList.add('needs-credential');
+      keyInput.focus();
+      return;
+    }
+    document.body.classList.remove('needs-credential');
     startIncidents()
       .catch(function (err) {
         setStatus(err.message, true);

@@ -4,7 +4,8 @@
  * button. Offline like GraphiQL: every file comes from this API, under a Content-Security-Policy
  * that allows nothing else. The page is static; its script (public/dashboard/app.js) reads
  * everything through the public GraphQL API, with the credential the operator types in (kept in the
- * browser), or the development admin key in DEV_MODE.
+ * browser), or the development admin key in DEV_MODE. Without one it sends nothing and asks for it,
+ * unless the API lets callers in without credentials.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -45,6 +46,8 @@ export function createDashboardHandler(o: {
   endpointPath: string;
   /** DEV_MODE only: the development admin key, prefilled so `npm run demo` shows data at once. */
   devKey?: string | undefined;
+  /** The API lets callers in without a credential: the page starts without asking for one. */
+  openAccess?: boolean;
 }): (req: IncomingMessage, res: ServerResponse) => boolean {
   const own = ownDir();
   const assets: Record<string, { file: () => string; type: string; maxAgeS: number }> = {
@@ -58,7 +61,11 @@ export function createDashboardHandler(o: {
       maxAgeS: 86_400,
     },
   };
-  const config = { endpoint: o.endpointPath, ...(o.devKey ? { devKey: o.devKey } : {}) };
+  const config = {
+    endpoint: o.endpointPath,
+    ...(o.devKey ? { devKey: o.devKey } : {}),
+    ...(o.openAccess ? { openAccess: true } : {}),
+  };
   const html = `<!doctype html>
 <html lang="en">
 <head>

@@ -38,6 +38,8 @@ export interface HttpServerOptions {
   keepAliveMs: number;
   connectionInitWaitMs: number;
   security: Config['security'];
+  /** Callers without credentials are let in (AUTH_ANONYMOUS_ROLE): the dashboard need not ask for one. */
+  openAccess: boolean;
   authenticator: Authenticator;
   admission: Admission;
   logger: Logger;
@@ -200,6 +202,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     ? createDashboardHandler({
         endpointPath: '/graphql',
         devKey: o.security.devMode ? o.security.devAdminKey : undefined,
+        openAccess: o.openAccess,
       })
     : () => false;
   let draining = false;

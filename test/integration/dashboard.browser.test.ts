@@ -4,12 +4,19 @@
  * the page). The page loads with zero console errors and no request leaving 127.0.0.1; a spawned
  * OVERHEAT sensor shows on the map and in a chart, its incident appears, the Acknowledge button
  * moves it to ACKNOWLEDGED. A screenshot is saved (test-results/dashboard.png; docs/api.md shows one).
+ * Sensors at one place are each drawn apart and labelled. Served by an API that wants credentials
+ * and with none in the browser, the page sends nothing until one is typed in.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IncidentsDocument, SpawnSensorsDocument, StopSensorsDocument } from '../../client/index.js';
+import {
+  IncidentsDocument,
+  IngestReadingsDocument,
+  SpawnSensorsDocument,
+  StopSensorsDocument,
+} from '../../client/index.js';
 import { launchChromium, watchPage, type Page } from '../support/browser.js';
 import { isolatedEnv, uniqueName } from '../support/env.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
@@ -18,6 +25,13 @@ import { eventually } from '../support/wait.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let replica: InProcessReplica;
 let browser: Browser;
+/** A rectangle on the page, as getBoundingClientRect gives it. */
+interface Box {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
 const evaluate = async <T>(page: Page, js: string): Promise<T> => (await page.evaluate(js)) as T;
 
 beforeAll(async () => {
@@ -90,4 +104,89 @@ describe('the dashboard in Chromium', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it('draws sensors that share a place apart, each with a label of its own', async () => {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 860 });
+    const { errors } = watchPage(page, ['127.0.0.1']);
+    const place = { lat: 48.1372, lon: 11.5756 };
+    const devices = ['device-roof-a', 'device-roof-b', 'device-roof-c'].map((d) => `${d}-${uniqueName('x')}`);
+    const now = Date.now();
+    // Hot, so they open incidents and show on the map like any device in trouble.
+    await replica.client.request(IngestReadingsDocument, {
+      readings: devices.flatMap((sensorId) =>
+        [3, 2, 1].map((ago) => ({
+          sensorId,
+          ts: new Date(now - ago * 1000).toISOString(),
+          temperature: 95,
+          humidity: 30,
+          location: place,
+        })),
+      ),
+    });
+    await page.goto(replica.app.url().replace('/graphql', '/dashboard'), { waitUntil: 'networkidle2' });
+    const drawn = (id: string): string => `#map-svg circle[data-sensor=${JSON.stringify(id)}]`;
+    await page.waitForFunction(
+      `${JSON.stringify(devices)}.every((id) => document.querySelector('#map-svg circle[data-sensor="' + id + '"]'))`,
+      { timeout: 30_000 },
+    );
+
+    const boxes = await evaluate<{ id: string; dot: Box; label: Box }[]>(
+      page,
+      `${JSON.stringify(devices)}.map((id) => ({
+        id,
+        dot: document.querySelector('#map-svg circle[data-sensor="' + id + '"]').getBoundingClientRect().toJSON(),
+        label: document.querySelector('#map-svg text[data-sensor="' + id + '"]').getBoundingClientRect().toJSON(),
+      }))`,
+    );
+    const overlap = (a: Box, b: Box): boolean =>
+      a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    for (const [i, a] of boxes.entries())
+      for (const b of boxes.slice(i + 1)) {
+        expect(overlap(a.dot, b.dot), `${a.id} and ${b.id}: dots`).toBe(false);
+        expect(overlap(a.label, b.label), `${a.id} and ${b.id}: labels`).toBe(false);
+      }
+    expect(await page.$$eval(drawn(devices[0]!), (c) => c.length)).toBe(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('sends nothing before it has a credential, and starts once one is typed in', async () => {
+    const secret = uniqueName('operator-secret');
+    const guarded = await startReplica(
+      isolatedEnv('dashboard-keys', { AUTH_ANONYMOUS_ROLE: '', API_KEYS: `operator:${secret}` }),
+    );
+    const page = await browser.newPage();
+    try {
+      const { errors } = watchPage(page, ['127.0.0.1']);
+      const asked: string[] = [];
+      const refused: number[] = [];
+      page.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/graphql') asked.push(r.url());
+      });
+      page.on('response', (r) => {
+        if (r.status() === 401 || r.status() === 403) refused.push(r.status());
+      });
+      await page.evaluate(() => localStorage.clear()).catch(() => undefined);
+      await page.goto(guarded.app.url().replace('/graphql', '/dashboard'), { waitUntil: 'networkidle2' });
+      // The page says so once its script has run; anything it meant to send would have left by then.
+      await page.waitForFunction(`document.getElementById("status").textContent === "enter a credential to start"`, {
+        timeout: 10_000,
+      });
+      expect(asked).toEqual([]);
+
+      await page.type('#key', secret);
+      await page.keyboard.press('Enter');
+      await page.$eval('#key', (input) => input.dispatchEvent(new Event('change')));
+      await page.waitForFunction('document.getElementById("status").textContent.startsWith("live")', {
+        timeout: 30_000,
+      });
+      expect(asked.length).toBeGreaterThan(0);
+      expect(refused).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await guarded.stop();
+    }
+  }, 60_000);
 });
