@@ -104,7 +104,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
     const { batch } = p;
     const now = Date.now();
     const startedAt = performance.now();
-    const { items, rejected } = decodeBatch(batch, o.limits, now);
+    const { items, rejected } = decodeBatch(batch.messages, o.limits, now);
     const lastOffset = batch.lastOffset();
     const owner = member.inHand(p);
     if (rejected.length > 0) {

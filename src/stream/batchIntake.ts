@@ -24,15 +24,16 @@ export interface DecodedBatch {
   readonly rejected: Rejected[];
 }
 
+/** A batch's messages, decoded and validated with `limits` at `now`. */
 export function decodeBatch(
-  batch: Batch,
+  messages: readonly KafkaMessage[],
   limits: ReadingLimits & { maxMessageBytes: number },
   now: number,
 ): DecodedBatch {
   const items: BatchItem[] = [];
   const readings: Reading[] = [];
   const rejected: Rejected[] = [];
-  for (const message of batch.messages) {
+  for (const message of messages) {
     const offset = Number(message.offset);
     const kind = commandKindOf(message.headers);
     if (kind !== undefined) {

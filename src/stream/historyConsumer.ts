@@ -52,7 +52,7 @@ export async function startHistoryConsumer(o: HistoryConsumerOptions): Promise<R
   /** The batch is held until its readings are durable, then committed (by the writer). */
   const eachBatch = async (p: EachBatchPayload): Promise<void> => {
     const { batch } = p;
-    const { readings } = decodeBatch(batch, o.limits, Date.now());
+    const { readings } = decodeBatch(batch.messages, o.limits, Date.now());
     const lastOffset = batch.lastOffset();
     // Written at once, without the interval: when more waits in Kafka for this partition (the
     // interval must not cap the rate), or when the batch already carries enough readings per sensor
