@@ -27,7 +27,9 @@ import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js'
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
 import { createIncidentTracker } from './stream/incidentTracker.js';
-import { startReadingConsumer, type ReadingConsumer } from './stream/readingConsumer.js';
+import { startAlertPath } from './stream/alertPath.js';
+import type { ReadingConsumer } from './stream/groupMember.js';
+import { startHistoryConsumer } from './stream/historyConsumer.js';
 import { connectReadingProducer, type ReadingProducer } from './stream/readingProducer.js';
 
 export type AppState = 'starting' | 'started' | 'stopping' | 'stopped';
@@ -229,21 +231,20 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       const common = {
         kafka,
         topic: config.kafka.readingsTopic,
-        deadLetterTopic: config.kafka.deadLetterTopic,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         limits: { ...config.readings },
         store,
-        fanout,
         logger,
         observer: metrics.observer,
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
         joins.alerts
-          ? startReadingConsumer({
+          ? startAlertPath({
               ...common,
-              role: 'alerts',
               groupId: config.kafka.groupId,
+              deadLetterTopic: config.kafka.deadLetterTopic,
+              fanout,
               storeIntervalMs: config.alerts.storeIntervalMs,
               incidentFanout,
               incidents: createIncidentTracker({
@@ -256,9 +257,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
             })
           : undefined,
         joins.history
-          ? startReadingConsumer({
+          ? startHistoryConsumer({
               ...common,
-              role: 'history',
               groupId: `${config.kafka.groupId}.history`,
               writeIntervalMs: config.history.writeIntervalMs,
             })

@@ -117,7 +117,7 @@ export class AlertChain {
     return { watermark: this.noticed, last: this.head };
   }
 
-  /** The last notice again, if nothing was published beyond it since (see readingConsumer's PROGRESS_REPEAT_MS). */
+  /** The last notice again, if nothing was published beyond it since (see alertPath's PROGRESS_REPEAT_MS). */
   repeatable(): { watermark: number; last: number } | undefined {
     return this.noticed !== undefined && this.head <= this.noticed
       ? { watermark: this.noticed, last: this.head }

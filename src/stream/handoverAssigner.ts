@@ -14,7 +14,7 @@
  * (`handedOver`). The group leader, which computes the assignment for everyone, waits for those
  * records before it hands the assignment out, at most `maxWaitMs`: a member whose store is down
  * cannot finish, and its remaining writes are then given up at their next retry, since their
- * partition is no longer its own (readingConsumer's BatchOwner).
+ * partition is no longer its own (groupMember's BatchOwner).
  *
  * The metadata also lists kafkajs's round robin assigner, so replicas of an older version, which
  * know only that one, can join the same group during a rolling upgrade (without the wait).
