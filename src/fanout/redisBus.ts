@@ -345,10 +345,24 @@ async function connectClusterBus(target: RedisTarget, name: string, log: Logger)
   return {
     sharded: true,
     async publish(list) {
-      // Separate commands, not one pipeline (a cluster pipeline must stay on one node): the
-      // client's auto-pipelining still sends those of one tick as one write per node, in order.
-      const results = await Promise.allSettled(list.map((m) => pub.spublish(m.channel, m.message)));
-      const errors = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      // One pipeline per channel (a cluster pipeline must stay on one node; a channel is in one slot),
+      // all sent in the same tick: per channel in order, and far cheaper than a command each.
+      const byChannel = new Map<string, string[]>();
+      for (const m of list) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m.message]);
+      const results = await Promise.all(
+        [...byChannel].map(async ([channel, batch]) => {
+          const pipeline = pub.pipeline();
+          for (const message of batch) pipeline.spublish(channel, message);
+          try {
+            const replies = (await pipeline.exec()) ?? [];
+            const errors = replies.filter(([err]) => err).map(([err]) => (err as Error).message);
+            return replies.length === batch.length ? errors : [...errors, 'pipeline cut short'].slice(0, batch.length);
+          } catch (err) {
+            return batch.map(() => (err as Error).message);
+          }
+        }),
+      );
+      const errors = results.flat();
       return { failed: errors.length, error: errors[0] };
     },
     async subscribe(list) {
