@@ -8,6 +8,8 @@
  *   npm run bench -- --only=history --history-stored=10000000 --history-queries=200
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
+ *   npm run bench -- --only=raw --redis-cluster   the raw Redis row on a Redis Cluster too (sharded pub/sub;
+ *                                      scripts/redis-cluster.sh start, or REDIS_CLUSTER_NODES)
  *   npm run bench -- --only=fanout --fanout-steps=4000,6000 --alert-rates=120   chosen steps of both sweeps
  *   npm run bench -- --history-apart   the replicas run the alert path only, a third process history (KAFKA_CONSUMERS)
  *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
@@ -28,6 +30,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { topFrames } from './lib/profile.js';
 import { run as idleMemoryRaw } from './raw/idleMemory.js';
+import { LOCAL_CLUSTER_NODES } from './raw/redis.js';
 import { startCluster, type Cluster } from './lib/replicas.js';
 import { machine, type Figure } from './lib/stats.js';
 import { alertLatency } from './scenarios/alertLatency.js';
@@ -150,13 +153,30 @@ function versions(): Record<string, string> {
   };
 }
 
+/**
+ * --redis-cluster: the raw Redis row is run a second time on a Redis Cluster (REDIS_CLUSTER_NODES, else
+ * scripts/redis-cluster.sh's local one, which must be up), on sharded pub/sub: `raw.redis-cluster.*`.
+ */
+const redisCluster = args.has('--redis-cluster')
+  ? (process.env.REDIS_CLUSTER_NODES?.split(',').filter(Boolean) ?? LOCAL_CLUSTER_NODES)
+  : undefined;
+
 async function rawLimits(): Promise<Figure[]> {
   const out: Figure[] = [];
-  for (const part of ['kafka', 'redis', 'ws', 'store']) {
+  const parts: [string, { cluster?: readonly string[] }][] = [
+    ['kafka', {}],
+    ['redis', {}],
+    ...(redisCluster ? [['redis', { cluster: redisCluster }] as [string, { cluster?: readonly string[] }]] : []),
+    ['ws', {}],
+    ['store', {}],
+  ];
+  for (const [part, extra] of parts) {
     try {
-      const mod = (await import(`./raw/${part}.js`)) as { run: (o: { durationMs: number }) => Promise<Figure[]> };
-      console.error(`raw limit: ${part}`);
-      out.push(...(await mod.run({ durationMs: P.windowMs })));
+      const mod = (await import(`./raw/${part}.js`)) as {
+        run: (o: { durationMs: number; cluster?: readonly string[] }) => Promise<Figure[]>;
+      };
+      console.error(`raw limit: ${part}${extra.cluster ? ' (Redis Cluster, sharded pub/sub)' : ''}`);
+      out.push(...(await mod.run({ durationMs: P.windowMs, ...extra })));
     } catch (err) {
       console.error(`  raw ${part} failed: ${(err as Error).message}`);
     }

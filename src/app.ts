@@ -187,9 +187,9 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       bufferLimit: config.kafka.producerBufferLimit,
       logger,
     });
-    fanout = await connectAlertFanout({ url: config.redis.url, channelPrefix: config.redis.channelPrefix, logger });
+    fanout = await connectAlertFanout({ redis: config.redis, channelPrefix: config.redis.channelPrefix, logger });
     incidentFanout = await connectFanout({
-      url: config.redis.url,
+      redis: config.redis,
       channelPrefix: config.redis.channelPrefix,
       stream: 'incidents',
       codec: incidentUpdateCodec,
@@ -266,7 +266,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       ]);
     }
     rateLimiter = await connectRateLimiter({
-      url: config.redis.url,
+      redis: config.redis,
       prefix: config.redis.channelPrefix,
       limits: config.security.rates,
       logger,

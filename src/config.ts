@@ -74,6 +74,8 @@ export interface Config {
   };
   readonly redis: {
     readonly url: string;
+    /** `host:port` of some Redis Cluster nodes (sharded pub/sub); empty: the single instance at `url`. */
+    readonly clusterNodes: readonly string[];
     /** Prefix of every Redis channel, so several deployments can share one Redis. */
     readonly channelPrefix: string;
   };
@@ -346,6 +348,10 @@ export const VARIABLES = {
   SENSORS_STOPPED_RETENTION: { schema: duration(DAY, 0), doc: 'stopped simulated sensors are removed after this' },
   REDIS_URL: { schema: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']), doc: 'fan-out and rate limits' },
   REDIS_CHANNEL_PREFIX: { schema: text('iot', NAME), doc: 'prefix of every Redis channel and key' },
+  REDIS_CLUSTER_NODES: {
+    schema: list([], HOST_PORT),
+    doc: 'comma-separated host:port of some Redis Cluster nodes: sharded pub/sub, REDIS_URL unused',
+  },
   ALERT_THRESHOLD_C: { schema: num(80, -273.15, 1000), doc: 'alert when temperature is strictly above' },
   ALERTS_RETENTION: { schema: duration(30 * DAY, 60_000), doc: 'alerts kept; older cursors get CURSOR_EXPIRED' },
   ALERT_STORE_INTERVAL: {
@@ -551,7 +557,7 @@ export function loadConfig(env: Env = process.env): Config {
       stoppedSensorsRetentionMs: e.SENSORS_STOPPED_RETENTION,
       writeIntervalMs: e.HISTORY_WRITE_INTERVAL,
     },
-    redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX },
+    redis: { url: e.REDIS_URL, channelPrefix: e.REDIS_CHANNEL_PREFIX, clusterNodes: e.REDIS_CLUSTER_NODES },
     alerts: {
       thresholdC: e.ALERT_THRESHOLD_C,
       retentionMs: e.ALERTS_RETENTION,

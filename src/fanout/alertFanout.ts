@@ -21,15 +21,48 @@
  * publisher sends a progress notice on `<prefix>:<stream>-progress` (the watermark, and the offset of
  * the last item published). That is what subscriptions join live and stored items by
  * (fanout/alertFeed.ts). Items published after they are stored (incident updates) carry neither.
+ *
+ * On a Redis Cluster (sharded pub/sub, fanout/redisBus.ts) there are no patterns, and what the joins
+ * rely on, a notice arriving after every item published before it on its partition, holds only
+ * among channels of one slot. So the channels are per partition group, not per sensor: partition p
+ * goes on group p % SHARD_GROUPS, whose item channel `<prefix>:<stream>:{<tag>}` and progress channel
+ * `<prefix>:<stream>-progress:{<tag>}` share the tag, hence the slot, hence the shard and connection.
+ * The tags are chosen so that the groups' slots are spread evenly over 0..16383: any split of the
+ * slots among masters shares the traffic out. Every replica subscribes to every group from the
+ * start and picks the sensors its listeners asked for; each replica so receives every item of the
+ * stream (what a pattern subscriber gets on one instance), and each shard carries only its groups.
  */
-import { Redis } from 'ioredis';
 import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
+import { CLUSTER_SLOTS, keySlot, type RedisTarget } from '../shared/redisTarget.js';
+import { connectRedisBus, type BusMessage, type RedisBus } from './redisBus.js';
 
 /** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
 const CHAINED = '#';
 /** How long a new listener waits for Redis to confirm its subscription before going on without it. */
 const SUBSCRIBE_WAIT_MS = 2000;
+/** Sharded pub/sub: channels per stream, each in its own sixteenth of the slots (the module comment). */
+export const SHARD_GROUPS = 16;
+
+/**
+ * The hash tag of each group: the first `g<k>.<n>` whose slot falls in the k-th of SHARD_GROUPS
+ * equal slot ranges (the same on every replica: a pure function of k).
+ */
+const SHARD_TAGS: readonly string[] = Array.from({ length: SHARD_GROUPS }, (_, k) => {
+  const width = CLUSTER_SLOTS / SHARD_GROUPS;
+  for (let n = 0; ; n++) {
+    const tag = `g${k}.${n}`;
+    if (Math.floor(keySlot(tag) / width) === k) return tag;
+  }
+});
+
+/** A stream's channels on sharded pub/sub: items and progress notices of each partition group. */
+export function shardChannels(channelPrefix: string, stream: string): { items: string[]; progress: string[] } {
+  return {
+    items: SHARD_TAGS.map((tag) => `${channelPrefix}:${stream}:{${tag}}`),
+    progress: SHARD_TAGS.map((tag) => `${channelPrefix}:${stream}-progress:{${tag}}`),
+  };
+}
 
 /** `link`: the item's place in its partition's chains (undefined: it was stored before it was published). */
 export type LiveListener<T> = (item: T, link: ChainLink | undefined) => void;
@@ -137,7 +170,7 @@ export function deserializeAlert(text: string): OverheatAlert {
 }
 
 export function connectAlertFanout(options: {
-  url: string;
+  redis: RedisTarget;
   channelPrefix: string;
   logger: Logger;
 }): Promise<AlertFanout> {
@@ -145,11 +178,16 @@ export function connectAlertFanout(options: {
 }
 
 /**
- * One stream's fan-out: channels `<prefix>:<stream>:<sensorId>`, its own two connections. Every
- * stream shares the control channel, so a resync replays all of them (a replay is harmless).
+ * One stream's fan-out: channels `<prefix>:<stream>:<sensorId>` (on a cluster, per partition group:
+ * the module comment), its own bus (two connections, or the cluster's). Every stream shares the
+ * control channel, so a resync replays all of them (a replay is harmless).
  */
-export async function connectFanout<T extends { readonly sensorId: string }>(options: {
-  url: string;
+export async function connectFanout<
+  T extends { readonly sensorId: string; readonly position: { readonly partition: number } },
+>(options: {
+  /** Where Redis is; or `bus`, a bus already connected (tests). */
+  redis?: RedisTarget;
+  bus?: RedisBus;
   channelPrefix: string;
   stream: string;
   codec: StreamCodec<T>;
@@ -158,27 +196,14 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   const log = options.logger.child({ module: 'fanout.redis', stream: options.stream });
   const channelPrefix = `${options.channelPrefix}:${options.stream}:`;
   const pattern = `${channelPrefix}*`;
-  const redisOptions = {
-    lazyConnect: true,
-    // Never queue while disconnected: a publish fails fast and the consumer moves on.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-  };
-  const pub = new Redis(options.url, { ...redisOptions, connectionName: `${options.stream}-pub` });
-  const sub = new Redis(options.url, {
-    ...redisOptions,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    connectionName: `${options.stream}-sub`,
-  });
-  for (const [name, conn] of [
-    ['pub', pub],
-    ['sub', sub],
-  ] as const) {
-    conn.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis error'));
-  }
-  await Promise.all([pub.connect(), sub.connect()]);
+  let bus: RedisBus;
+  if (options.bus) bus = options.bus;
+  else if (options.redis) bus = await connectRedisBus(options.redis, options.stream, options.logger);
+  else throw new Error('connectFanout needs `redis` or `bus`');
+  const shards = bus.sharded ? shardChannels(options.channelPrefix, options.stream) : undefined;
+  const shardProgress = new Set(shards?.progress);
+  const itemChannel = (item: T): string =>
+    shards ? shards.items[item.position.partition % SHARD_GROUPS]! : channelPrefix + item.sensorId;
 
   const controlChannel = `${options.channelPrefix}:control`;
   const progressChannel = `${options.channelPrefix}:${options.stream}-progress`;
@@ -189,15 +214,18 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
   let published = 0;
   let publishFailures = 0;
   let received = 0;
-  let wasReady = true;
 
   const dispatch = (channel: string, payload: string, viaPattern: boolean): void => {
-    const sensorId = channel.slice(channelPrefix.length);
-    const specific = bySensor.get(sensorId);
-    // A sensor may be reached both through its channel and the pattern: each path serves only its own listeners.
-    const targets = viaPattern ? everything : specific;
-    if (!targets || targets.size === 0) return;
-    received++;
+    let targets: Set<LiveListener<T>> | undefined;
+    if (shards) {
+      // A partition group's channel carries every sensor: the listeners are picked once decoded.
+      if (everything.size === 0 && bySensor.size === 0) return;
+    } else {
+      const specific = bySensor.get(channel.slice(channelPrefix.length));
+      // A sensor may be reached both through its channel and the pattern: each path serves only its own listeners.
+      targets = viaPattern ? everything : specific;
+      if (!targets || targets.size === 0) return;
+    }
     let item: T;
     let link: ChainLink | undefined;
     try {
@@ -212,7 +240,13 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       log.error({ channel, err: (err as Error).message }, 'undecodable item on redis');
       return;
     }
-    for (const listener of targets) {
+    if (shards) {
+      const specific = bySensor.get(item.sensorId);
+      targets = specific && everything.size > 0 ? new Set([...everything, ...specific]) : (specific ?? everything);
+      if (targets.size === 0) return;
+    }
+    received++;
+    for (const listener of targets!) {
       try {
         listener(item, link);
       } catch (err) {
@@ -235,8 +269,8 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
     holds = Math.max(0, holds - 1);
     resyncAll(why);
   };
-  sub.on('message', (channel: string, message: string) => {
-    if (channel === progressChannel) {
+  bus.onMessage((channel, message, viaPattern) => {
+    if (channel === progressChannel || shardProgress.has(channel)) {
       const [partition, watermark, last] = message.split(':').map(Number);
       if (![partition, watermark, last].every((n) => Number.isSafeInteger(n))) {
         log.error({ message }, 'undecodable progress notice on redis');
@@ -250,41 +284,27 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       if (message === 'resync') resyncAll('a replica could not publish some alerts');
       return;
     }
-    dispatch(channel, message, false);
+    dispatch(channel, message, viaPattern);
   });
-  sub.on('pmessage', (_pattern: string, channel: string, message: string) => dispatch(channel, message, true));
-  sub.on('close', () => {
-    if (!wasReady) return;
-    wasReady = false;
-    // Alerts published from now until re-subscribed are lost to us; one delivered live before the
-    // replay would move its subscriber's cursor past them.
-    hold('subscriber connection lost');
-  });
-  sub.on('ready', () => {
-    if (wasReady) return;
-    wasReady = true;
-    // ioredis re-subscribes by itself; subscribing again (idempotent in Redis) gives an ack that
-    // arrives after those, so subscriptions replay only once Redis delivers to us again.
-    const channels = [controlChannel, progressChannel, ...[...bySensor.keys()].map((id) => channelPrefix + id)];
-    void Promise.all([
-      channels.length > 0 ? sub.subscribe(...channels) : undefined,
-      everything.size > 0 ? sub.psubscribe(pattern) : undefined,
-    ])
-      .catch((err: Error) => log.warn({ err: err.message }, 're-subscribe after reconnect failed'))
-      .finally(() => releaseHold('subscriber connection restored'));
+  bus.onDelivery((state) => {
+    // Alerts published from a loss until re-subscribed are lost to us; one delivered live before the
+    // replay would move its subscriber's cursor past them. The bus re-subscribes by itself.
+    if (state === 'lost') hold('subscriber connection lost');
+    else releaseHold('subscriber connection restored');
   });
 
-  await sub.subscribe(controlChannel, progressChannel);
+  await bus.subscribe(
+    shards ? [controlChannel, ...shards.items, ...shards.progress] : [controlChannel, progressChannel],
+  );
   // After a failed publish, nothing more is published until every replica has been told to resync:
   // an alert published after a lost one would move subscribers' cursors past it for good, while
   // alerts held back are all read again by the resync (they are stored before they are published).
   let owedResync = false;
   const resyncSender = setInterval(() => {
     if (!owedResync) return;
-    pub.publish(controlChannel, 'resync').then(
-      () => (owedResync = false),
-      () => undefined,
-    );
+    void bus.publish([{ channel: controlChannel, message: 'resync' }]).then(({ failed }) => {
+      if (failed === 0) owedResync = false;
+    });
   }, 250);
   resyncSender.unref();
 
@@ -323,23 +343,29 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
         publishFailures += items.length;
         return;
       }
+      let messages: BusMessage[];
       try {
-        const pipeline = pub.pipeline();
-        items.forEach((item, i) => {
+        messages = items.map((item, i) => {
           const encoded = options.codec.encode(item);
           const link = links?.[i];
-          pipeline.publish(channelPrefix + item.sensorId, link ? `${CHAINED}${encodeLink(link)}\n${encoded}` : encoded);
+          return {
+            channel: itemChannel(item),
+            message: link ? `${CHAINED}${encodeLink(link)}\n${encoded}` : encoded,
+          };
         });
-        const results = await pipeline.exec();
-        const failed = results?.filter(([err]) => err).length ?? items.length;
-        published += items.length - failed;
-        publishFailures += failed;
-        if (failed > 0) owedResync = true;
       } catch (err) {
         publishFailures += items.length;
         owedResync = true;
+        log.error({ err: (err as Error).message, items: items.length }, 'unencodable item; subscribers will resync');
+        return;
+      }
+      const { failed, error } = await bus.publish(messages);
+      published += items.length - failed;
+      publishFailures += failed;
+      if (failed > 0) {
+        owedResync = true;
         log.warn(
-          { err: (err as Error).message, items: items.length },
+          { err: error, failed, items: items.length },
           'publish failed; subscribers will recover from the store',
         );
       }
@@ -348,30 +374,51 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       // Like a failed publish, a notice not sent is made good by the resync (subscriptions waiting for
       // it also look at the watermarks now and then: alertFeed's PROGRESS_POLL_MS).
       if (owedResync) return;
-      await pub
-        .publish(progressChannel, `${progress.partition}:${progress.watermark}:${progress.last}`)
-        .catch((err: Error) => {
-          owedResync = true;
-          log.warn({ err: err.message }, 'progress notice not published; subscribers will resync');
-        });
+      const { failed, error } = await bus.publish([
+        {
+          channel: shards ? shards.progress[progress.partition % SHARD_GROUPS]! : progressChannel,
+          message: `${progress.partition}:${progress.watermark}:${progress.last}`,
+        },
+      ]);
+      if (failed > 0) {
+        owedResync = true;
+        log.warn({ err: error }, 'progress notice not published; subscribers will resync');
+      }
     },
     onProgress(listener) {
       progressListeners.add(listener);
       return () => progressListeners.delete(listener);
     },
     async listen(sensorIds, listener) {
+      if (shards) {
+        // Every group is subscribed from the start: nothing to wait for (a loss since holds).
+        const ids = sensorIds === undefined ? undefined : [...new Set(sensorIds)];
+        if (!ids) everything.add(listener);
+        for (const id of ids ?? []) {
+          const set = bySensor.get(id) ?? new Set();
+          set.add(listener);
+          bySensor.set(id, set);
+        }
+        return () => {
+          if (!ids) everything.delete(listener);
+          for (const id of ids ?? []) {
+            const set = bySensor.get(id);
+            if (set?.delete(listener) && set.size === 0) bySensor.delete(id);
+          }
+        };
+      }
       if (sensorIds === undefined) {
         everything.add(listener);
         if (everything.size === 1)
           confirmations.set(
             pattern,
-            subscribeQuietly(() => sub.psubscribe(pattern), pattern),
+            subscribeQuietly(() => bus.psubscribe(pattern), pattern),
           );
         await confirmed([pattern]);
         return () => {
           if (everything.delete(listener) && everything.size === 0) {
             confirmations.delete(pattern);
-            void subscribeQuietly(() => sub.punsubscribe(pattern), pattern);
+            void subscribeQuietly(() => bus.punsubscribe(pattern), pattern);
           }
         };
       }
@@ -387,7 +434,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
         set.add(listener);
       }
       if (fresh.length > 0) {
-        const ack = subscribeQuietly(() => sub.subscribe(...fresh.map((id) => channelPrefix + id)), 'sensor channels');
+        const ack = subscribeQuietly(() => bus.subscribe(fresh.map((id) => channelPrefix + id)), 'sensor channels');
         for (const id of fresh) confirmations.set(channelPrefix + id, ack);
       }
       await confirmed(ids.map((id) => channelPrefix + id));
@@ -402,7 +449,7 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
         }
         if (gone.length > 0) {
           for (const id of gone) confirmations.delete(channelPrefix + id);
-          void subscribeQuietly(() => sub.unsubscribe(...gone.map((id) => channelPrefix + id)), 'sensor channels');
+          void subscribeQuietly(() => bus.unsubscribe(gone.map((id) => channelPrefix + id)), 'sensor channels');
         }
       };
     },
@@ -411,13 +458,11 @@ export async function connectFanout<T extends { readonly sensorId: string }>(opt
       return () => resyncListeners.delete(listener);
     },
     isHolding: () => holds > 0,
-    isReady: () => pub.status === 'ready' && sub.status === 'ready',
+    isReady: () => bus.isReady(),
     stats: () => ({ published, publishFailures, received }),
     async dispose() {
       clearInterval(resyncSender);
-      await Promise.allSettled([pub.quit(), sub.quit()]);
-      pub.disconnect();
-      sub.disconnect();
+      await bus.dispose();
     },
   };
 }

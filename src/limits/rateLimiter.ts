@@ -3,11 +3,13 @@
  * (bucket, principal), counted by a Lua script so that the check and the count are one step.
  * A refused request does not count. While Redis is unreachable each replica applies the same
  * limits on its own (so the limit holds per replica instead of across them) and logs it once.
+ * On a Redis Cluster the credential is the key's hash tag (`<prefix>:rate:{<principal>}:<bucket>`):
+ * every key of one credential lives in one slot, so a script may ever touch several of them.
  */
-import { Redis } from 'ioredis';
 import { GraphQLError } from 'graphql';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { commandClient, type RedisTarget } from '../shared/redisTarget.js';
 
 export interface RateLimit {
   /** Units allowed per window (requests, or readings for ingestion). */
@@ -69,14 +71,19 @@ export function localWindows(): (key: string, units: number, limit: RateLimit) =
   };
 }
 
+/** The Redis key of a credential's window in a bucket: the credential is the hash tag (module comment). */
+export function rateKey(prefix: string, bucket: RateBucket, principalId: string): string {
+  return `${prefix}:rate:{${principalId}}:${bucket}`;
+}
+
 export async function connectRateLimiter(o: {
-  url: string;
+  redis: RedisTarget;
   prefix: string;
   limits: Readonly<Record<RateBucket, RateLimit>>;
   logger: Logger;
 }): Promise<RateLimiter> {
   const log = o.logger.child({ module: 'limits.rate' });
-  const redis = new Redis(o.url, {
+  const redis = commandClient(o.redis, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -97,7 +104,7 @@ export async function connectRateLimiter(o: {
     async take(bucket, principalId, units = 1) {
       const limit = o.limits[bucket];
       if (units > limit.limit) throw rateLimited(bucket, limit, limit.windowMs);
-      const key = `${o.prefix}:rate:${bucket}:${principalId}`;
+      const key = rateKey(o.prefix, bucket, principalId);
       let allowed: boolean;
       let retryAfterMs: number;
       try {
