@@ -19,14 +19,16 @@ import { runShutdown, type ShutdownStep } from './lifecycle/shutdown.js';
 import { connectRateLimiter, type RateLimiter } from './limits/rateLimiter.js';
 import { createReadGate } from './limits/readGate.js';
 import type { Logger } from './logger.js';
+import { cachedReading } from './observability/cachedReading.js';
 import { createMetrics } from './observability/metrics.js';
 import { createReadiness, type Readiness, type ReadinessReport } from './observability/readiness.js';
 import type { Services } from './resolvers/services.js';
 import { buildAppSchema } from './resolvers/buildSchema.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
 import { connectMongoStore, type MongoStore } from './store/mongoStore.js';
+import { createConsumerLagReader, type ConsumerLagReader } from './stream/consumerLag.js';
 import { createKafka, ensureTopics } from './stream/kafka.js';
-import { createIncidentTracker } from './stream/incidentTracker.js';
+import { createIncidentTracker, type IncidentTracker } from './stream/incidentTracker.js';
 import { startAlertPath } from './stream/alertPath.js';
 import type { ReadingConsumer } from './stream/groupMember.js';
 import { startHistoryConsumer } from './stream/historyConsumer.js';
@@ -63,6 +65,11 @@ const SIMULATORS_STOP_MS = 3000;
 const PRODUCER_FLUSH_MS = 2000;
 /** Time each remaining step (consumers excepted) gets. */
 const STEP_MS = 2000;
+/** Consumer lag read from Kafka is reused this long (Prometheus scrapes every 5 s in deploy/). */
+const LAG_MAX_AGE_MS = 4000;
+/** A scrape waits this long for a new lag reading, then serves the last one if younger than LAG_STALE_MS. */
+const LAG_WAIT_MS = 1000;
+const LAG_STALE_MS = 30_000;
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   return (await startAppWithParts(config, logger)).app;
@@ -83,6 +90,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
   let rateLimiter: RateLimiter | undefined;
+  let lagReader: ConsumerLagReader | undefined;
   let readiness: Readiness | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -129,6 +137,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         },
         { name: 'retention', timeoutMs: STEP_MS, run: () => retention?.dispose() },
         { name: 'producer', timeoutMs: PRODUCER_FLUSH_MS + STEP_MS, run: () => producer?.dispose(PRODUCER_FLUSH_MS) },
+        { name: 'consumer lag', timeoutMs: STEP_MS, run: () => lagReader?.dispose() },
         {
           name: 'redis',
           timeoutMs: STEP_MS,
@@ -227,6 +236,15 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       },
     });
     const joins = config.kafka.consumers;
+    const incidents: IncidentTracker | undefined = joins.alerts
+      ? createIncidentTracker({
+          store: store.incidents,
+          topic: config.kafka.readingsTopic,
+          defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
+          rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
+          refreshMs: config.incidents.refreshMs,
+        })
+      : undefined;
     if (joins.alerts || joins.history) {
       const common = {
         kafka,
@@ -239,7 +257,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
-        joins.alerts
+        joins.alerts && incidents
           ? startAlertPath({
               ...common,
               groupId: config.kafka.groupId,
@@ -247,13 +265,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
               fanout,
               storeIntervalMs: config.alerts.storeIntervalMs,
               incidentFanout,
-              incidents: createIncidentTracker({
-                store: store.incidents,
-                topic: config.kafka.readingsTopic,
-                defaults: { thresholdC: config.alerts.thresholdC, hysteresisC: config.incidents.hysteresisC },
-                rule: { clearReadings: config.incidents.clearReadings, clearAfterMs: config.incidents.clearAfterMs },
-                refreshMs: config.incidents.refreshMs,
-              }),
+              incidents,
             })
           : undefined,
         joins.history
@@ -272,7 +284,17 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       logger,
     });
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
-    const services: Services = { config, store, producer, fleet, feed, incidentFeed, rateLimiter, readGate };
+    const services: Services = {
+      config,
+      store,
+      producer,
+      fleet,
+      feed,
+      incidentFeed,
+      rateLimiter,
+      readGate,
+      deliveries: metrics.observer,
+    };
     const schema = await buildAppSchema(services);
     const ready = { store, fanout, producer, consumer, historyConsumer };
     readiness = createReadiness({
@@ -309,7 +331,18 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       readiness: report,
       metrics,
     });
-    bindMetrics(metrics, { store, consumer, historyConsumer, fanout, producer, fleet, feed, http });
+    // Every replica reports the groups' lag, whether or not it consumes: they are the groups' figures.
+    lagReader = createConsumerLagReader({
+      kafka,
+      topic: config.kafka.readingsTopic,
+      groups: [
+        { name: 'alerts', groupId: config.kafka.groupId },
+        { name: 'history', groupId: `${config.kafka.groupId}.history` },
+      ],
+      logger,
+    });
+    bindMetrics(metrics, { store, consumer, historyConsumer, fanout, producer, fleet, feed, http, incidents });
+    metrics.bind({ consumerLag: lagFromKafka(lagReader, log) });
   } catch (err) {
     log.error({ err }, 'start failed; releasing what was opened');
     await stop('start failed');
@@ -339,6 +372,7 @@ function bindMetrics(
     fleet: SensorFleet;
     feed: AlertFeed;
     http: HttpFrontDoor;
+    incidents?: IncidentTracker;
   },
 ): void {
   metrics.bind({
@@ -359,5 +393,27 @@ function bindMetrics(
     websocketConnections: () => p.http.connections(),
     websocketsClosedOverBudget: () => p.http.socketsOverBudget(),
     alertDeliveries: () => p.feed.delivered(),
+    incidentsOpen: p.incidents && (() => p.incidents!.running()),
+  });
+}
+
+/** Consumer lag for /metrics: read at scrape time, bounded, and never failing the scrape. */
+function lagFromKafka(reader: ConsumerLagReader, log: Logger) {
+  let failing = false;
+  return cachedReading(() => reader.read(), {
+    maxAgeMs: LAG_MAX_AGE_MS,
+    waitMs: LAG_WAIT_MS,
+    staleAfterMs: LAG_STALE_MS,
+    // Once per outage at warn: while Kafka is down every scrape would say it again.
+    onError: (err) => {
+      const message = (err as Error).message;
+      if (failing) log.debug({ err: message }, 'consumer lag still unreadable');
+      else log.warn({ err: message }, 'consumer lag unreadable; /metrics goes without it until Kafka answers');
+      failing = true;
+    },
+    onRecovered: () => {
+      failing = false;
+      log.info('consumer lag readable again');
+    },
   });
 }

@@ -407,6 +407,7 @@ export const VARIABLES = {
   LIMIT_OPERATION_NAME_LENGTH: { schema: int(100, 1, 10_000), doc: 'operation name length' },
   LIMIT_VARIABLES_DEPTH: { schema: int(8, 2, 1000), doc: 'nesting of the variables JSON' },
   RATE_LIMIT_MUTATIONS: { schema: rate({ limit: 300, windowMs: 60_000 }), doc: 'mutations per credential' },
+  RATE_LIMIT_STOPS: { schema: rate({ limit: 300, windowMs: 60_000 }), doc: 'stopSensors calls per credential' },
   RATE_LIMIT_INGEST: { schema: rate({ limit: 120_000, windowMs: 60_000 }), doc: 'ingested readings per credential' },
   RATE_LIMIT_SUBSCRIPTIONS: {
     schema: rate({ limit: 300, windowMs: 60_000 }),
@@ -616,6 +617,7 @@ export function loadConfig(env: Env = process.env): Config {
       },
       rates: {
         mutations: e.RATE_LIMIT_MUTATIONS,
+        stops: e.RATE_LIMIT_STOPS,
         ingest: e.RATE_LIMIT_INGEST,
         subscriptions: e.RATE_LIMIT_SUBSCRIPTIONS,
       },

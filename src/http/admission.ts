@@ -6,7 +6,6 @@
  */
 import {
   GraphQLError,
-  OperationTypeNode,
   getOperationAST,
   parse,
   validate,
@@ -15,10 +14,10 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import type { Principal } from '../auth/credentials.js';
-import { authorizeOperation } from '../auth/policy.js';
+import { authorizeOperation, rootFields } from '../auth/policy.js';
 import { ErrorCode } from '../errors.js';
 import { checkDocument, checkVariables, limitError, type OperationLimits } from '../limits/operationLimits.js';
-import type { RateLimiter } from '../limits/rateLimiter.js';
+import { rateBucketOf, type RateLimiter } from '../limits/rateLimiter.js';
 
 export interface GraphQLRequestText {
   query: unknown;
@@ -123,9 +122,8 @@ export function createAdmission(o: {
       const denied = authorizeOperation(principal, document, operation, o.introspection, o.schema);
       if (denied) return { ok: false, error: denied };
       try {
-        if (operation.operation === OperationTypeNode.MUTATION) await o.rateLimiter.take('mutations', principal.id);
-        if (operation.operation === OperationTypeNode.SUBSCRIPTION)
-          await o.rateLimiter.take('subscriptions', principal.id);
+        const bucket = rateBucketOf(operation.operation, () => rootFields(document, operation));
+        if (bucket) await o.rateLimiter.take(bucket, principal.id);
       } catch (err) {
         if (err instanceof GraphQLError) return { ok: false, error: err };
         throw err;

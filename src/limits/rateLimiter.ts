@@ -5,8 +5,11 @@
  * limits on its own (so the limit holds per replica instead of across them) and logs it once.
  * On a Redis Cluster the credential is the key's hash tag (`<prefix>:rate:{<principal>}:<bucket>`):
  * every key of one credential lives in one slot, so a script may ever touch several of them.
+ *
+ * Stopping sensors has a bucket of its own (rateBucketOf): a stop sheds load, so a burst of other
+ * mutations (starts, thresholds) must never leave a credential unable to stop what it started.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { commandClient, type RedisTarget } from '../shared/redisTarget.js';
@@ -17,7 +20,26 @@ export interface RateLimit {
   readonly windowMs: number;
 }
 
-export type RateBucket = 'mutations' | 'ingest' | 'subscriptions';
+export type RateBucket = 'mutations' | 'stops' | 'ingest' | 'subscriptions';
+
+/** Root fields that only stop sensors: an operation made of these alone takes from `stops`. */
+const STOP_FIELDS: ReadonlySet<string> = new Set(['stopSensors', '__typename']);
+
+/**
+ * The bucket an operation takes one unit from at admission, or none (queries are not rate-limited;
+ * ingestion counts its readings in the resolver). A mutation whose root fields all stop sensors
+ * takes from `stops`, which no other mutation touches; a mutation that also does anything else
+ * takes from `mutations`, so a stop cannot carry a start past the limit.
+ */
+export function rateBucketOf(
+  operation: OperationTypeNode,
+  rootFields: () => readonly string[],
+): RateBucket | undefined {
+  if (operation === OperationTypeNode.SUBSCRIPTION) return 'subscriptions';
+  if (operation !== OperationTypeNode.MUTATION) return undefined;
+  const fields = rootFields();
+  return fields.some((f) => f !== '__typename') && fields.every((f) => STOP_FIELDS.has(f)) ? 'stops' : 'mutations';
+}
 
 export interface RateLimiter {
   /** Takes `units` from the principal's bucket, or throws RATE_LIMITED with a retry-after. */

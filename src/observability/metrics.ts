@@ -2,10 +2,13 @@
  * Prometheus metrics of one replica (prom-client), served at /metrics; the Grafana dashboard in
  * deploy/grafana reads them. Three kinds:
  * - Node's default process metrics, prefixed `iot_` (`iot_process_resident_memory_bytes`, ...);
- * - counters and gauges read from the parts' own stats at scrape time (`sources`);
- * - histograms observed as things happen: alert latency, consumer batch size, store write time.
+ * - counters and gauges read from the parts' own stats at scrape time (`sources`), consumer lag
+ *   included (read from Kafka, bounded by observability/cachedReading.ts);
+ * - histograms observed as things happen: alert latency, delivery latency, consumer batch size,
+ *   store write time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { kindHistogram } from './kindHistogram.js';
 
 /** What the pipeline reports while it runs (handed to the parts that observe). */
 export interface PipelineObserver {
@@ -17,6 +20,21 @@ export interface PipelineObserver {
   storeWrite(what: 'alerts' | 'incident updates' | 'incidents' | 'readings', ms: number): void;
   /** Where a batch with alerts spent its time on the alert path (see AlertStage). */
   alertStage(stage: AlertStage, ms: number): void;
+  /** From a critical reading's timestamp to its alert handed to a subscriber (observability/deliveryLatency.ts). */
+  alertDelivered(kind: SubscriptionKind, latencyMs: number): void;
+}
+
+/**
+ * What an overheatAlerts subscription listens to: `all` sensors, `filtered` by the sensorIds it
+ * named, or `scoped` by its credential (a device or scoped viewer sees its own sensors only).
+ */
+export type SubscriptionKind = 'all' | 'filtered' | 'scoped';
+
+/** Messages of one partition a consumer group has not committed yet. */
+export interface LagFigure {
+  readonly group: string;
+  readonly partition: number;
+  readonly messages: number;
 }
 
 /**
@@ -47,6 +65,10 @@ export interface MetricSources {
   websocketConnections?: () => number;
   websocketsClosedOverBudget?: () => number;
   alertDeliveries?: () => number;
+  /** Incidents not cleared on the partitions this replica's alert path holds. */
+  incidentsOpen?: () => number;
+  /** Undefined when the figures cannot be had (Kafka unreachable, or slower than a scrape may wait). */
+  consumerLag?: () => Promise<readonly LagFigure[] | undefined>;
 }
 
 export interface Metrics {
@@ -62,6 +84,7 @@ export const NO_OBSERVER: PipelineObserver = {
   batchConsumed: () => undefined,
   storeWrite: () => undefined,
   alertStage: () => undefined,
+  alertDelivered: () => undefined,
 };
 
 let heapAfterLastGc = 0;
@@ -83,7 +106,12 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'iot_' });
   const sources: MetricSources = {};
 
-  const fromSource = (type: 'counter' | 'gauge', name: string, help: string, key: keyof MetricSources): void => {
+  const fromSource = (
+    type: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    key: Exclude<keyof MetricSources, 'consumerLag'>,
+  ): void => {
     const read = (): number | undefined => sources[key]?.();
     if (type === 'counter') {
       new Counter({
@@ -149,6 +177,24 @@ export function createMetrics(): Metrics {
     'websocketsClosedOverBudget',
   );
   fromSource('counter', 'alert_deliveries_total', 'Alerts handed to subscribers on this replica.', 'alertDeliveries');
+  fromSource(
+    'gauge',
+    'incidents_open',
+    "Incidents open or acknowledged, not cleared, on the partitions this replica's alert path holds (sum over replicas for the fleet).",
+    'incidentsOpen',
+  );
+  new Gauge({
+    name: 'iot_consumer_lag_messages',
+    help: 'Messages of a readings partition not yet committed by a consumer group (alerts: KAFKA_GROUP_ID, history: <KAFKA_GROUP_ID>.history). Every replica reports the same figures: take max() by group and partition.',
+    labelNames: ['group', 'partition'] as const,
+    registers: [registry],
+    async collect() {
+      const figures = await sources.consumerLag?.();
+      // Partitions and groups come and go with the figures: nothing is left from an older read.
+      this.reset();
+      for (const f of figures ?? []) this.set({ group: f.group, partition: String(f.partition) }, f.messages);
+    },
+  });
   // The V8 heap in use, under the name the benchmark and older dashboards read.
   new Gauge({
     name: 'iot_process_heap_used_bytes',
@@ -205,6 +251,21 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  // Observed per delivery, to every subscriber: a histogram cheap to observe (kindHistogram.ts).
+  const alertDelivery = kindHistogram({
+    name: 'iot_alert_delivery_seconds',
+    help: "From a critical reading's timestamp to its alert handed to a subscriber on this replica, by subscription kind (all, filtered, scoped); alerts detected before the subscription began (replayed history) are not counted.",
+    label: 'kind',
+    values: ['all', 'filtered', 'scoped'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registry,
+  });
+  const deliveryByKind: Record<SubscriptionKind, (seconds: number) => void> = {
+    all: alertDelivery.of('all'),
+    filtered: alertDelivery.of('filtered'),
+    scoped: alertDelivery.of('scoped'),
+  };
+
   const alertStage = new Histogram({
     name: 'iot_alert_stage_seconds',
     help: 'Time a batch with alerts spent in each stage of the alert path (queued, judge, store, watermark, publish).',
@@ -219,6 +280,7 @@ export function createMetrics(): Metrics {
       batchConsumed: (role, messages) => batchSize.observe({ group: role }, messages),
       storeWrite: (what, ms) => storeWrite.observe({ what }, ms / 1000),
       alertStage: (stage, ms) => alertStage.observe({ stage }, Math.max(0, ms) / 1000),
+      alertDelivered: (kind, ms) => deliveryByKind[kind](Math.max(0, ms) / 1000),
     },
     bind(more) {
       Object.assign(sources, more);

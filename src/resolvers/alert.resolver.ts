@@ -10,6 +10,7 @@ import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
 import type { GraphQLContext, Services } from './services.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import { checkPageSize, checkSensorId, checkSensorIds } from './validate.js';
+import { deliveryClock, subscriptionKindOf, timedPulls, timedPushes } from '../observability/deliveryLatency.js';
 
 interface OverheatAlertsArgs {
   sensorIds?: string[] | null;
@@ -24,6 +25,7 @@ export function overheatAlertsSubscribe(
 ) {
   return (args: OverheatAlertsArgs): AsyncIterable<DeliveredAlert> => {
     let sensorIds = checkSensorIds(args.sensorIds, 'sensorIds');
+    const kind = subscriptionKindOf({ scopedCredential: principal.sensors !== undefined, sensorIdsGiven: !!sensorIds });
     // A scoped credential sees its sensors only: without a filter, its scope is the filter.
     if (sensorIds) checkScope(principal, sensorIds, 'sensorIds');
     else if (principal.sensors) sensorIds = [...principal.sensors];
@@ -32,7 +34,12 @@ export function overheatAlertsSubscribe(
       after = AlertCursor.decode(args.after);
       if (!after) throw badUserInput('after', 'after is not a cursor received from overheatAlerts');
     }
-    return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: delivery.sink });
+    if (!services.deliveries)
+      return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: delivery.sink });
+    const clock = deliveryClock(services.deliveries, kind);
+    if (delivery.sink)
+      return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: timedPushes(delivery.sink, clock) });
+    return timedPulls(services.feed.open({ sensorIds, after, budget: delivery.budget }), clock);
   };
 }
 

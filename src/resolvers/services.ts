@@ -3,6 +3,7 @@ import type { Principal } from '../auth/credentials.js';
 import type { Config } from '../config.js';
 import type { RateLimiter } from '../limits/rateLimiter.js';
 import type { ReadGate } from '../limits/readGate.js';
+import type { PipelineObserver } from '../observability/metrics.js';
 import type { AlertFeed, Feed } from '../fanout/alertFeed.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
@@ -28,6 +29,8 @@ export interface Services {
   readonly rateLimiter: RateLimiter;
   /** Every history read goes through it (see limits/readGate.ts). */
   readonly readGate: ReadGate;
+  /** Told of each overheat alert handed to a subscriber (delivery latency); absent, nothing is timed. */
+  readonly deliveries?: Pick<PipelineObserver, 'alertDelivered'> | undefined;
 }
 
 /** The GraphQL context of every operation, over HTTP and WebSocket alike. */

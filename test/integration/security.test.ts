@@ -476,20 +476,21 @@ describe('abusive documents are refused before they execute', () => {
 
 describe('limits per credential', () => {
   it('holds a mutation rate limit across both replicas, with RATE_LIMITED and a retry-after', async () => {
-    const stop = OPERATIONS.stopSensors;
+    const mutation = { query: 'mutation { setThreshold(sensorIds: ["rate-probe"], thresholdC: 90) { sensorId } }' };
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => http(i % 2 === 0 ? a.url : b.url, stop, bearer(KEY.rate))),
+      Array.from({ length: 30 }, (_, i) => http(i % 2 === 0 ? a.url : b.url, mutation, bearer(KEY.rate))),
     );
     expect(results.flatMap(codesOf)).toEqual([]);
     for (const url of [a.url, b.url]) {
-      const refused = await http(url, stop, bearer(KEY.rate));
+      const refused = await http(url, mutation, bearer(KEY.rate));
       expect(refused.status).toBe(429);
       expect(codesOf(refused)).toEqual(['RATE_LIMITED']);
       expect(refused.errors![0]!.extensions!.retryAfterMs).toBeGreaterThan(0);
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     }
-    // Another credential is not affected.
-    expect(codesOf(await http(a.url, stop, bearer(KEY.operator)))).toEqual([]);
+    // Another credential is not affected, and stops have a bucket of their own.
+    expect(codesOf(await http(a.url, mutation, bearer(KEY.operator)))).toEqual([]);
+    expect(codesOf(await http(b.url, OPERATIONS.stopSensors, bearer(KEY.rate)))).toEqual([]);
   });
 
   it('counts ingested readings, not requests, against the ingest rate', async () => {

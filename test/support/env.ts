@@ -39,6 +39,7 @@ export function storeOptionsFrom(env: Record<string, string>): {
 export const OPEN_ACCESS: Readonly<Record<string, string>> = {
   AUTH_ANONYMOUS_ROLE: 'admin',
   RATE_LIMIT_MUTATIONS: '1000000/1m',
+  RATE_LIMIT_STOPS: '1000000/1m',
   RATE_LIMIT_INGEST: '100000000/1m',
   RATE_LIMIT_SUBSCRIPTIONS: '1000000/1m',
   LIMIT_CONNECTIONS_PER_ADDRESS: '100000',

@@ -1,8 +1,9 @@
 /**
  * Grafana cannot run here, so its provisioning is checked offline: every file parses, every panel
- * and variable names a provisioned datasource, and every query the sensor dashboard sends to the API
+ * and variable names a provisioned datasource, every query the sensor dashboard sends to the API
  * is a valid operation of schema.graphql, whose variables are all given and whose row and column
- * selectors name fields the response has.
+ * selectors name fields the response has, and every metric a Prometheus panel reads is one the
+ * API's /metrics exposes (its registry, rendered as a scrape would).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import {
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const provisioning = join(root, 'deploy/grafana/provisioning');
@@ -27,6 +29,7 @@ const schema: GraphQLSchema = buildSchema(readFileSync(join(root, 'schema.graphq
 
 interface Target {
   refId: string;
+  expr?: string;
   datasource?: { uid: string };
   type?: string;
   url_options?: { body_graphql_query?: string; body_graphql_variables?: string };
@@ -124,5 +127,58 @@ describe('Grafana provisioning', () => {
       const rowType = typeAt(schema.getQueryType()!, path);
       for (const c of target.columns ?? []) expect(() => typeAt(rowType, c.selector.split('.')), where).not.toThrow();
     }
+  });
+});
+
+/** Metric families of /metrics by name and type, from the `# TYPE` lines of a render. */
+async function exposedFamilies(): Promise<Map<string, string>> {
+  const text = await createMetrics().render();
+  return new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+/** The series names a PromQL expression reads (names of this app start with `iot_`). */
+const seriesIn = (expr: string): string[] => [...new Set(expr.match(/\biot_[a-z0-9_]+/g) ?? [])];
+
+describe('Prometheus panels', () => {
+  const pipeline = dashboards.find((d) => d.uid === 'iot-pipeline')!;
+  const prometheusTargets = dashboards.flatMap((d) =>
+    d.panels
+      .filter((p) => p.datasource?.uid === 'prometheus')
+      .flatMap((p) => (p.targets ?? []).map((t) => ({ where: `${d.title} / ${p.title}`, expr: t.expr ?? '' }))),
+  );
+
+  it('read only metrics the API exposes, histograms through their _bucket, _sum or _count series', async () => {
+    const families = await exposedFamilies();
+    expect(prometheusTargets.length).toBeGreaterThanOrEqual(10);
+    for (const { where, expr } of prometheusTargets) {
+      const series = seriesIn(expr);
+      expect(series, `${where}: ${expr}`).not.toEqual([]);
+      for (const name of series) {
+        const histogram = /^(.+)_(bucket|sum|count)$/.exec(name);
+        const known =
+          (families.has(name) && families.get(name) !== 'histogram') ||
+          (histogram !== null && families.get(histogram[1]!) === 'histogram');
+        expect(known, `${where} reads ${name}, which /metrics does not expose`).toBe(true);
+      }
+    }
+  });
+
+  it('show consumer lag per group and partition, taking the max of what every replica reports', () => {
+    const lag = prometheusTargets.filter((t) => seriesIn(t.expr).includes('iot_consumer_lag_messages'));
+    expect(lag.map((t) => t.where)).toEqual([`${pipeline.title} / Consumer lag (messages) by group and partition`]);
+    expect(lag[0]!.expr.replace(/\s+/g, ' ')).toMatch(/^max by \(group, partition\) \(iot_consumer_lag_messages\)$/);
+  });
+
+  it('show alert delivery latency by subscription kind, and latency to publish, as p50 and p99', () => {
+    const quantiles = (series: string, by: string) =>
+      prometheusTargets
+        .filter((t) => seriesIn(t.expr).includes(series))
+        .map(
+          (t) =>
+            new RegExp(`^histogram_quantile\\((0\\.\\d+), sum by \\(${by}\\) \\(rate\\(${series}\\[`).exec(t.expr)?.[1],
+        )
+        .sort();
+    expect(quantiles('iot_alert_delivery_seconds_bucket', 'kind, le')).toEqual(['0.5', '0.99']);
+    expect(quantiles('iot_alert_latency_seconds_bucket', 'le')).toEqual(['0.5', '0.99']);
   });
 });
