@@ -44,7 +44,7 @@ import type { MongoStore } from '../store/mongoStore.js';
 import { NO_OBSERVER, type PipelineObserver } from '../observability/metrics.js';
 import { allSettledOrThrow, retryUntilDone, sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
-import { idempotentProducer } from './kafka.js';
+import { idempotentProducer, PartitionedBatch, partitionCount } from './kafka.js';
 import { AlertChain } from './alertChain.js';
 import { createReadingWriter } from './readingWriter.js';
 import { createStoreBacklog } from './storeBacklog.js';
@@ -182,6 +182,8 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
   // Only the alert path dead-letters (the history consumer sees the same messages and skips them).
   const dlqProducer: Producer | undefined = o.role === 'alerts' ? idempotentProducer(o.kafka) : undefined;
   await Promise.all([consumer.connect(), dlqProducer?.connect()]);
+  // Dead letters go partition by partition, as readings do (stream/kafka.ts PartitionedBatch).
+  const dlqPartitions = dlqProducer ? await partitionCount(o.kafka, o.deadLetterTopic) : 0;
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
   // Reading counts come from the writer; only the consumer's own counters live here.
@@ -274,26 +276,25 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const owner = inHand(p);
     if (rejected.length > 0) {
       const failedAt = new Date(now).toISOString();
-      await durably('dead-letter', owner, () =>
-        dlqProducer!.send({
-          topic: o.deadLetterTopic,
-          acks: -1,
-          messages: rejected.map(({ message, rejection }) => {
-            const headers: IHeaders = {
-              // The producer's own headers travel with the message, so it can be traced and replayed.
-              ...message.headers,
-              'dlq.code': rejection.code,
-              'dlq.reason': rejection.message,
-              'dlq.field': rejection.field,
-              'dlq.source.topic': batch.topic,
-              'dlq.source.partition': String(batch.partition),
-              'dlq.source.offset': message.offset,
-              'dlq.failed-at': failedAt,
-            };
-            return { key: message.key, value: message.value, headers };
-          }),
+      const deadLetters = new PartitionedBatch(
+        o.deadLetterTopic,
+        rejected.map(({ message, rejection }) => {
+          const headers: IHeaders = {
+            // The producer's own headers travel with the message, so it can be traced and replayed.
+            ...message.headers,
+            'dlq.code': rejection.code,
+            'dlq.reason': rejection.message,
+            'dlq.field': rejection.field,
+            'dlq.source.topic': batch.topic,
+            'dlq.source.partition': String(batch.partition),
+            'dlq.source.offset': message.offset,
+            'dlq.failed-at': failedAt,
+          };
+          return { key: message.key, value: message.value, headers };
         }),
+        dlqPartitions,
       );
+      await durably('dead-letter', owner, () => deadLetters.send(dlqProducer!));
       stats.deadLettered += rejected.length;
       for (const { rejection } of rejected)
         stats.deadLetteredByCode[rejection.code] = (stats.deadLetteredByCode[rejection.code] ?? 0) + 1;
