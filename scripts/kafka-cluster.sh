@@ -157,11 +157,16 @@ wait_node() { # the client port opens; the brokers register with the quorum once
   die "node $n did not open $HOST:$(client_port "$n") within 90s"
 }
 
-stop_node() {
-  local n=$1 signal=${2:-TERM} pid i
-  pid="$(pid_of "$n")" || { rm -f "$(node_dir "$n")/kafka.pid"; return 0; }
-  log "stopping node $n (pid $pid, SIG$signal)"
-  kill -"$signal" "$pid" 2>/dev/null || true
+signal_node() { # signal_node node signal: sends it, prints the pid it went to (nothing if not running)
+  local pid
+  pid="$(pid_of "$1")" || { rm -f "$(node_dir "$1")/kafka.pid"; return 0; }
+  log "stopping node $1 (pid $pid, SIG$2)"
+  kill -"$2" "$pid" 2>/dev/null || true
+  echo "$pid"
+}
+
+wait_stopped() { # wait_stopped node pid: SIGKILL past the timeout; the node's port free after
+  local n=$1 pid=$2 i
   for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
     log "node $n did not exit within ${STOP_TIMEOUT}s, sending SIGKILL"
@@ -170,6 +175,15 @@ stop_node() {
   fi
   for ((i = 0; i < 50; i++)); do port_open "$(client_port "$n")" || break; sleep 0.1; done
   rm -f "$(node_dir "$n")/kafka.pid"
+}
+
+stop_nodes() { # stop_nodes signal node...: all signalled at once (a node stopping alone after the
+  # others would wait for a controller quorum that is gone), then waited for
+  local signal=$1 n pid pids=()
+  shift
+  for n in "$@"; do pid="$(signal_node "$n" "$signal")"; pids+=("$n:$pid"); done
+  for pid in "${pids[@]}"; do [ -n "${pid#*:}" ] && wait_stopped "${pid%%:*}" "${pid#*:}"; done
+  return 0
 }
 
 active_controller() { # the quorum leader of the highest epoch any running node knows of
@@ -213,12 +227,12 @@ main() {
     stop)
       mapfile -t nodes < <(nodes_of "$@")
       with_lock
-      for n in "${nodes[@]}"; do stop_node "$n"; done
+      stop_nodes TERM "${nodes[@]}"
       ;;
     kill)
       [ $# -eq 1 ] || die "kill takes one node id"
       check_node "$1"
-      stop_node "$1" KILL
+      stop_nodes KILL "$1"
       ;;
     status)
       local rc=0 c
@@ -247,7 +261,7 @@ main() {
       ;;
     reset)
       with_lock
-      for n in "${NODES[@]}"; do stop_node "$n"; done
+      stop_nodes TERM "${NODES[@]}"
       log "wiping $RUN"
       find "$RUN" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
       ;;
