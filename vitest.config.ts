@@ -1,7 +1,10 @@
 import { createRequire } from 'node:module';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
+// The cluster suites (test/cluster: a 3-node Kafka, a Redis Cluster) start clusters of their own and
+// run for minutes: only `npm run test:cluster` (TEST_CLUSTER=1) runs them, and only them.
+const clusterSuites = process.env.TEST_CLUSTER === '1';
 
 export default defineConfig({
   resolve: {
@@ -11,7 +14,8 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: clusterSuites ? ['test/cluster/**/*.test.ts'] : ['test/**/*.test.ts'],
+    exclude: clusterSuites ? configDefaults.exclude : [...configDefaults.exclude, 'test/cluster/**'],
     // Integration files share one Kafka broker on 2 cores: one file at a time keeps rebalances quick.
     fileParallelism: false,
     testTimeout: 60_000,

@@ -9,7 +9,7 @@ import { commandKindOf, decodeCommand } from '../domain/sensorCommand.js';
 import { decodeReading, type Reading, type ReadingLimits, type ReadingRejection } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
 import type { BatchItem } from './incidentTracker.js';
-import { idempotentProducer } from './kafka.js';
+import { idempotentProducer, PartitionedBatch, partitionCount } from './kafka.js';
 
 export interface Rejected {
   readonly message: KafkaMessage;
@@ -75,32 +75,37 @@ export interface DeadLetters {
 export function createDeadLetters(kafka: Kafka, topic: string, log: Logger): DeadLetters {
   const producer = idempotentProducer(kafka);
   let deadLettered = 0;
+  // Dead letters go partition by partition, as readings do (stream/kafka.ts PartitionedBatch).
+  let partitions = 0;
   const byCode: Record<string, number> = {};
   return {
-    connect: () => producer.connect(),
+    async connect() {
+      await producer.connect();
+      partitions = await partitionCount(kafka, topic);
+    },
     disconnect: () => producer.disconnect(),
     async send(batch, rejected, failedAt, durably) {
       const at = new Date(failedAt).toISOString();
-      await durably(() =>
-        producer.send({
-          topic,
-          acks: -1,
-          messages: rejected.map(({ message, rejection }) => {
-            const headers: IHeaders = {
-              // The producer's own headers travel with the message, so it can be traced and replayed.
-              ...message.headers,
-              'dlq.code': rejection.code,
-              'dlq.reason': rejection.message,
-              'dlq.field': rejection.field,
-              'dlq.source.topic': batch.topic,
-              'dlq.source.partition': String(batch.partition),
-              'dlq.source.offset': message.offset,
-              'dlq.failed-at': at,
-            };
-            return { key: message.key, value: message.value, headers };
-          }),
+      const letters = new PartitionedBatch(
+        topic,
+        rejected.map(({ message, rejection }) => {
+          const headers: IHeaders = {
+            // The producer's own headers travel with the message, so it can be traced and replayed.
+            ...message.headers,
+            'dlq.code': rejection.code,
+            'dlq.reason': rejection.message,
+            'dlq.field': rejection.field,
+            'dlq.source.topic': batch.topic,
+            'dlq.source.partition': String(batch.partition),
+            'dlq.source.offset': message.offset,
+            'dlq.failed-at': at,
+          };
+          return { key: message.key, value: message.value, headers };
         }),
+        partitions,
       );
+      // The same batch at every attempt: a partition acknowledged is not sent again.
+      await durably(() => letters.send(producer));
       deadLettered += rejected.length;
       for (const { rejection } of rejected) byCode[rejection.code] = (byCode[rejection.code] ?? 0) + 1;
       log.info(

@@ -3,7 +3,7 @@
  * and the topics the project owns (created here; the broker never auto-creates them).
  */
 import { createRequire } from 'node:module';
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Producer, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Message, type Producer, type logCreator } from 'kafkajs';
 import type { Logger } from '../logger.js';
 
 /** What kafkajs 2.2's per-connection request queue keeps, as far as stopIdlePolling touches it. */
@@ -111,4 +111,91 @@ export function idempotentProducer(kafka: Kafka): Producer {
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
   });
+}
+
+/** The partition count of a topic, as the cluster's metadata has it. */
+export async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const count = topics[0]?.partitions.length ?? 0;
+    if (count === 0) throw new Error(`topic ${topic} has no partitions in the cluster's metadata`);
+    return count;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const partitioner = Partitioners.DefaultPartitioner();
+
+/**
+ * One batch of messages for one topic, sent partition by partition: each partition's messages in
+ * a request of their own (several at once), and a partition that was acknowledged is not sent
+ * again when `send` is called again after a failure.
+ *
+ * Why not one `producer.send` for the whole batch: kafkajs 2.2.4 retries a send that failed on one
+ * broker without sending again to the brokers that already answered, even when the failed
+ * broker's partitions have moved to one of them (a leader change): their messages are silently
+ * dropped, and the partitions' sequence numbers then trail what the new leader holds, which
+ * refuses every later batch (OUT_OF_ORDER_SEQUENCE_NUMBER) for good. A request with one partition
+ * goes to one broker, so every retry sends it, to the new leader, with the same messages and
+ * sequence number: a copy written by the old leader is recognised as a duplicate, not stored twice.
+ * For the same reason a batch must not change between attempts: the broker recognises a
+ * duplicate only by the same first and last sequence numbers.
+ */
+export class PartitionedBatch {
+  private readonly unsent = new Map<number, Message[]>();
+
+  constructor(
+    private readonly topic: string,
+    messages: readonly Message[],
+    partitions: number,
+  ) {
+    const metadata = Array.from({ length: partitions }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [],
+      isr: [],
+    }));
+    for (const message of messages) {
+      // Keyed: murmur2 of the key, as Java producers; without a key the default partitioner picks one.
+      const partition = partitioner({ topic, partitionMetadata: metadata, message: { ...message } });
+      const list = this.unsent.get(partition) ?? [];
+      list.push({ ...message, partition });
+      this.unsent.set(partition, list);
+    }
+  }
+
+  /** Sends the partitions not acknowledged yet; throws once every request has ended if one failed. */
+  async send(producer: Producer): Promise<void> {
+    const settled = await Promise.allSettled(
+      [...this.unsent].map(async ([partition, messages]) => {
+        await producer.send({ topic: this.topic, acks: -1, messages });
+        this.unsent.delete(partition);
+      }),
+    );
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/**
+ * A producer's idempotence state lost for good (its sequence numbers refused by the leader, or
+ * its id forgotten by the cluster): no retry of that producer can succeed; a new producer can, at
+ * the cost of a batch possibly written twice (consumers deduplicate readings and alerts).
+ */
+export function producerStateLost(err: unknown): boolean {
+  const lost = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH']);
+  // kafkajs gives the broker's error itself, or wraps it (cause, originalError) when retries end.
+  for (
+    let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0;
+    e && depth < 4;
+    depth++
+  ) {
+    if (typeof e.type === 'string' && lost.has(e.type)) return true;
+    e = (e.cause ?? e.originalError) as typeof e;
+  }
+  return false;
 }

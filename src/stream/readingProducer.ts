@@ -7,7 +7,7 @@
  * down and it fills, `offer` refuses (simulators skip a tick) and `send` fails with a retryable error.
  */
 import type { Kafka, Producer } from 'kafkajs';
-import { idempotentProducer } from './kafka.js';
+import { idempotentProducer, PartitionedBatch, partitionCount, producerStateLost } from './kafka.js';
 import { encodeReading, type Reading } from '../domain/reading.js';
 import { encodeCommand, type SensorCommand } from '../domain/sensorCommand.js';
 import { DependencyError } from '../errors.js';
@@ -52,8 +52,11 @@ export async function connectReadingProducer(options: {
 }): Promise<ReadingProducer> {
   const log = options.logger.child({ module: 'stream.producer' });
   // kafkajs retries inside each send; the loop below only handles what still escapes.
-  const producer: Producer = idempotentProducer(options.kafka);
+  let producer: Producer = idempotentProducer(options.kafka);
   await producer.connect();
+  // Messages are sent partition by partition (stream/kafka.ts PartitionedBatch); the count is read
+  // once: partitions added to the topic later need the replicas restarted (keys move anyway).
+  const partitions = await partitionCount(options.kafka, options.topic);
 
   const queue: Queued[] = [];
   let flushing = false;
@@ -66,20 +69,34 @@ export async function connectReadingProducer(options: {
   let inFlightSince: number | undefined;
   const idle = new Waiters();
 
-  /** Sends the head of the queue (a batch may grow between attempts); returns what was acknowledged. */
+  /**
+   * The batch being sent: the same messages at every attempt until all are acknowledged, so that a
+   * copy the broker already holds is recognised as one (stream/kafka.ts PartitionedBatch).
+   */
+  let current: { batch: Queued[]; partitioned: PartitionedBatch } | undefined;
+  /** Sends the head of the queue; returns what was acknowledged. */
   const sendHead = async (): Promise<Queued[]> => {
-    const batch = queue.slice(0, MAX_BATCH);
+    if (!current) {
+      const batch = queue.slice(0, MAX_BATCH);
+      const messages = batch.map((q) => ({ key: q.key, value: q.value, headers: q.headers }));
+      current = { batch, partitioned: new PartitionedBatch(options.topic, messages, partitions) };
+    }
     inFlightSince = Date.now();
     try {
-      await producer.send({
-        topic: options.topic,
-        acks: -1,
-        messages: batch.map((q) => ({ key: q.key, value: q.value, headers: q.headers })),
-      });
+      await current.partitioned.send(producer);
     } finally {
       inFlightSince = undefined;
     }
+    const { batch } = current;
+    current = undefined;
     return batch;
+  };
+  /** A producer whose sequence numbers the cluster refuses for good is replaced (see producerStateLost). */
+  const renewProducer = async (): Promise<void> => {
+    const old = producer;
+    producer = idempotentProducer(options.kafka);
+    await old.disconnect().catch(() => undefined);
+    await producer.connect();
   };
 
   const flush = async (): Promise<void> => {
@@ -87,14 +104,30 @@ export async function connectReadingProducer(options: {
     flushing = true;
     try {
       while (queue.length > 0) {
+        let renew = false;
         const batch = await retryUntilDone(sendHead, {
           backoff,
           onFailure(err, retryInMs) {
             failedAttempts++;
             healthy = false;
-            log.warn({ err: err.message, queued: queue.length, retryInMs }, 'kafka send failed; will retry');
+            // Still to renew when the last renewal could not connect.
+            renew ||= producerStateLost(err);
+            if (renew)
+              log.warn(
+                { err: err.message, queued: queue.length },
+                "kafka refuses the producer's sequence numbers; sending with a new producer (a batch may be in Kafka twice, consumers deduplicate)",
+              );
+            else log.warn({ err: err.message, queued: queue.length, retryInMs }, 'kafka send failed; will retry');
             // Closed: what is queued is dropped (dispose logs it), at once rather than after the wait.
             if (closed) throw err;
+          },
+          beforeRetry: async () => {
+            if (!renew) return;
+            renew = false;
+            await renewProducer().catch((err: Error) => {
+              renew = true;
+              log.warn({ err: err.message }, 'a new kafka producer could not connect; will retry');
+            });
           },
         });
         queue.splice(0, batch.length);

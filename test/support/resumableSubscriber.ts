@@ -14,7 +14,7 @@ export interface ResumableSubscriber {
 
 export function resumableSubscriber(
   pickUrl: () => string,
-  options: { sensorIds?: string[]; after: string },
+  options: { sensorIds?: string[]; after: string; onAlert?: (alert: ReceivedAlert) => void },
 ): ResumableSubscriber {
   const alerts: ReceivedAlert[] = [];
   let cursor = options.after;
@@ -40,6 +40,7 @@ export function resumableSubscriber(
       {
         next: (data) => {
           alerts.push(data.overheatAlerts);
+          options.onAlert?.(data.overheatAlerts);
           if (data.overheatAlerts.cursor) cursor = data.overheatAlerts.cursor;
         },
         error: reconnect,
