@@ -5,7 +5,7 @@
 //   store/                       MongoDB: speaks the domain
 //   auth/, limits/, observability/, lifecycle/  policies and meters, knowing no outside system
 //   fanout/, stream/, simulator/, jobs/  the pipelines (Redis, Kafka), over the store
-//   config.ts, localFerretDb.ts  configuration, read once at the top and passed down as values
+//   config.ts, config/, localFerretDb.ts  configuration, read once at the top and passed down as values
 //   schema/                      GraphQL types: speak the domain, know no resolver
 //   resolvers/                   the API, over the pipelines and the store
 //   http/                        transports of the API
@@ -15,7 +15,7 @@ const BASE = ['^src/shared/', '^src/errors[.]ts$', '^src/logger[.]ts$'];
 const STORE = '^src/store/';
 const SUPPORT = '^src/(auth|limits|observability|lifecycle)/';
 const PIPELINES = '^src/(fanout|stream|simulator|jobs)/';
-const CONFIG = '^src/(config|localFerretDb)[.]ts$';
+const CONFIG = '^src/(config/|(config|localFerretDb)[.]ts$)';
 const SCHEMA = '^src/schema/';
 const RESOLVERS = '^src/resolvers/';
 const HTTP = '^src/http/';

@@ -9,7 +9,9 @@ import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.j
 import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { alertsCaughtUp, historyCaughtUp } from '../support/consumerLag.js';
+import { sentinelReadings, untilSentinelsArrive, withoutSentinels } from '../support/sentinels.js';
+import { eventually } from '../support/wait.js';
 
 const env = isolatedEnv('roles', { KAFKA_PARTITIONS: '4' });
 let alertsOnly: ReplicaProcess;
@@ -64,11 +66,18 @@ describe('replicas split by consumer group', () => {
       (n) => n === readings.length,
       { what: `${readings.length} readings stored` },
     );
-    await sleep(500);
+    // A sentinel per sensor: a duplicate would arrive before it. Then both groups have committed
+    // everything: all that will be stored is.
+    const sentinels = sentinelReadings(sensors);
+    await alertsOnly.client.request(IngestReadingsDocument, { readings: sentinels });
+    await untilSentinelsArrive(() => subscriber.alerts, sentinels);
+    await Promise.all([alertsCaughtUp(env), historyCaughtUp(env)]);
+    const alerts = withoutSentinels(subscriber.alerts, sentinels);
     expect(subscriber.errors).toEqual([]);
-    expect(new Set(subscriber.alerts.map((a) => a.id)).size).toBe(critical);
-    expect(subscriber.alerts).toHaveLength(critical);
-    expect(await store.alerts.count(sensors)).toBe(critical);
+    expect(new Set(alerts.map((a) => a.id)).size).toBe(critical);
+    expect(alerts).toHaveLength(critical);
+    expect(await store.alerts.count(sensors)).toBe(critical + sentinels.length);
+    expect(await store.readings.count(sensors)).toBe(readings.length + sentinels.length);
     // Each did only its own group's work.
     expect(await counter(alertsOnly, 'iot_readings_stored_total')).toBe(0);
     expect(await counter(historyOnly, 'iot_readings_stored_total')).toBeGreaterThanOrEqual(readings.length);

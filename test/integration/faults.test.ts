@@ -21,6 +21,8 @@ import { lifecycleOf } from '../support/incidentModel.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { resumableSubscriber, type ResumableSubscriber } from '../support/resumableSubscriber.js';
 import { services } from '../support/services.js';
+import { alertsCaughtUp, historyCaughtUp } from '../support/consumerLag.js';
+import { sentinelReadings, untilSentinelsArrive, withoutSentinels } from '../support/sentinels.js';
 import { eventually, sleep } from '../support/wait.js';
 
 // Incident documents rewritten on every change, so the store can be compared with the model exactly.
@@ -59,12 +61,16 @@ const readings = Array.from({ length: STEPS }, (_, step) =>
 const all = readings.flat();
 const critical = all.filter((r) => r.temperature > 80);
 const evenSensors = SENSORS.filter((_, i) => i % 2 === 0);
+/** Sent after everything (test/support/sentinels.ts): once a subscriber has them, nothing more is coming. */
+const sentinels = sentinelReadings(SENSORS, new Date(base + STEPS * 1000));
 
 /** The incidents each sensor's readings give (the fleet defaults), by the pure lifecycle. */
 function expectedIncidents(
   sensorId: string,
 ): Pick<Incident, 'id' | 'status' | 'criticalReadings' | 'peakC' | 'clearedAt'>[] {
-  const readingsOf = all.filter((r) => r.sensorId === sensorId).map((r) => ({ ...r, ts: new Date(r.ts) }));
+  const readingsOf = [...all, ...sentinels]
+    .filter((r) => r.sensorId === sensorId)
+    .map((r) => ({ ...r, ts: new Date(r.ts) }));
   return lifecycleOf(readingsOf, { thresholdC: 80, hysteresisC: 2 }, { clearReadings: 3, clearAfterMs: 0 }).map(
     ({ id, status, criticalReadings, peakC, clearedAt }) => ({ id, status, criticalReadings, peakC, clearedAt }),
   );
@@ -83,6 +89,13 @@ async function start(name: keyof typeof ports): Promise<void> {
   const replica = await spawnReplica(env, ports[name]);
   ports[name] = replica.port;
   replicas.set(name, replica);
+}
+
+/** A sample of a replica's /metrics (0 when absent). */
+async function metric(replica: ReplicaProcess, sample: string): Promise<number> {
+  const text = await (await fetch(replica.url.replace('/graphql', '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.split(' ')[1]) : 0;
 }
 
 /** What a stalled recovery needs for its diagnosis: who is behind, and what the replicas said. */
@@ -120,16 +133,23 @@ afterAll(async () => {
 describe('under faults', () => {
   it('stores exactly N readings and M alerts, and resumed subscribers get each of their alerts once, in order', async () => {
     const { alertsCursor } = await replicas.get('a')!.client.request(AlertsCursorDocument, {});
-    const subscribers: { name: string; sub: ResumableSubscriber; expected: typeof critical }[] = [
+    const subscribers: {
+      name: string;
+      sub: ResumableSubscriber;
+      expected: typeof critical;
+      sentinels: typeof sentinels;
+    }[] = [
       {
         name: 'all sensors, on A',
         sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor }),
         expected: critical,
+        sentinels,
       },
       {
         name: 'even sensors, on B',
         sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: evenSensors }),
         expected: critical.filter((r) => evenSensors.includes(r.sensorId)),
+        sentinels: sentinels.filter((r) => evenSensors.includes(r.sensorId)),
       },
       {
         // Filtered subscriptions follow their sensors' chains, not the store: through a kill of
@@ -137,20 +157,29 @@ describe('under faults', () => {
         name: 'even sensors, on A',
         sub: resumableSubscriber(pickUrl(replicas.get('a')!.url), { after: alertsCursor, sensorIds: evenSensors }),
         expected: critical.filter((r) => evenSensors.includes(r.sensorId)),
+        sentinels: sentinels.filter((r) => evenSensors.includes(r.sensorId)),
       },
       {
         name: 'one sensor, on B',
         sub: resumableSubscriber(pickUrl(replicas.get('b')!.url), { after: alertsCursor, sensorIds: [SENSORS[1]!] }),
         expected: critical.filter((r) => r.sensorId === SENSORS[1]),
+        sentinels: sentinels.filter((r) => r.sensorId === SENSORS[1]),
       },
     ];
-    await sleep(500);
+    // Every subscription is open on its replica before the faults begin (two on each).
+    for (const name of ['a', 'b'] as const) {
+      await eventually(
+        () => metric(replicas.get(name)!, 'iot_subscriptions'),
+        (n) => n >= 2,
+        { what: `the subscriptions open on replica ${name.toUpperCase()}` },
+      );
+    }
 
     const faultNames: Record<number, string> = {
       30: 'SIGKILL replica A',
       60: 'restart replica A (rebalance)',
       90: 'restart Redis',
-      120: 'stop FerretDB 4 s, start it',
+      120: 'stop FerretDB until the replicas see it down, start it',
       150: 'replica C joins (rebalance)',
       180: 'replica C leaves on SIGTERM (rebalance)',
     };
@@ -162,7 +191,20 @@ describe('under faults', () => {
       90: async () => services('restart', 'redis'),
       120: async () => {
         await services('stop', 'ferretdb');
-        await sleep(4000);
+        // Down until every replica alive has seen it down (its readiness probe failed).
+        await eventually(
+          () =>
+            Promise.all(
+              alive().map(async (url) => {
+                const res = await fetch(url.replace('/graphql', '/readyz')).catch(() => undefined);
+                const report = (await res?.json().catch(() => undefined)) as
+                  { checks?: { mongodb?: string } } | undefined;
+                return report?.checks?.mongodb;
+              }),
+            ),
+          (states) => states.length > 0 && states.every((state) => state === 'down'),
+          { what: 'every replica to see the store down' },
+        );
         await services('start', 'ferretdb');
       },
       150: async () => start('c'), // joins: rebalance
@@ -176,12 +218,19 @@ describe('under faults', () => {
     store = await connectMongoStore({ ...storeOptionsFrom(env), logger: createLogger('silent') });
     const report: { fault: string; tookMs: number; caughtUpMs: number }[] = [];
     let produced = 0;
+    let productionOver = false;
     const timed = (name: string, fault: () => Promise<void>) => async () => {
       const t0 = Date.now();
       await fault();
       const t1 = Date.now();
-      // Include readings sent after the fault, e.g. to the partitions a killed replica held.
-      await sleep(500);
+      // Include readings sent after the fault, e.g. to the partitions a killed replica held: the
+      // next step of production (or its end).
+      const producedAtFault = produced;
+      await eventually(
+        () => produced > producedAtFault || productionOver,
+        (after) => after,
+        { what: `production to go on after ${name}` },
+      );
       const target = produced;
       await eventually(
         () => store!.readings.count(SENSORS).catch(() => 0),
@@ -207,8 +256,11 @@ describe('under faults', () => {
       const fault = faults[step];
       produced += readings[step]!.length;
       if (fault) faultChain = faultChain.then(timed(faultNames[step]!, fault));
+      // The pace of production (10 steps a second), so that the faults fall in the middle of it:
+      // the load's rate, not a wait for something to happen.
       await sleep(100);
     }
+    productionOver = true;
     await faultChain;
 
     await eventually(
@@ -240,20 +292,31 @@ describe('under faults', () => {
         throw err;
       });
     }
-    await sleep(2000); // anything extra (a duplicate) would arrive now
+    // The sentinels, after everything: a subscriber that has its sensors' sentinels has all it will
+    // ever get before them (a duplicate included). Then both groups have committed everything.
+    await producer.send({
+      topic: env.KAFKA_READINGS_TOPIC!,
+      acks: -1,
+      messages: sentinels.map((r) => ({ key: r.sensorId, value: JSON.stringify(r) })),
+    });
+    for (const { sub, name, sentinels: theirs } of subscribers) {
+      await untilSentinelsArrive(() => sub.alerts, theirs, { what: `the sentinels of "${name}"`, timeoutMs: 60_000 });
+    }
+    await Promise.all([alertsCaughtUp(env), historyCaughtUp(env)]);
 
-    expect(await store.readings.count(SENSORS)).toBe(all.length);
-    expect(await store.alerts.count(SENSORS)).toBe(critical.length);
+    expect(await store.readings.count(SENSORS)).toBe(all.length + sentinels.length);
+    expect(await store.alerts.count(SENSORS)).toBe(critical.length + sentinels.length);
 
-    for (const { sub, expected, name } of subscribers) {
-      const got = sub.alerts.map((a) => a.id);
+    for (const { sub, expected, name, sentinels: theirs } of subscribers) {
+      const alerts = withoutSentinels(sub.alerts, theirs);
+      const got = alerts.map((a) => a.id);
       expect.soft(got.length, `${name}: count`).toBe(expected.length);
       expect.soft(new Set(got).size, `${name}: no duplicates`).toBe(got.length);
       expect
         .soft(new Set(got), `${name}: exactly its alerts`)
         .toEqual(new Set(expected.map((r) => `${r.sensorId}|${Date.parse(r.ts)}`)));
       for (const sensorId of SENSORS) {
-        const times = sub.alerts.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
+        const times = alerts.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
         expect.soft(times, `${name}: ${sensorId} in order`).toEqual([...times].sort((x, y) => x - y));
       }
       await sub.stop();

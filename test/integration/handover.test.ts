@@ -10,7 +10,7 @@ import { ensureTopics } from '../../src/stream/kafka.js';
 import { handoverAssigner } from '../../src/stream/handoverAssigner.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const env = isolatedEnv('handover');
 const kafka = new Kafka({ clientId: 'handover-test', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
@@ -29,11 +29,17 @@ afterAll(async () => {
 });
 
 /** A consumer whose backlog is stored when the test says so. */
-function member(groupId: string) {
+function member(groupId: string, events: string[] = []) {
   let busy = false;
   let release: () => void = () => undefined;
   let stored = Promise.resolve();
   const assigned: number[][] = [];
+  // Calls the assigner made: hurry() comes before each idle() of a member's own hand-over, so an
+  // idle() beyond those, or a look at another member's hand-over, is a leader holding the
+  // assignment back for a backlog.
+  let hurries = 0;
+  let idles = 0;
+  let handoverLookups = 0;
   const consumer = kafka.consumer({
     groupId,
     sessionTimeout: 10_000,
@@ -44,10 +50,18 @@ function member(groupId: string) {
       handoverAssigner({
         instance: uniqueName('member'),
         busy: () => busy,
-        idle: () => stored,
-        hurry: () => undefined,
+        idle: () => {
+          idles++;
+          return stored;
+        },
+        hurry: () => {
+          hurries++;
+        },
         handedOver: (instance, seq) => store.progress.handedOver(instance, seq),
-        handoverOf: (instance) => store.progress.handoverOf(instance),
+        handoverOf: (instance) => {
+          handoverLookups++;
+          return store.progress.handoverOf(instance);
+        },
         // Within the session: the leader does not heartbeat while it waits.
         maxWaitMs: 6_000,
         logger,
@@ -55,9 +69,14 @@ function member(groupId: string) {
     ],
   });
   consumers.push(consumer);
-  consumer.on(consumer.events.GROUP_JOIN, (e) => assigned.push(e.payload.memberAssignment[topic] ?? []));
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    assigned.push(e.payload.memberAssignment[topic] ?? []);
+    events.push(`assigned ${assigned.length}`);
+  });
   return {
     assigned,
+    /** Whether this member, as the group's leader, has held the assignment back for a backlog. */
+    heldAssignment: () => idles > hurries || handoverLookups > 0,
     async start() {
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
@@ -93,12 +112,19 @@ describe('handing alert-path partitions over', () => {
     const { groupId, first } = await groupWithOneMember();
 
     first.holdBacklog();
-    const second = member(groupId);
+    const events: string[] = [];
+    const second = member(groupId, events);
     const joined = second.start(); // resolves once it has joined
-    // The group is rebalancing: nobody gets the first member's partitions while its backlog is unstored.
-    await sleep(3000);
+    // The group is rebalancing, and its leader holds the assignment back: nobody gets the first
+    // member's partitions while its backlog is unstored.
+    await eventually(
+      () => first.heldAssignment() || second.heldAssignment(),
+      (held) => held,
+      { what: 'the leader to hold the assignment back for the backlog' },
+    );
     expect(second.assigned).toEqual([]);
 
+    events.push('backlog stored');
     first.storeBacklog();
     await joined;
     // Then the partitions are shared: each member's assignment of the new generation.
@@ -108,6 +134,8 @@ describe('handing alert-path partitions over', () => {
       { what: 'the partitions to be shared between both members' },
     );
     expect([...kept, ...got].sort()).toEqual([0, 1, 2, 3]);
+    // The joining member got its first assignment only after the backlog was stored.
+    expect(events[0]).toBe('backlog stored');
   }, 90_000);
 
   it('does not wait when no member has anything left to store', async () => {

@@ -9,19 +9,25 @@ import { createLogger } from '../../src/logger.js';
 import { connectMongoStore, type MongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 // One partition: its writes are the replica's (the interval is kept per partition).
 const env = isolatedEnv('history-writes', { HISTORY_WRITE_INTERVAL: '6s', KAFKA_PARTITIONS: '1' });
 let replica: ReplicaProcess;
 let store: MongoStore;
 
-/** Reading-history writes this replica made so far (iot_store_write_seconds{what="readings"}). */
-async function historyWrites(): Promise<number> {
+/** The value of one sample of this replica's /metrics (0 when absent). */
+async function metric(sample: string): Promise<number> {
   const text = await (await fetch(replica.url.replace('/graphql', '/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith('iot_store_write_seconds_count{what="readings"}'));
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.split(' ')[1]) : 0;
 }
+
+/** Reading-history writes this replica made so far (iot_store_write_seconds{what="readings"}). */
+const historyWrites = (): Promise<number> => metric('iot_store_write_seconds_count{what="readings"}');
+
+/** Readings the alert path, which reads them as they come, has taken in so far. */
+const takenInByAlertPath = (): Promise<number> => metric('iot_consumer_batch_messages_sum{group="alerts"}');
 
 beforeAll(async () => {
   replica = await spawnReplica(env);
@@ -37,7 +43,9 @@ describe('reading history with a write interval', () => {
     const sensors = Array.from({ length: 20 }, (_, i) => `${uniqueName('hw')}-${i}`);
     const start = Date.now() - 60_000;
     const before = await historyWrites();
-    // Eight requests 400 ms apart: written as they come, that is a write each.
+    const takenInBefore = await takenInByAlertPath();
+    // Eight requests, each sent once the alert path has taken the one before in: they reach Kafka
+    // apart, and written as they come, that is a write each.
     for (let k = 0; k < 8; k++) {
       const readings = sensors.map((sensorId, s) => ({
         sensorId,
@@ -47,7 +55,9 @@ describe('reading history with a write interval', () => {
         location: { lat: 1, lon: 2 },
       }));
       await replica.client.request(IngestReadingsDocument, { readings });
-      if (k < 7) await sleep(400);
+      await eventually(takenInByAlertPath, (n) => n >= takenInBefore + (k + 1) * sensors.length, {
+        what: `request ${k + 1} taken in by the alert path`,
+      });
     }
     await eventually(
       () => store.readings.count(sensors),

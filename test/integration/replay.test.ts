@@ -20,14 +20,16 @@ import { loadDataset, sampleIndexAt } from '../../src/simulator/datasets.js';
 import { isolatedEnv } from '../support/env.js';
 import { lifecycleOf } from '../support/incidentModel.js';
 import { startReplica, type InProcessReplica } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { historyCaughtUp } from '../support/consumerLag.js';
+import { eventually } from '../support/wait.js';
 
 const series = loadDataset(Dataset.NAB_MACHINE_TEMPERATURE);
 const DAY = 86_400_000;
+const env = isolatedEnv('replay', { INCIDENT_REFRESH_INTERVAL: '0s', LIMIT_MIN_INTERVAL_MS: '10' });
 let replica: InProcessReplica;
 
 beforeAll(async () => {
-  replica = await startReplica(isolatedEnv('replay', { INCIDENT_REFRESH_INTERVAL: '0s', LIMIT_MIN_INTERVAL_MS: '10' }));
+  replica = await startReplica(env);
 });
 afterAll(async () => {
   await replica?.stop();
@@ -73,13 +75,15 @@ describe('a REPLAY sensor', () => {
     const stored = () => replica.parts.store.readings.count([sensor.id]);
     await eventually(stored, (n) => n >= eightDays, { timeoutMs: 120_000, what: 'eight days replayed' });
     await replica.client.request(StopSensorsDocument, { ids: [sensor.id] });
-    // Everything sent is stored once the count stops moving (the history writer may lag).
-    let sent = await stored();
-    for (let previous = -1; sent !== previous;) {
-      await sleep(1500);
-      previous = sent;
-      sent = await stored();
-    }
+    // Everything sent is stored once the sensor runs no more, the producer has nothing left to
+    // send, and the history group has committed all that is in the topic.
+    await eventually(
+      () => replica.parts.fleet.localCount() + replica.parts.producer.pending(),
+      (n) => n === 0,
+      { what: 'the sensor stopped, and its readings sent' },
+    );
+    await historyCaughtUp(env);
+    const sent = await stored();
 
     // What the lifecycle gives for the samples sent (fromIndex .. fromIndex + sent - 1). Reading k is
     // stamped k ms, so an incident's opening reading maps back to its original time.

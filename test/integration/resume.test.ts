@@ -16,6 +16,7 @@ import { createLogger } from '../../src/logger.js';
 import { connectMongoStore } from '../../src/store/mongoStore.js';
 import { isolatedEnv, storeOptionsFrom, uniqueName } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
+import { sentinelReadings, untilSentinelsArrive, withoutSentinels } from '../support/sentinels.js';
 import { eventually } from '../support/wait.js';
 
 const env = isolatedEnv('resume');
@@ -76,14 +77,19 @@ describe('resuming far behind', () => {
       (n) => n >= 3000,
       { timeoutMs: 60_000, what: 'all 3000 alerts' },
     );
-    await new Promise((r) => setTimeout(r, 1000)); // a duplicate would arrive now
+    // A sentinel per sensor, after everything: a duplicate would arrive before it.
+    const sentinels = sentinelReadings(sensors);
+    await replica.client.request(IngestReadingsDocument, { readings: sentinels });
+    sent += sentinels.length;
+    await untilSentinelsArrive(() => received, sentinels, { timeoutMs: 60_000 });
     stop();
+    const missed = withoutSentinels(received, sentinels);
 
     expect(errors).toEqual([]);
-    expect(received).toHaveLength(3000);
-    expect(new Set(received.map((a) => a.id)).size).toBe(3000);
+    expect(missed).toHaveLength(3000);
+    expect(new Set(missed.map((a) => a.id)).size).toBe(3000);
     for (const sensorId of sensors) {
-      const ts = received.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
+      const ts = missed.filter((a) => a.sensorId === sensorId).map((a) => Date.parse(a.ts));
       expect(ts).toEqual([...ts].sort((a, b) => a - b));
       expect(ts).toHaveLength(600);
     }

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/logger.js';
 import { isolatedEnv, storeOptionsFrom } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
 import { historyCaughtUp } from '../support/consumerLag.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const env = isolatedEnv('stops', { LIMIT_MAX_SPAWN: '1000' });
 let a: ReplicaProcess;
@@ -80,14 +80,24 @@ describe('stopping sensors', () => {
     );
     expect(await runningIds(a)).toEqual(survivors);
 
-    // Over many reconcile rounds and lease renewals, nothing stopped comes back: once everything
-    // produced is stored, no stopped sensor has a reading taken after the fleet settled (one tick of
-    // slack for a tick under way at that moment).
+    // Over many reconcile rounds and lease renewals, nothing stopped comes back: A keeps running
+    // exactly the survivors while it renews its lease twice (a renewal is a reconcile round, every
+    // third or so), and once everything produced is stored, no stopped sensor has a reading taken
+    // after the fleet settled (one tick of slack for a tick under way at that moment).
     const settledAt = Date.now();
-    for (let round = 0; round < 6; round++) {
-      await sleep(1000);
-      expect(await simulated(a)).toBe(survivors.length);
-    }
+    const leaseOfA = async (): Promise<number> =>
+      (await store.fleet.leases()).find((l) => l._id === a.replicaId)?.until.getTime() ?? 0;
+    const renewals: number[] = [await leaseOfA()];
+    await eventually(
+      async () => {
+        expect(await simulated(a)).toBe(survivors.length);
+        const until = await leaseOfA();
+        if (until > renewals.at(-1)!) renewals.push(until);
+        return renewals.length - 1;
+      },
+      (renewed) => renewed >= 2,
+      { timeoutMs: 45_000, intervalMs: 500, what: 'two renewals of the lease of A' },
+    );
     await historyCaughtUp(env);
     const producedAgain: string[] = [];
     for (const sensorId of stopped) {

@@ -15,12 +15,28 @@ import { createLogger } from '../../src/logger.js';
 import { collectAlerts } from '../support/alertCollector.js';
 import { isolatedEnv, uniqueName, storeOptionsFrom } from '../support/env.js';
 import { spawnReplica, type ReplicaProcess } from '../support/pipeline.js';
-import { eventually, sleep } from '../support/wait.js';
+import { alertsCaughtUp, historyCaughtUp } from '../support/consumerLag.js';
+import { sentinelReadings, untilSentinelsArrive, withoutSentinels } from '../support/sentinels.js';
+import { eventually } from '../support/wait.js';
 
 const env = isolatedEnv('replicas', { KAFKA_PARTITIONS: '6' });
 let a: ReplicaProcess;
 let b: ReplicaProcess;
 let store: MongoStore;
+
+/** Simulated sensors running on replica `r` (its iot_simulated_sensors gauge). */
+async function simulated(r: ReplicaProcess): Promise<number> {
+  const text = await (await fetch(r.url.replace('/graphql', '/metrics'))).text();
+  return Number(/^iot_simulated_sensors (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
+
+/** Resolves once `replicaId` has renewed its lease after `at` (a reconcile round that renewed it). */
+async function leaseRenewedAfter(replicaId: string, at: number): Promise<void> {
+  const until = async (): Promise<number> =>
+    (await store.fleet.leases()).find((l) => l._id === replicaId)?.until.getTime() ?? 0;
+  const first = await until();
+  await eventually(until, (t) => t > first && t > at, { what: `a renewal of the lease of ${replicaId}` });
+}
 
 beforeAll(async () => {
   [a, b] = await Promise.all([spawnReplica(env), spawnReplica(env)]);
@@ -65,15 +81,22 @@ describe('two API replicas', () => {
       (n) => n >= critical,
       { what: `alerts on replica B (${critical})` },
     );
-    await sleep(1000);
+    // A duplicate would arrive before each sensor's sentinel; and once both groups have committed
+    // everything, all that will be stored is.
+    const sentinels = sentinelReadings(sensors);
+    await a.client.request(IngestReadingsDocument, { readings: sentinels });
+    await untilSentinelsArrive(() => onA.alerts, sentinels, { what: 'the sentinels on replica A' });
+    await untilSentinelsArrive(() => onB.alerts, sentinels, { what: 'the sentinels on replica B' });
+    await Promise.all([alertsCaughtUp(env), historyCaughtUp(env)]);
 
     for (const subscriber of [onA, onB]) {
+      const alerts = withoutSentinels(subscriber.alerts, sentinels);
       expect(subscriber.errors).toEqual([]);
-      expect(subscriber.alerts).toHaveLength(critical);
-      expect(new Set(subscriber.alerts.map((x) => x.id)).size).toBe(critical);
+      expect(alerts).toHaveLength(critical);
+      expect(new Set(alerts.map((x) => x.id)).size).toBe(critical);
     }
-    expect(await store.readings.count(sensors)).toBe(readings.length);
-    expect(await store.alerts.count(sensors)).toBe(critical);
+    expect(await store.readings.count(sensors)).toBe(readings.length + sentinels.length);
+    expect(await store.alerts.count(sensors)).toBe(critical + sentinels.length);
     onA.stop();
     onB.stop();
   });
@@ -87,17 +110,34 @@ describe('two API replicas', () => {
       'RUNNING',
     ]);
 
+    await eventually(
+      () => simulated(a),
+      (n) => n === 2,
+      { what: 'replica A to run them' },
+    );
     const { stopSensors } = await b.client.request(StopSensorsDocument, { ids });
     expect(stopSensors).toBe(2);
     const again = await b.client.request(StopSensorsDocument, { ids });
     expect(again.stopSensors).toBe(0);
 
-    // The owning replica notices and stops producing.
-    await sleep(1500);
+    // The owning replica notices: it runs them no more.
+    const noticedAt = await eventually(
+      async () => ((await simulated(a)) === 0 ? Date.now() : 0),
+      (at) => at > 0,
+      { what: 'replica A to stop simulating them' },
+    );
+    // And they stay stopped: through a renewal of A's lease (a few reconcile rounds later), and once
+    // everything produced is stored, none has a reading taken after that (one tick of slack).
+    await leaseRenewedAfter(a.replicaId, noticedAt);
+    await historyCaughtUp(env);
     const counts = await Promise.all(ids.map((sensorId) => store.readings.count([sensorId])));
-    await sleep(1000);
-    const later = await Promise.all(ids.map((sensorId) => store.readings.count([sensorId])));
-    expect(later).toEqual(counts);
+    expect(counts.every((n) => n > 0)).toBe(true);
+    const late = await Promise.all(
+      ids.map(
+        async (sensorId) => (await store.readings.page({ sensorId, from: new Date(noticedAt + 200), first: 1 })).items,
+      ),
+    );
+    expect(late.flat()).toEqual([]);
   });
 
   it('hands the sensors of a killed replica over to the survivor, which keeps them producing', async () => {

@@ -23,7 +23,8 @@ export function storeOptionsFrom(env: Record<string, string>): {
   ferretSqliteDir: string;
 } {
   return {
-    url: 'mongodb://127.0.0.1:27017',
+    // The store the replicas use: theirs comes from MONGODB_URL too (a suite run on services of its own).
+    url: process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017',
     database: env.MONGODB_DATABASE!,
     alertPagesDatabase: env.MONGODB_ALERT_PAGES_DATABASE,
     incidentsDatabase: env.MONGODB_INCIDENTS_DATABASE,
