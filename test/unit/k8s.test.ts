@@ -174,11 +174,11 @@ describe('the manifests check fails', () => {
       says: /Service "iot-api": its selector picks no Deployment's pods/,
     },
     {
-      when: 'a history group may grow past its partitions',
+      when: 'the replicas of one consumer group may grow past its partitions',
       file: 'overlays/production/kustomization.yaml',
       from: 'KAFKA_PARTITIONS=48',
-      to: 'KAFKA_PARTITIONS=24',
-      says: /maxReplicas 48 above KAFKA_PARTITIONS 24 for a history-only group/,
+      to: 'KAFKA_PARTITIONS=12',
+      says: /"iot-api-history": maxReplicas 20 above KAFKA_PARTITIONS 12 for replicas of the history group alone/,
     },
     {
       when: "an operator's resource is rendered, which no API type here describes",

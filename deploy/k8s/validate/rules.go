@@ -374,7 +374,8 @@ func (r *rules) checkBudgets() {
 }
 
 // Every Deployment has an autoscaler that keeps two replicas at least, scales down slowly, and
-// does not grow a history-only group past its partitions (a member without a partition idles).
+// does not grow replicas of one consumer group alone past its partitions (a member without a
+// partition idles).
 func (r *rules) checkAutoscalers() {
 	scaled := map[string]int{}
 	for _, h := range r.set.autoscalers {
@@ -416,10 +417,10 @@ func (r *rules) checkAutoscalers() {
 			r.fail("%s: scale-down stabilization window under %d s: each replica leaving rebalances the consumer groups", where, minScaleDownWindowSeconds)
 		}
 		env := r.envOf(target.Name)
-		if env["KAFKA_CONSUMERS"] == "history" {
+		if role := env["KAFKA_CONSUMERS"]; role == "alerts" || role == "history" {
 			partitions, err := strconv.Atoi(env["KAFKA_PARTITIONS"])
 			if err == nil && int(h.Spec.MaxReplicas) > partitions {
-				r.fail("%s: maxReplicas %d above KAFKA_PARTITIONS %d for a history-only group: the extra members would idle", where, h.Spec.MaxReplicas, partitions)
+				r.fail("%s: maxReplicas %d above KAFKA_PARTITIONS %d for replicas of the %s group alone: the extra members would idle", where, h.Spec.MaxReplicas, partitions, role)
 			}
 		}
 		if spec := target.Spec.Replicas; spec != nil && (*spec < minReplicas || *spec > h.Spec.MaxReplicas) {
