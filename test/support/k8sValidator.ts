@@ -22,6 +22,7 @@ export interface OverlayReport {
   objects: string[];
   deployments: { deployment: string; container: string; env: Record<string, string> }[];
   externalSecrets: string[];
+  podMetrics: string[];
   problems: string[];
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOWN_VARIABLES, loadConfig } from '../../src/config.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { k8sDir, validate, validatorBinary, type Outcome } from '../support/k8sValidator.js';
 
 let binary: string;
@@ -76,6 +77,13 @@ describe('the overlays under deploy/k8s', () => {
       );
       expect(config.http.host, where).toBe('0.0.0.0');
     }
+  });
+
+  it('scale on pod metrics the replica exports, as gauges', async () => {
+    const exposition = await createMetrics().render();
+    const used = [...new Set(outcome.reports.flatMap((r) => r.podMetrics))];
+    expect(used).toEqual(['iot_websocket_connections']);
+    for (const name of used) expect(exposition).toMatch(new RegExp(`^# TYPE ${name} gauge$`, 'm'));
   });
 
   it('split production into client-facing replicas and one Deployment per consumer group', () => {
@@ -159,6 +167,20 @@ describe('the manifests check fails', () => {
       from: '          env:\n',
       to: '          env:\n            - name: REPLICA_ID\n              value: api-1\n',
       says: /REPLICA_ID is set twice/,
+    },
+    {
+      when: 'the client-facing replicas scale on CPU alone',
+      file: 'roles/api/kustomization.yaml',
+      from: /\npatches:[\s\S]*$/,
+      to: '\n',
+      says: /"iot-api": takes client traffic but does not scale on iot_websocket_connections/,
+    },
+    {
+      when: 'their connections target is not below the limit at which they refuse connections',
+      file: 'base/config.env',
+      from: 'LIMIT_CONNECTIONS=10000',
+      to: 'LIMIT_CONNECTIONS=8000',
+      says: /iot_websocket_connections target 8k is not below LIMIT_CONNECTIONS 8000/,
     },
     {
       when: 'the egress policy forgets MongoDB',

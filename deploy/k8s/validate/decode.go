@@ -157,3 +157,18 @@ func readEnvFile(path string) (map[string]string, error) {
 	}
 	return values, scanner.Err()
 }
+
+// podMetrics lists, once each, the pod metrics the autoscalers read.
+func (s *objectSet) podMetrics() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, h := range s.autoscalers {
+		for _, m := range h.Spec.Metrics {
+			if m.Pods != nil && !seen[m.Pods.Metric.Name] {
+				seen[m.Pods.Metric.Name] = true
+				names = append(names, m.Pods.Metric.Name)
+			}
+		}
+	}
+	return names
+}

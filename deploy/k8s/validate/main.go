@@ -27,7 +27,9 @@ type Report struct {
 	// Secrets referenced but not rendered: created in the cluster by its operator (README.md);
 	// their keys are taken from secrets.example.env.
 	ExternalSecrets []string `json:"externalSecrets"`
-	Problems        []string `json:"problems"`
+	// Pod metrics the autoscalers read: the app must export each (test/unit/k8s.test.ts).
+	PodMetrics []string `json:"podMetrics"`
+	Problems   []string `json:"problems"`
 }
 
 // Environment is the environment a Deployment's container starts with, resolved from its
@@ -93,7 +95,7 @@ func main() {
 
 // checkOverlay renders one overlay, decodes every object and applies the rules.
 func checkOverlay(name, dir string, example map[string]string) Report {
-	report := Report{Overlay: name, Objects: []string{}, Deployments: []Environment{}, ExternalSecrets: []string{}, Problems: []string{}}
+	report := Report{Overlay: name, Objects: []string{}, Deployments: []Environment{}, ExternalSecrets: []string{}, PodMetrics: []string{}, Problems: []string{}}
 	objects, err := render(dir)
 	if err != nil {
 		report.Problems = append(report.Problems, err.Error())
@@ -114,5 +116,6 @@ func checkOverlay(name, dir string, example map[string]string) Report {
 	report.Problems = append(report.Problems, r.problems...)
 	report.Deployments = append(report.Deployments, r.environments...)
 	report.ExternalSecrets = append(report.ExternalSecrets, r.externalSecrets()...)
+	report.PodMetrics = append(report.PodMetrics, set.podMetrics()...)
 	return report
 }

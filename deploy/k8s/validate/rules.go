@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -412,6 +413,9 @@ func (r *rules) checkAutoscalers() {
 				}
 			}
 		}
+		if r.servesClients(target) {
+			r.checkConnectionsMetric(where, h, r.envOf(target.Name))
+		}
 		b := h.Spec.Behavior
 		if b == nil || b.ScaleDown == nil || b.ScaleDown.StabilizationWindowSeconds == nil || *b.ScaleDown.StabilizationWindowSeconds < minScaleDownWindowSeconds {
 			r.fail("%s: scale-down stabilization window under %d s: each replica leaving rebalances the consumer groups", where, minScaleDownWindowSeconds)
@@ -432,6 +436,41 @@ func (r *rules) checkAutoscalers() {
 			r.fail("Deployment %q: scaled by %d HorizontalPodAutoscalers, expected 1", d.Name, scaled[d.Name])
 		}
 	}
+}
+
+// The WebSocket connections a replica holds: the metric the app exports (src/observability/metrics.ts).
+const connectionsMetric = "iot_websocket_connections"
+
+// servesClients tells whether a Service sends clients to the Deployment's pods.
+func (r *rules) servesClients(d *appsv1.Deployment) bool {
+	for _, s := range r.set.services {
+		if len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// A replica behind a Service scales on its open WebSockets too, at a target below the count at
+// which it refuses them (LIMIT_CONNECTIONS): idle subscribers hardly show in its CPU.
+func (r *rules) checkConnectionsMetric(where string, h *autoscalingv2.HorizontalPodAutoscaler, env map[string]string) {
+	limit, err := strconv.ParseInt(env["LIMIT_CONNECTIONS"], 10, 64)
+	if err != nil {
+		r.fail("%s: LIMIT_CONNECTIONS is not set explicitly (%q): the connections target cannot be checked against it", where, env["LIMIT_CONNECTIONS"])
+		return
+	}
+	for _, m := range h.Spec.Metrics {
+		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == connectionsMetric {
+			target := m.Pods.Target.AverageValue
+			if target == nil || target.IsZero() {
+				r.fail("%s: %s has no average value to hold", where, connectionsMetric)
+			} else if target.Value() >= limit {
+				r.fail("%s: %s target %s is not below LIMIT_CONNECTIONS %d: replicas would refuse connections before the autoscaler adds one", where, connectionsMetric, target.String(), limit)
+			}
+			return
+		}
+	}
+	r.fail("%s: takes client traffic but does not scale on %s (CPU does not follow idle subscribers)", where, connectionsMetric)
 }
 
 func (r *rules) envOf(deployment string) map[string]string {
