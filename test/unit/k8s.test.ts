@@ -183,6 +183,13 @@ describe('the manifests check fails', () => {
       says: /iot_websocket_connections target 8k is not below LIMIT_CONNECTIONS 8000/,
     },
     {
+      when: 'the replicas limit sockets per address, which behind the proxy is the proxy',
+      file: 'base/config.env',
+      from: /\nLIMIT_CONNECTIONS_PER_ADDRESS=10000/,
+      to: '',
+      says: /LIMIT_CONNECTIONS_PER_ADDRESS \(""\) is below LIMIT_CONNECTIONS 10000/,
+    },
+    {
       when: 'the egress policy forgets MongoDB',
       file: 'base/networkpolicies.yaml',
       from: 'port: 27017',

@@ -459,6 +459,10 @@ func (r *rules) checkConnectionsMetric(where string, h *autoscalingv2.Horizontal
 		r.fail("%s: LIMIT_CONNECTIONS is not set explicitly (%q): the connections target cannot be checked against it", where, env["LIMIT_CONNECTIONS"])
 		return
 	}
+	// Behind the Service, clients arrive through a proxy: every socket has the proxy's address.
+	if perAddress, err := strconv.ParseInt(env["LIMIT_CONNECTIONS_PER_ADDRESS"], 10, 64); err != nil || perAddress < limit {
+		r.fail("%s: LIMIT_CONNECTIONS_PER_ADDRESS (%q) is below LIMIT_CONNECTIONS %d: every client arrives from the proxy's address, so that limit would cap a proxy pod's sockets on each replica", where, env["LIMIT_CONNECTIONS_PER_ADDRESS"], limit)
+	}
 	for _, m := range h.Spec.Metrics {
 		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == connectionsMetric {
 			target := m.Pods.Target.AverageValue
