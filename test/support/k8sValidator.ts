@@ -35,7 +35,10 @@ export interface Outcome {
 /** The path of a validator built from the current sources, building it when there is none. */
 export async function validatorBinary(): Promise<{ path: string; built: boolean }> {
   const hash = createHash('sha256');
-  hash.update((await run('go', ['version'])).stdout);
+  const go = await run('go', ['version']).catch((err: Error) => {
+    throw new Error(`the manifests' check is built with Go 1.26 or later, and \`go version\` failed: ${err.message}`);
+  });
+  hash.update(go.stdout);
   const files = (await readdir(sources)).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort();
   for (const f of files) hash.update(f).update(await readFile(join(sources, f)));
   const dir = join(repoRoot, '.cache/k8s-validate');
