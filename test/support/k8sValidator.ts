@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -52,9 +52,13 @@ export async function validatorBinary(): Promise<{ path: string; built: boolean 
     maxBuffer: 16 * 1024 * 1024,
   });
   await rename(partial, path);
-  // Binaries of earlier sources are of no further use.
+  // Binaries of earlier sources are of no further use once a day old (a younger one may belong to
+  // another work tree sharing this cache, running now).
   for (const old of await readdir(dir)) {
-    if (join(dir, old) !== path && !old.endsWith('.partial')) await rm(join(dir, old), { force: true });
+    const file = join(dir, old);
+    // Another run may have renamed or removed it meanwhile.
+    const modified = (await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now();
+    if (file !== path && Date.now() - modified > 86_400_000) await rm(file, { force: true });
   }
   return { path, built: true };
 }
