@@ -13,6 +13,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const pages = [
   'README.md',
   ...readdirSync(join(root, 'docs')).flatMap((f) => (f.endsWith('.md') ? [`docs/${f}`] : [])),
+  'deploy/k8s/README.md',
 ];
 const read = (page: string): string => readFileSync(join(root, page), 'utf8');
 
@@ -91,7 +92,7 @@ describe('the Grafana section (docs/operations.md)', () => {
   });
 });
 
-describe('links in README.md and docs/', () => {
+describe('links in README.md, docs/ and deploy/k8s/README.md', () => {
   it('point to files that exist, and to headings that exist', () => {
     const broken: string[] = [];
     for (const page of pages) {
