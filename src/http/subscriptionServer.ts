@@ -226,7 +226,7 @@ function isAsyncIterable(v: unknown): v is AsyncIterableIterator<ExecutionResult
 interface Shared {
   readonly o: SubscriptionServerOptions;
   /**
-   * Where the feeds stop handing a socket more (alertFeed's hasRoom): SINK_LOW_WATER_BYTES, or the
+   * Where the feeds stop handing a socket more (SubscriberOutbox's hasRoom): SINK_LOW_WATER_BYTES, or the
    * budget counted at UNSENT_BYTE_COST, whichever is lower. A reader stays below it.
    */
   readonly pauseLineBytes: number;
@@ -486,7 +486,7 @@ export function startSubscriptionServer(o: SubscriptionServerOptions): Subscript
   // with 4008. A client that reads keeps its unsent bytes near zero on any network that can carry
   // its alerts, bursts included; the payload-byte budget still applies to it.
   //
-  // The feeds stop handing a socket more once its unsent bytes reach a line (alertFeed's hasRoom:
+  // The feeds stop handing a socket more once its unsent bytes reach a line (SubscriberOutbox's hasRoom:
   // SINK_LOW_WATER_BYTES, or the budget counted twice), and keep the rest in the store. So a client
   // that stops reading can also sit at that line, holding little: one whose unsent bytes stay at it,
   // not shrinking, for STALLED_CHECKS checks (1 s) is closed with 4008 as well.
