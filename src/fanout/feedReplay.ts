@@ -11,7 +11,7 @@
  */
 import type { ChainLink } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
-import { Backoff, sleep } from '../shared/retry.js';
+import { Backoff, retryUntilDone } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import type { StreamHistory } from '../store/streamHistory.js';
 import type { Fanout } from './alertFanout.js';
@@ -47,6 +47,9 @@ export interface ReplayTarget<T extends Positioned> {
   /** The replay stopped: act on what it may have left waiting, and on progress heard meanwhile. */
   settle(): void;
 }
+
+/** Thrown to stop retrying a store read once the subscription ended. */
+class FeedEnded extends Error {}
 
 export class FeedReplay<T extends Positioned> {
   /** While replaying from the store (or holding, see AlertFanout), live items wait here (in arrival order). */
@@ -160,26 +163,33 @@ export class FeedReplay<T extends Positioned> {
     const joinAt = new Map<number, number>();
     for (const [partition, state] of partitions.entries())
       if (state.noticed && state.target !== undefined) joinAt.set(partition, state.target);
-    const backoff = new Backoff(100, 2000);
     let watermarks: Map<number, number>;
-    for (;;) {
-      try {
-        watermarks = await progress.watermarks(topic);
-        for (;;) {
-          const page = await history.between(outbox.cursor!, watermarks, filter, pageSize);
-          for (const a of page) {
-            if (!outbox.hasRoom()) await outbox.waitForRoom();
-            outbox.deliver(a);
+    try {
+      watermarks = await retryUntilDone(
+        async () => {
+          const upTo = await progress.watermarks(topic);
+          for (;;) {
+            const page = await history.between(outbox.cursor!, upTo, filter, pageSize);
+            for (const a of page) {
+              if (!outbox.hasRoom()) await outbox.waitForRoom();
+              outbox.deliver(a);
+            }
+            if (page.length < pageSize || outbox.done) break;
           }
-          if (page.length < pageSize || outbox.done) break;
-        }
-        break;
-      } catch (err) {
-        const retryInMs = backoff.next();
-        log.warn({ err: (err as Error).message, retryInMs }, 'replay from store failed; retrying');
-        await sleep(retryInMs);
-        if (outbox.done) return false;
-      }
+          return upTo;
+        },
+        {
+          backoff: new Backoff(100, 2000),
+          onFailure: (err, retryInMs) =>
+            log.warn({ err: err.message, retryInMs }, 'replay from store failed; retrying'),
+          beforeRetry: () => {
+            if (outbox.done) throw new FeedEnded();
+          },
+        },
+      );
+    } catch (err) {
+      if (err instanceof FeedEnded) return false;
+      throw err;
     }
     if (outbox.done) return false;
     // Every stored item up to the watermarks read has now been delivered (or was before the cursor).
