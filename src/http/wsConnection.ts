@@ -34,7 +34,7 @@ export interface Running {
 export interface Shared {
   readonly o: SubscriptionServerOptions;
   /**
-   * Where the feeds stop handing a socket more (alertFeed's hasRoom): SINK_LOW_WATER_BYTES, or the
+   * Where the feeds stop handing a socket more (SubscriberOutbox's hasRoom, fanout/subscriberOutbox.ts): SINK_LOW_WATER_BYTES, or the
    * budget counted at UNSENT_BYTE_COST, whichever is lower. A reader stays below it.
    */
   readonly pauseLineBytes: number;

@@ -47,7 +47,7 @@ export function watchSockets(
   // with 4008. A client that reads keeps its unsent bytes near zero on any network that can carry
   // its alerts, bursts included; the payload-byte budget still applies to it.
   //
-  // The feeds stop handing a socket more once its unsent bytes reach a line (alertFeed's hasRoom:
+  // The feeds stop handing a socket more once its unsent bytes reach a line (SubscriberOutbox's hasRoom:
   // SINK_LOW_WATER_BYTES, or the budget counted twice), and keep the rest in the store. So a client
   // that stops reading can also sit at that line, holding little: one whose unsent bytes stay at it,
   // not shrinking, for STALLED_CHECKS checks (1 s) is closed with 4008 as well.
