@@ -10,6 +10,7 @@ import { createAuthenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { createAlertFeed, createFeed, type AlertFeed, type Feed } from './fanout/alertFeed.js';
 import { connectAlertFanout, connectFanout, type AlertFanout, type Fanout } from './fanout/alertFanout.js';
+import { connectReadingFanout, type ReadingFanout } from './fanout/readingFanout.js';
 import type { IncidentUpdate } from './domain/incident.js';
 import { incidentUpdateCodec } from './store/incidentStore.js';
 import { createAdmission } from './http/admission.js';
@@ -78,6 +79,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
   let feed: AlertFeed | undefined;
   let incidentFanout: Fanout<IncidentUpdate> | undefined;
   let incidentFeed: Feed<IncidentUpdate> | undefined;
+  let readingFanout: ReadingFanout | undefined;
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
   let rateLimiter: RateLimiter | undefined;
@@ -130,7 +132,13 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         {
           name: 'redis',
           timeoutMs: STEP_MS,
-          run: () => Promise.all([fanout?.dispose(), incidentFanout?.dispose(), rateLimiter?.dispose()]),
+          run: () =>
+            Promise.all([
+              fanout?.dispose(),
+              incidentFanout?.dispose(),
+              readingFanout?.dispose(),
+              rateLimiter?.dispose(),
+            ]),
         },
         { name: 'readiness', timeoutMs: STEP_MS, run: () => readiness?.dispose() },
         { name: 'mongodb', timeoutMs: STEP_MS, run: () => store?.dispose() },
@@ -193,6 +201,12 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       codec: incidentUpdateCodec,
       logger,
     });
+    readingFanout = await connectReadingFanout({
+      url: config.redis.url,
+      channelPrefix: config.redis.channelPrefix,
+      logger,
+    });
+    const liveReadings = readingFanout;
     incidentFeed = createFeed({
       fanout: incidentFanout,
       history: store.incidentUpdates,
@@ -246,6 +260,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
               groupId: config.kafka.groupId,
               storeIntervalMs: config.alerts.storeIntervalMs,
               incidentFanout,
+              // Live readings (readingUpdates), as judged: one message per batch, none while nobody listens.
+              onJudged: (partition, readings) => liveReadings.publish(partition, readings),
               incidents: createIncidentTracker({
                 store: store.incidents,
                 topic: config.kafka.readingsTopic,
@@ -272,7 +288,17 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       logger,
     });
     const readGate = createReadGate(config.security.storeReadConcurrency, config.security.storeReadQueue);
-    const services: Services = { config, store, producer, fleet, feed, incidentFeed, rateLimiter, readGate };
+    const services: Services = {
+      config,
+      store,
+      producer,
+      fleet,
+      feed,
+      incidentFeed,
+      liveReadings,
+      rateLimiter,
+      readGate,
+    };
     const schema = await buildAppSchema(services);
     const ready = { store, fanout, producer, consumer, historyConsumer };
     readiness = createReadiness({

@@ -76,6 +76,12 @@ export interface ReadingConsumerOptions {
   /** History: each partition's readings are written at most this often (HISTORY_WRITE_INTERVAL). */
   writeIntervalMs?: number;
   observer?: PipelineObserver;
+  /**
+   * The alert path only: told each batch's valid readings once they are judged, before they are
+   * stored (the live readings' fan-out). Not awaited, and its failures are logged and dropped: it
+   * can neither slow nor fail the alert path.
+   */
+  onJudged?(partition: number, readings: readonly Reading[]): void | Promise<void>;
 }
 
 export interface ConsumerStats {
@@ -311,6 +317,18 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const tracked = await durably('load incident state', owner, () =>
       o.incidents!.process(partition, items, Number(lastOffset)),
     );
+    if (o.onJudged && valid.length > 0) {
+      try {
+        void Promise.resolve(
+          o.onJudged(
+            partition,
+            valid.map((v) => v.reading),
+          ),
+        ).catch((err: unknown) => log.warn({ err: (err as Error).message, partition }, 'live readings not passed on'));
+      } catch (err) {
+        log.warn({ err: (err as Error).message, partition }, 'live readings not passed on');
+      }
+    }
     const detectedAt = new Date();
     const raised: OverheatAlert[] = [];
     for (const { reading, offset, limits } of tracked.judged) {
