@@ -52,6 +52,7 @@ export interface AppParts {
   historyConsumer?: ReadingConsumer;
   fleet: SensorFleet;
   feed: AlertFeed;
+  readingFanout: ReadingFanout;
 }
 
 /** Time the HTTP front door gets to drain (in-flight requests; WebSockets are closed with 1001). */
@@ -350,7 +351,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
     readiness: report,
     stop,
   };
-  return { app, parts: { store, producer, fanout, consumer, historyConsumer, fleet, feed } };
+  return { app, parts: { store, producer, fanout, consumer, historyConsumer, fleet, feed, readingFanout } };
 }
 
 /** Scrape-time sources of /metrics, from the parts' own counters. */
