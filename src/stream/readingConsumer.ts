@@ -317,16 +317,15 @@ export async function startReadingConsumer(o: ReadingConsumerOptions): Promise<R
     const tracked = await durably('load incident state', owner, () =>
       o.incidents!.process(partition, items, Number(lastOffset)),
     );
+    // Live readings, as judged: handed on and not awaited, a failure logged and dropped.
     if (o.onJudged && valid.length > 0) {
-      try {
-        void Promise.resolve(
-          o.onJudged(
-            partition,
-            valid.map((v) => v.reading),
-          ),
-        ).catch((err: unknown) => log.warn({ err: (err as Error).message, partition }, 'live readings not passed on'));
-      } catch (err) {
+      const notPassedOn = (err: unknown): void =>
         log.warn({ err: (err as Error).message, partition }, 'live readings not passed on');
+      try {
+        const readings = valid.map((v) => v.reading);
+        void Promise.resolve(o.onJudged(partition, readings)).catch(notPassedOn);
+      } catch (err) {
+        notPassedOn(err);
       }
     }
     const detectedAt = new Date();
