@@ -10,6 +10,7 @@ import { createAuthenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { createAlertFeed, createFeed, type AlertFeed, type Feed } from './fanout/alertFeed.js';
 import { connectAlertFanout, connectFanout, type AlertFanout, type Fanout } from './fanout/alertFanout.js';
+import { connectReadingFanout, type ReadingFanout } from './fanout/readingFanout.js';
 import type { IncidentUpdate } from './domain/incident.js';
 import { incidentUpdateCodec } from './store/incidentStore.js';
 import { createAdmission } from './http/admission.js';
@@ -55,6 +56,7 @@ export interface AppParts {
   historyConsumer?: ReadingConsumer;
   fleet: SensorFleet;
   feed: AlertFeed;
+  readingFanout: ReadingFanout;
 }
 
 /** Time the HTTP front door gets to drain (in-flight requests; WebSockets are closed with 1001). */
@@ -87,6 +89,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
   let feed: AlertFeed | undefined;
   let incidentFanout: Fanout<IncidentUpdate> | undefined;
   let incidentFeed: Feed<IncidentUpdate> | undefined;
+  let readingFanout: ReadingFanout | undefined;
   let http: HttpFrontDoor | undefined;
   let retention: ReadingRetention | undefined;
   let rateLimiter: RateLimiter | undefined;
@@ -141,7 +144,13 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         {
           name: 'redis',
           timeoutMs: STEP_MS,
-          run: () => Promise.all([fanout?.dispose(), incidentFanout?.dispose(), rateLimiter?.dispose()]),
+          run: () =>
+            Promise.all([
+              fanout?.dispose(),
+              incidentFanout?.dispose(),
+              readingFanout?.dispose(),
+              rateLimiter?.dispose(),
+            ]),
         },
         { name: 'readiness', timeoutMs: STEP_MS, run: () => readiness?.dispose() },
         { name: 'mongodb', timeoutMs: STEP_MS, run: () => store?.dispose() },
@@ -204,6 +213,13 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       codec: incidentUpdateCodec,
       logger,
     });
+    readingFanout = await connectReadingFanout({
+      url: config.redis.url,
+      clusterNodes: config.redis.clusterNodes,
+      channelPrefix: config.redis.channelPrefix,
+      logger,
+    });
+    const liveReadings = readingFanout;
     incidentFeed = createFeed({
       fanout: incidentFanout,
       history: store.incidentUpdates,
@@ -266,6 +282,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
               storeIntervalMs: config.alerts.storeIntervalMs,
               incidentFanout,
               incidents,
+              // Live readings (readingUpdates), as judged: one message per batch, none while nobody listens.
+              onJudged: (partition, readings) => liveReadings.publish(partition, readings),
             })
           : undefined,
         joins.history
@@ -291,6 +309,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       fleet,
       feed,
       incidentFeed,
+      liveReadings,
       rateLimiter,
       readGate,
       deliveries: metrics.observer,
@@ -357,7 +376,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
     readiness: report,
     stop,
   };
-  return { app, parts: { store, producer, fanout, consumer, historyConsumer, fleet, feed } };
+  return { app, parts: { store, producer, fanout, consumer, historyConsumer, fleet, feed, readingFanout } };
 }
 
 /** Scrape-time sources of /metrics, from the parts' own counters. */

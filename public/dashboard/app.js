@@ -1,12 +1,17 @@
 // The operator's dashboard: sensors on a map, live temperature lines, incidents with an acknowledge
 // button. Everything goes through the public GraphQL API: queries and mutations over HTTP, the
-// incidentUpdates subscription over graphql-ws. No framework, nothing loaded from outside the API.
+// incidentUpdates and readingUpdates subscriptions over graphql-ws. No framework, nothing loaded
+// from outside the API.
 (function () {
   'use strict';
   var config = JSON.parse(document.getElementById('dashboard-config').textContent);
   var MAX_CHARTS = 8;
   var WINDOW = 120; // readings per chart line
-  var REFRESH_MS = 2000;
+  // The fleet, thresholds and history (which fills the lines' past and any gap in the live points,
+  // readingUpdates being at most once) are read this often; the lines move with readingUpdates.
+  var REFRESH_MS = 10000;
+  var LIVE_PER_SECOND = 2; // live points per sensor and second, at most (the latest reading wins)
+  var LIVE_RENDER_MS = 250; // charts are redrawn at most this often for live points
 
   var keyInput = document.getElementById('key');
   var statusEl = document.getElementById('status');
@@ -53,7 +58,7 @@
   }
 
   // ---- state
-  var sensors = new Map(); // id -> { id, scenario, lat, lon, points: [[t], [v]], last, thresholdC }
+  var sensors = new Map(); // id -> { id, scenario, lat, lon, points: [[t], [v]], last, thresholdC, live, liveTs }
   var incidents = new Map(); // id -> incident
   var charts = new Map(); // sensorId -> { plot, title }
 
@@ -112,6 +117,75 @@
       };
       subscribe();
     });
+  }
+
+  // ---- live points: readingUpdates for the sensors whose lines are drawn, on the same socket
+  var liveIds = '';
+  var liveUnsubscribe;
+  function followLive(ids) {
+    var key = ids.slice().sort().join(',');
+    if (!wsClient || key === liveIds) return;
+    stopLive();
+    liveIds = key;
+    if (ids.length === 0) return;
+    var subscribe = function () {
+      if (liveIds !== key) return; // followed other sensors since
+      liveUnsubscribe = wsClient.subscribe(
+        {
+          query:
+            'subscription ($ids: [ID!], $rate: Int) { readingUpdates(sensorIds: $ids, maxPerSecond: $rate) { sensorId ts temperature location { lat lon } } }',
+          variables: { ids: ids, rate: LIVE_PER_SECOND },
+        },
+        {
+          next: function (msg) {
+            if (msg.data) addLivePoint(msg.data.readingUpdates);
+          },
+          error: function () {
+            setTimeout(subscribe, 1000);
+          },
+          complete: function () {
+            setTimeout(subscribe, 1000);
+          },
+        },
+      );
+    };
+    subscribe();
+  }
+
+  function stopLive() {
+    liveIds = '';
+    if (liveUnsubscribe) liveUnsubscribe();
+    liveUnsubscribe = undefined;
+  }
+
+  function addLivePoint(u) {
+    var s = sensors.get(u.sensorId);
+    if (!s) return;
+    var t = Date.parse(u.ts) / 1000;
+    var times = s.points[0];
+    if (times.length > 0 && t <= times[times.length - 1]) return; // history has it already
+    times.push(t);
+    s.points[1].push(u.temperature);
+    if (times.length > WINDOW) {
+      times.splice(0, times.length - WINDOW);
+      s.points[1].splice(0, s.points[1].length - WINDOW);
+    }
+    s.last = u.temperature;
+    s.lat = u.location.lat;
+    s.lon = u.location.lon;
+    s.live = (s.live || 0) + 1;
+    s.liveTs = u.ts;
+    scheduleRender();
+  }
+
+  var renderPending = false;
+  function scheduleRender() {
+    if (renderPending) return;
+    renderPending = true;
+    setTimeout(function () {
+      renderPending = false;
+      renderCharts();
+    }, LIVE_RENDER_MS);
   }
 
   function acknowledge(id, button) {
@@ -200,7 +274,9 @@
         sensors.forEach(function (_, id) {
           if (ids.indexOf(id) < 0) sensors.delete(id);
         });
-        return loadReadings(ids.slice(0, MAX_CHARTS * 2));
+        var drawn = ids.slice(0, MAX_CHARTS * 2);
+        followLive(drawn);
+        return loadReadings(drawn);
       })
       .then(function () {
         setStatus('live · ' + sensors.size + ' sensors · ' + new Date().toLocaleTimeString(), false);
@@ -246,16 +322,25 @@
             var s = sensors.get(id);
             if (!s) return;
             var nodes = d['r' + n].nodes.slice().reverse();
-            s.points = [
-              nodes.map(function (r) {
-                return Date.parse(r.ts) / 1000;
-              }),
-              nodes.map(function (r) {
-                return r.temperature;
-              }),
-            ];
+            var times = nodes.map(function (r) {
+              return Date.parse(r.ts) / 1000;
+            });
+            var values = nodes.map(function (r) {
+              return r.temperature;
+            });
+            // History is a few seconds behind: the live points past its newest stay on the line.
+            var newest = times.length ? times[times.length - 1] : -Infinity;
+            s.points[0].forEach(function (t, k) {
+              if (t > newest) {
+                times.push(t);
+                values.push(s.points[1][k]);
+              }
+            });
+            var from = Math.max(0, times.length - WINDOW);
+            s.points = [times.slice(from), values.slice(from)];
             var last = nodes[nodes.length - 1];
-            if (last) {
+            // The value shown is the newest, live or stored.
+            if (last && !(s.liveTs && Date.parse(s.liveTs) > Date.parse(last.ts))) {
               s.last = last.temperature;
               s.lat = last.location.lat;
               s.lon = last.location.lon;
@@ -437,6 +522,11 @@
         charts.set(s.id, chart);
       } else chart.plot.setData(data);
       host.appendChild(chart.box); // in display order: hot sensors first
+      // For tests and curious operators: points on the line, and how many came live.
+      chart.box.dataset.sensor = s.id;
+      chart.box.dataset.points = String(s.points[0].length);
+      chart.box.dataset.livePoints = String(s.live || 0);
+      if (s.liveTs) chart.box.dataset.liveTs = s.liveTs;
       chart.title.textContent = s.id + ' ';
       var now = document.createElement('span');
       now.className = 'now';
@@ -449,6 +539,7 @@
   var timer;
   function restart() {
     clearInterval(timer);
+    stopLive();
     if (unsubscribe) unsubscribe();
     if (wsClient) wsClient.dispose();
     unsubscribe = undefined;

@@ -45,6 +45,7 @@ export const ROOT_FIELD_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'Mutation.acknowledgeIncident': 'operate',
   'Subscription.overheatAlerts': 'read',
   'Subscription.incidentUpdates': 'read',
+  'Subscription.readingUpdates': 'read',
   'Mutation.spawnSensors': 'operate',
   'Mutation.stopSensors': 'operate',
   'Mutation.ingestReadings': 'ingest',

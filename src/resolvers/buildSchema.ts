@@ -5,10 +5,17 @@ import { buildSchema } from 'type-graphql';
 import { AlertResolver } from './alert.resolver.js';
 import { IncidentResolver } from './incident.resolver.js';
 import { ReadingResolver } from './reading.resolver.js';
+import { ReadingUpdatesResolver } from './readingUpdates.resolver.js';
 import { SensorResolver } from './sensor.resolver.js';
 import type { Services } from './services.js';
 
-export const resolvers = [SensorResolver, ReadingResolver, AlertResolver, IncidentResolver] as const;
+export const resolvers = [
+  SensorResolver,
+  ReadingResolver,
+  AlertResolver,
+  IncidentResolver,
+  ReadingUpdatesResolver,
+] as const;
 
 export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
   const instances = new Map<unknown, unknown>();

@@ -6,6 +6,7 @@ import type { ReadGate } from '../limits/readGate.js';
 import type { PipelineObserver } from '../observability/metrics.js';
 import type { AlertFeed, Feed } from '../fanout/alertFeed.js';
 import type { IncidentUpdate } from '../domain/incident.js';
+import type { ReadingFanout } from '../fanout/readingFanout.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import type { SensorFleet } from '../simulator/sensorFleet.js';
 import type { AlertStore } from '../store/alertStore.js';
@@ -26,6 +27,8 @@ export interface Services {
   readonly feed: AlertFeed;
   /** The incidentUpdates stream, joined like overheatAlerts. */
   readonly incidentFeed: Feed<IncidentUpdate>;
+  /** Live readings from every replica's alert path (readingUpdates). */
+  readonly liveReadings: Pick<ReadingFanout, 'listen'>;
   readonly rateLimiter: RateLimiter;
   /** Every history read goes through it (see limits/readGate.ts). */
   readonly readGate: ReadGate;

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { PartitionAssigners, type EachBatchPayload } from 'kafkajs';
 import { toAlert, type OverheatAlert } from '../domain/alert.js';
 import type { IncidentUpdate } from '../domain/incident.js';
-import type { ReadingLimits } from '../domain/reading.js';
+import type { Reading, ReadingLimits } from '../domain/reading.js';
 import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import { sleep } from '../shared/retry.js';
@@ -50,6 +50,12 @@ export interface AlertPathOptions extends GroupMemberOptions {
   fanout: AlertFanout;
   /** A partition's judged batches are stored at most this often (ALERT_STORE_INTERVAL). */
   storeIntervalMs?: number;
+  /**
+   * Told each batch's valid readings once they are judged, before they are stored (the live
+   * readings' fan-out). Not awaited, and its failures are logged and dropped: it can neither slow
+   * nor fail the alert path.
+   */
+  onJudged?(partition: number, readings: readonly Reading[]): void | Promise<void>;
 }
 
 /** Readings judged ahead of the store at most; beyond it the consumer stops fetching. */
@@ -104,7 +110,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
     const { batch } = p;
     const now = Date.now();
     const startedAt = performance.now();
-    const { items, rejected } = decodeBatch(batch.messages, o.limits, now);
+    const { items, readings, rejected } = decodeBatch(batch.messages, o.limits, now);
     const lastOffset = batch.lastOffset();
     const owner = member.inHand(p);
     if (rejected.length > 0) {
@@ -119,6 +125,16 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
     const tracked = await durably('load incident state', owner, () =>
       o.incidents.process(partition, items, Number(lastOffset)),
     );
+    // Live readings, as judged: handed on and not awaited, a failure logged and dropped.
+    if (o.onJudged && readings.length > 0) {
+      const notPassedOn = (err: unknown): void =>
+        log.warn({ err: (err as Error).message, partition }, 'live readings not passed on');
+      try {
+        void Promise.resolve(o.onJudged(partition, readings)).catch(notPassedOn);
+      } catch (err) {
+        notPassedOn(err);
+      }
+    }
     const detectedAt = new Date();
     const raised: OverheatAlert[] = [];
     for (const { reading, offset, limits } of tracked.judged) {

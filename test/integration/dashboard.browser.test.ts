@@ -4,8 +4,9 @@
  * the page). The page loads with zero console errors and no request leaving 127.0.0.1; a spawned
  * OVERHEAT sensor shows on the map and in a chart, its incident appears, the Acknowledge button
  * moves it to ACKNOWLEDGED. A screenshot is saved (test-results/dashboard.png; docs/api.md shows one).
- * Sensors at one place are each drawn apart and labelled. Served by an API that wants credentials
- * and with none in the browser, the page sends nothing until one is typed in.
+ * Sensors at one place are each drawn apart and labelled. A sensor's line gains points live from
+ * readingUpdates, between the reads of history, each a reading the sensor sent. Served by an API
+ * that wants credentials and with none in the browser, the page sends nothing until one is typed in.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   IncidentsDocument,
   IngestReadingsDocument,
+  ReadingHistoryDocument,
   SpawnSensorsDocument,
   StopSensorsDocument,
 } from '../../client/index.js';
@@ -150,6 +152,44 @@ describe('the dashboard in Chromium', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 60_000);
+
+  it("draws live points from readingUpdates on a sensor's line, each a reading the sensor sent", async () => {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 860 });
+    const { foreign, errors } = watchPage(page, ['127.0.0.1']);
+    const { spawnSensors } = await replica.client.request(SpawnSensorsDocument, {
+      input: { count: 1, scenario: 'NORMAL', intervalMs: 250, seed: 21 },
+    });
+    const sensorId = spawnSensors.sensors[0]!.id;
+    await page.goto(replica.app.url().replace('/graphql', '/dashboard'), { waitUntil: 'networkidle2' });
+    const chart = `#charts .chart[data-sensor=${JSON.stringify(sensorId)}]`;
+    // History is read every 10 s and counts no live point: only readingUpdates moves this.
+    await page.waitForFunction(`Number(document.querySelector(${JSON.stringify(chart)})?.dataset.livePoints) >= 1`, {
+      timeout: 45_000,
+    });
+    const first = await evaluate<{ live: number; ts: string }>(
+      page,
+      `(() => { const c = document.querySelector(${JSON.stringify(chart)}); return { live: Number(c.dataset.livePoints), ts: c.dataset.liveTs }; })()`,
+    );
+    await page.waitForFunction(
+      `Number(document.querySelector(${JSON.stringify(chart)}).dataset.livePoints) >= ${first.live + 3}`,
+      { timeout: 30_000 },
+    );
+    // The live point is a reading the sensor sent: history has it, at that time, once it is stored.
+    const stored = await eventually(
+      async () =>
+        (await replica.client.request(ReadingHistoryDocument, { sensorId, first: 200 })).readings.edges.map(
+          (e) => e.node.ts,
+        ),
+      (times) => times.includes(first.ts),
+      { timeoutMs: 30_000, what: 'the live point in history' },
+    );
+    expect(stored).toContain(first.ts);
+    await replica.client.request(StopSensorsDocument, { ids: [sensorId] });
+    expect(foreign).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
 
   it('sends nothing before it has a credential, and starts once one is typed in', async () => {
     const secret = uniqueName('operator-secret');

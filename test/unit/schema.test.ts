@@ -18,6 +18,10 @@ describe('published schema', () => {
     expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(
       expect.arrayContaining(['sensors', 'readings', 'alerts', 'incidents', 'sensorThresholds']),
     );
-    expect(Object.keys(schema.getSubscriptionType()!.getFields())).toEqual(['overheatAlerts', 'incidentUpdates']);
+    expect(Object.keys(schema.getSubscriptionType()!.getFields())).toEqual([
+      'overheatAlerts',
+      'incidentUpdates',
+      'readingUpdates',
+    ]);
   });
 });
