@@ -32,142 +32,33 @@
  * start and picks the sensors its listeners asked for; each replica so receives every item of the
  * stream (what a pattern subscriber gets on one instance), and each shard carries only its groups.
  */
-import type { ChainLink, OverheatAlert } from '../domain/alert.js';
+import type { ChainLink } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
-import { CLUSTER_SLOTS, keySlot, type RedisTarget } from '../shared/redisTarget.js';
+import type { RedisTarget } from '../shared/redisTarget.js';
+import type { AlertFanout, Fanout, LiveListener, ResyncPhase, StreamCodec, StreamProgress } from './fanoutContract.js';
 import { connectRedisBus, type BusMessage, type RedisBus } from './redisBus.js';
+import {
+  CHAINED,
+  decodeLink,
+  deserializeAlert,
+  encodeLink,
+  serializeAlert,
+  SHARD_GROUPS,
+  shardChannels,
+} from './wireFormat.js';
 
-/** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
-const CHAINED = '#';
 /** How long a new listener waits for Redis to confirm its subscription before going on without it. */
 const SUBSCRIBE_WAIT_MS = 2000;
-/** Sharded pub/sub: channels per stream, each in its own sixteenth of the slots (the module comment). */
-export const SHARD_GROUPS = 16;
-
-/**
- * The hash tag of each group: the first `g<k>.<n>` whose slot falls in the k-th of SHARD_GROUPS
- * equal slot ranges (the same on every replica: a pure function of k).
- */
-const SHARD_TAGS: readonly string[] = Array.from({ length: SHARD_GROUPS }, (_, k) => {
-  const width = CLUSTER_SLOTS / SHARD_GROUPS;
-  for (let n = 0; ; n++) {
-    const tag = `g${k}.${n}`;
-    if (Math.floor(keySlot(tag) / width) === k) return tag;
-  }
-});
-
-/** A stream's channels on sharded pub/sub: items and progress notices of each partition group. */
-export function shardChannels(channelPrefix: string, stream: string): { items: string[]; progress: string[] } {
-  return {
-    items: SHARD_TAGS.map((tag) => `${channelPrefix}:${stream}:{${tag}}`),
-    progress: SHARD_TAGS.map((tag) => `${channelPrefix}:${stream}-progress:{${tag}}`),
-  };
-}
-
-/** `link`: the item's place in its partition's chains (undefined: it was stored before it was published). */
-export type LiveListener<T> = (item: T, link: ChainLink | undefined) => void;
-export type AlertListener = LiveListener<OverheatAlert>;
-/** A partition's watermark moved: its items up to `watermark` are stored, and were published before this. */
-export interface StreamProgress {
-  readonly partition: number;
-  readonly watermark: number;
-  /** Offset of the last item published on the partition (at or above it: a bound; at most the watermark). */
-  readonly last: number;
-}
-/** How items of a stream travel on Redis. */
-export interface StreamCodec<T> {
-  encode(item: T): string;
-  decode(text: string): T;
-}
-/** `hold`: live delivery may have lost alerts, keep live ones aside; `replay`: read the store from the cursor, then release them. */
-export type ResyncPhase = 'hold' | 'replay';
-
-/** The fan-out of one stream of per-sensor items (overheat alerts, incident updates). */
-export interface Fanout<T> {
-  /**
-   * Publishes items to all replicas. Never throws: a failure is logged and counted (subscribers
-   * recover through their cursor). `links[i]`, when given, is items[i]'s place in its partition's
-   * chains: the item is published before it is stored.
-   */
-  publish(items: readonly T[], links?: readonly ChainLink[]): Promise<void>;
-  /** Tells subscribers a partition's watermark moved (after items published before they were stored). */
-  publishProgress(progress: StreamProgress): Promise<void>;
-  /**
-   * Listens to alerts of these sensors (all sensors when undefined). Resolves with the unsubscribe
-   * function once Redis confirmed the subscription, or after `SUBSCRIBE_WAIT_MS` when Redis is down
-   * (the subscription then resyncs when Redis returns).
-   */
-  listen(sensorIds: readonly string[] | undefined, listener: LiveListener<T>): Promise<() => void>;
-  /** Progress notices of every partition (heard from before any listen() resolves). */
-  onProgress(listener: (progress: StreamProgress) => void): () => void;
-  /** Resync phases (see the module comment). */
-  onResync(listener: (phase: ResyncPhase) => void): () => void;
-  /** True between a `hold` and the `replay` that closes it: live alerts must not be released. */
-  isHolding(): boolean;
-  isReady(): boolean;
-  stats(): { published: number; publishFailures: number; received: number };
-  dispose(): Promise<void>;
-}
-
-export type AlertFanout = Fanout<OverheatAlert>;
-
-/**
- * A chained item travels as `#<prev>,<sensorPrev>\n<item>`. `#<prev>\n<item>` (a publisher from
- * before sensor chains) is still read: its subscribers to some sensors wait for the store.
- */
-export function encodeLink(link: ChainLink): string {
-  return link.sensorPrev === undefined ? String(link.prev) : `${link.prev},${link.sensorPrev}`;
-}
-
-export function decodeLink(text: string): ChainLink {
-  const comma = text.indexOf(',');
-  const prev = Number(comma < 0 ? text : text.slice(0, comma));
-  const sensorPrev = comma < 0 ? undefined : Number(text.slice(comma + 1));
-  if (!Number.isSafeInteger(prev) || (sensorPrev !== undefined && !Number.isSafeInteger(sensorPrev)))
-    throw new Error('bad chain prefix');
-  return { prev, sensorPrev };
-}
-
-interface WireAlert {
-  id: string;
-  sensorId: string;
-  temperature: number;
-  threshold: number;
-  ts: string;
-  location: { lat: number; lon: number };
-  detectedAt: string;
-  partition: number;
-  offset: number;
-}
-
-export function serializeAlert(a: OverheatAlert): string {
-  const wire: WireAlert = {
-    id: a.id,
-    sensorId: a.sensorId,
-    temperature: a.temperature,
-    threshold: a.threshold,
-    ts: a.ts.toISOString(),
-    location: a.location,
-    detectedAt: a.detectedAt.toISOString(),
-    partition: a.position.partition,
-    offset: a.position.offset,
-  };
-  return JSON.stringify(wire);
-}
-
-export function deserializeAlert(text: string): OverheatAlert {
-  const w = JSON.parse(text) as WireAlert;
-  return {
-    id: w.id,
-    sensorId: w.sensorId,
-    temperature: w.temperature,
-    threshold: w.threshold,
-    ts: new Date(w.ts),
-    location: w.location,
-    detectedAt: new Date(w.detectedAt),
-    position: { partition: w.partition, offset: w.offset },
-  };
-}
+export type {
+  AlertFanout,
+  AlertListener,
+  Fanout,
+  LiveListener,
+  ResyncPhase,
+  StreamCodec,
+  StreamProgress,
+} from './fanoutContract.js';
+export { decodeLink, deserializeAlert, encodeLink, serializeAlert, SHARD_GROUPS, shardChannels } from './wireFormat.js';
 
 export function connectAlertFanout(options: {
   redis: RedisTarget;
