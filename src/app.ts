@@ -2,7 +2,8 @@
  * The composition root of one API replica: connects each outside system, wires the pipeline, and
  * owns the lifecycle (starting -> started -> stopping -> stopped). Metrics, readiness and the
  * shutdown steps live in their own modules; this file only decides what is built, in which order,
- * and in which order it is taken down.
+ * and in which order it is taken down. It stays whole (about 440 lines) on purpose: the start order
+ * and the shutdown order must be read side by side, since each step of one answers a step of the other.
  */
 // type-graphql decorators need the metadata polyfill before any schema class loads.
 import 'reflect-metadata';
