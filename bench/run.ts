@@ -9,6 +9,7 @@
  *   npm run bench -- --only=raw,latency,ingest,fanout,memory,history,pressure   (pressure: --behind=N)
  *   npm run bench -- --profile     CPU profile of the replicas per scenario, top frames printed
  *   npm run bench -- --only=raw --redis-cluster   the raw Redis row on a Redis Cluster too (sharded pub/sub;
+ *                                      with other parts, e.g. --only=fanout, the replicas' fan-out runs on it;
  *                                      scripts/redis-cluster.sh start, or REDIS_CLUSTER_NODES)
  *   npm run bench -- --only=fanout --fanout-steps=4000,6000 --alert-rates=120   chosen steps of both sweeps
  *   npm run bench -- --history-apart   the replicas run the alert path only, a third process history (KAFKA_CONSUMERS)
@@ -217,7 +218,12 @@ async function main(): Promise<void> {
     const cluster = await startCluster(
       'bench',
       2,
-      { READINGS_RETENTION: '35d', API_KEYS: scopedApiKey() },
+      {
+        READINGS_RETENTION: '35d',
+        API_KEYS: scopedApiKey(),
+        // --redis-cluster: the replicas' fan-out on the Redis Cluster too (sharded pub/sub).
+        ...(redisCluster ? { REDIS_CLUSTER_NODES: redisCluster.join(',') } : {}),
+      },
       4501,
       profileDirFor('main'),
       args.has('--history-apart') ? 1 : 0,
