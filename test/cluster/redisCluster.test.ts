@@ -32,7 +32,7 @@ import { eventually, sleep } from '../support/wait.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const clusterScript = (action: 'start' | 'stop' | 'env') =>
+const clusterScript = (action: 'start' | 'stop' | 'env' | 'reset') =>
   run('bash', ['scripts/redis-cluster.sh', action], { cwd: root, timeout: 120_000 });
 const PORTS = [17000, 17001, 17002, 17003, 17004, 17005];
 const NODES = PORTS.map((p) => `127.0.0.1:${p}`).join(',');
@@ -111,6 +111,9 @@ function longestPause(r: Recorder, from: number, windowMs: number): number {
 
 beforeAll(async () => {
   if (!(await clusterUp())) {
+    // A fresh cluster: one kept from an earlier run may have come back with a master short of a
+    // replica (a node killed by that run rejoins as it can), and the failovers below need one each.
+    await clusterScript('reset');
     await clusterScript('start');
     startedCluster = true;
   }
