@@ -15,6 +15,9 @@
  *   npm run bench -- --history-apart   the replicas run the alert path only, a third process history (KAFKA_CONSUMERS)
  *   npm run bench -- --only=latency --latency=2000:100:10   one latency row: readings/s, subscribers,
  *                                      1 reading in N critical
+ *   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npm run bench -- --only=latency --traced=100
+ *                                      the same with tracing on (an OTLP/HTTP receiver at that address),
+ *                                      one reading in 100 carrying a sampled traceparent
  *   npm run bench -- --only=kinds      subscribers to all sensors beside 1, 10 and 200 sensorIds and a
  *                                      scoped key, in one window (2,000 readings/s, 1 in 10 critical)
  *   npm run bench -- --only=storm --storm-minutes=10 --storm-stored=5000000 --storm-churn
@@ -251,7 +254,9 @@ async function main(): Promise<void> {
               { rates: [2000], subscriberCounts: [100], criticalEvery: 10 },
             ];
         console.error('alert latency');
-        for (const r of runs) figures.push(...(await alertLatency(cluster, { ...r, durationMs: P.windowMs })));
+        const tracedEvery = Number(flag('traced') ?? 0);
+        for (const r of runs)
+          figures.push(...(await alertLatency(cluster, { ...r, durationMs: P.windowMs, tracedEvery })));
       }
       await cluster.waitIdle();
       if (wants('kinds')) {

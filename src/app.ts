@@ -24,6 +24,7 @@ import type { Logger } from './logger.js';
 import { cachedReading } from './observability/cachedReading.js';
 import { createMetrics } from './observability/metrics.js';
 import { createReadiness, type Readiness, type ReadinessReport } from './observability/readiness.js';
+import { createTracing } from './observability/tracing.js';
 import type { Services } from './resolvers/services.js';
 import { buildAppSchema } from './resolvers/buildSchema.js';
 import { createSensorFleet, type SensorFleet } from './simulator/sensorFleet.js';
@@ -104,6 +105,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
     logger,
   });
   const metrics = createMetrics();
+  // Off (a no-op) unless an OTLP endpoint is configured.
+  const tracing = createTracing(config.tracing);
   const report = (): ReadinessReport => readiness?.report() ?? { ready: false, checks: {} };
 
   // Order matters: readiness is off first (state), then sources, then sinks.
@@ -155,6 +158,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
         },
         { name: 'readiness', timeoutMs: STEP_MS, run: () => readiness?.dispose() },
         { name: 'mongodb', timeoutMs: STEP_MS, run: () => store?.dispose() },
+        // Last: the spans of every step above are exported.
+        { name: 'tracing', timeoutMs: STEP_MS, run: () => tracing.shutdown() },
       ];
       await runShutdown(steps, log);
       state = 'stopped';
@@ -205,8 +210,14 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       topic: config.kafka.readingsTopic,
       bufferLimit: config.kafka.producerBufferLimit,
       logger,
+      tracing,
     });
-    fanout = await connectAlertFanout({ redis: config.redis, channelPrefix: config.redis.channelPrefix, logger });
+    fanout = await connectAlertFanout({
+      redis: config.redis,
+      channelPrefix: config.redis.channelPrefix,
+      logger,
+      tracing,
+    });
     incidentFanout = await connectFanout({
       redis: config.redis,
       channelPrefix: config.redis.channelPrefix,
@@ -243,6 +254,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       store,
       replicaId: config.replicaId,
       logger,
+      tracing,
       capacity: {
         maxSensors: config.limits.maxSensors,
         maxSpawnPerRequest: config.limits.maxSpawnPerRequest,
@@ -283,6 +295,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
               storeIntervalMs: config.alerts.storeIntervalMs,
               incidentFanout,
               incidents,
+              tracing,
               // Live readings (readingUpdates), as judged: one message per batch, none while nobody listens.
               onJudged: (partition, readings) => liveReadings.publish(partition, readings),
             })
@@ -314,6 +327,7 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       rateLimiter,
       readGate,
       deliveries: metrics.observer,
+      tracing,
     };
     const schema = await buildAppSchema(services);
     const ready = { store, fanout, producer, consumer, historyConsumer };

@@ -3,6 +3,7 @@
  * many sensors straight to the readings topic at a fixed arrival rate. `ts` is the send time, so a
  * subscriber's arrival time minus `ts` is the end-to-end alert latency.
  */
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { idempotentProducer } from '../../src/stream/kafka.js';
 import { openLoop } from './openLoop.js';
@@ -22,7 +23,16 @@ export interface ReadingLoad {
   close(): Promise<void>;
 }
 
-export async function createReadingLoad(topic: string, sensors = 1000, criticalEvery = 100): Promise<ReadingLoad> {
+/**
+ * `tracedEvery`: one reading in that many carries a sampled W3C `traceparent` header of its own
+ * trace, as one ingested with a traceparent does (0: none), to measure the cost of tracing.
+ */
+export async function createReadingLoad(
+  topic: string,
+  sensors = 1000,
+  criticalEvery = 100,
+  tracedEvery = 0,
+): Promise<ReadingLoad> {
   const kafka = new Kafka({ clientId: 'bench-load', brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
   const producer: Producer = idempotentProducer(kafka);
   await producer.connect();
@@ -32,7 +42,7 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
   let critical = 0;
   let criticalBySensor = new Map<string, number>();
   let sent = 0;
-  let queue: { key: string; value: string }[] = [];
+  let queue: { key: string; value: string; headers?: Record<string, string> }[] = [];
   let inFlight: Promise<void> | undefined;
 
   const flush = (): void => {
@@ -74,6 +84,13 @@ export async function createReadingLoad(topic: string, sensors = 1000, criticalE
             queue.push({
               key: sensorId,
               value: `{"sensorId":"${sensorId}","ts":"${new Date(tsMs).toISOString()}","temperature":${hot ? 85.5 : 21.5},"humidity":40,"location":{"lat":52.5,"lon":13.4}}`,
+              ...(tracedEvery > 0 && k % tracedEvery === 0
+                ? {
+                    headers: {
+                      traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+                    },
+                  }
+                : {}),
             });
           }
           flush();

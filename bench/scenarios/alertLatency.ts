@@ -52,10 +52,10 @@ function stageMeans(before: Record<string, number>[], after: Record<string, numb
 
 export async function alertLatency(
   cluster: Cluster,
-  o: { rates: number[]; subscriberCounts: number[]; durationMs: number; criticalEvery: number },
+  o: { rates: number[]; subscriberCounts: number[]; durationMs: number; criticalEvery: number; tracedEvery?: number },
 ): Promise<Figure[]> {
   const figures: Figure[] = [];
-  const load = await createReadingLoad(cluster.env.KAFKA_READINGS_TOPIC!, 1000, o.criticalEvery);
+  const load = await createReadingLoad(cluster.env.KAFKA_READINGS_TOPIC!, 1000, o.criticalEvery, o.tracedEvery);
   try {
     // Warm-up: JIT, connections, group assignment.
     await load.run(500, 3000);

@@ -4,6 +4,7 @@
  * file; here are only what involves several concerns and the values at the top.
  */
 import type { AuthSettings } from '../auth/credentials.js';
+import type { TracingSettings } from '../observability/tracing.js';
 import { alertSettings, incidentSettings, type AlertSettings, type IncidentSettings } from './alerts.js';
 import { authSettings, exposureSettings, type ExposureSettings } from './auth.js';
 import { historySettings, type HistorySettings } from './history.js';
@@ -14,6 +15,7 @@ import { readingSettings, type ReadingSettings } from './readings.js';
 import { redisSettings, type RedisSettings } from './redis.js';
 import { requestLimitSettings, type RequestLimitSettings } from './requestLimits.js';
 import { storeSettings, type StoreSettings } from './store.js';
+import { tracingSettings } from './tracing.js';
 import { DAY } from './values.js';
 import { ENV_SCHEMA, KNOWN_VARIABLES, OWNED_PREFIXES } from './variables.js';
 
@@ -32,6 +34,8 @@ export interface Config {
   readonly limits: LimitSettings;
   readonly auth: AuthSettings;
   readonly security: ExposureSettings & RequestLimitSettings;
+  /** OpenTelemetry tracing (OTEL_*): off when no endpoint is set. */
+  readonly tracing: TracingSettings;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
   /** `json`, `pretty` (pino-pretty), or `auto`: pretty when stdout is a terminal. */
@@ -103,6 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
     limits: limitSettings(e),
     auth,
     security: { ...exposureSettings(e, e.NODE_ENV === 'production'), ...requestLimitSettings(e) },
+    tracing: tracingSettings(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     logFormat: e.LOG_FORMAT,

@@ -15,6 +15,7 @@ import { REDIS_VARIABLES } from './redis.js';
 import { REQUEST_LIMIT_VARIABLES } from './requestLimits.js';
 import { RUNTIME_VARIABLES } from './runtime.js';
 import { STORE_VARIABLES } from './store.js';
+import { TRACING_VARIABLES } from './tracing.js';
 import type { Parsed } from './values.js';
 
 /** Every variable the API reads, with its schema and what it is for. */
@@ -30,6 +31,7 @@ export const VARIABLES = {
   ...AUTH_VARIABLES,
   ...REQUEST_LIMIT_VARIABLES,
   ...RUNTIME_VARIABLES,
+  ...TRACING_VARIABLES,
 } as const;
 
 export const KNOWN_VARIABLES = Object.keys(VARIABLES) as (keyof typeof VARIABLES)[];
@@ -60,4 +62,5 @@ export const OWNED_PREFIXES = [
   'GRAPHQL_',
   'GRAPHIQL_',
   'CORS_',
+  'TRACING_',
 ];

@@ -32,8 +32,9 @@
  * start and picks the sensors its listeners asked for; each replica so receives every item of the
  * stream (what a pattern subscriber gets on one instance), and each shard carries only its groups.
  */
-import type { ChainLink } from '../domain/alert.js';
+import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 import type { Logger } from '../logger.js';
+import { SpanKind, traceOf, traceparentOf, type Span, type Tracing } from '../observability/tracing.js';
 import type { RedisTarget } from '../shared/redisTarget.js';
 import type { AlertFanout, Fanout, LiveListener, ResyncPhase, StreamCodec, StreamProgress } from './fanoutContract.js';
 import { connectRedisBus, type BusMessage, type RedisBus } from './redisBus.js';
@@ -60,12 +61,45 @@ export type {
 } from './fanoutContract.js';
 export { decodeLink, deserializeAlert, encodeLink, serializeAlert, SHARD_GROUPS, shardChannels } from './wireFormat.js';
 
-export function connectAlertFanout(options: {
+export async function connectAlertFanout(options: {
   redis: RedisTarget;
   channelPrefix: string;
   logger: Logger;
+  /** On: a traced alert's publish gets a span, and its payload that span's `traceparent`. */
+  tracing?: Tracing;
 }): Promise<AlertFanout> {
-  return connectFanout({ ...options, stream: 'alerts', codec: { encode: serializeAlert, decode: deserializeAlert } });
+  const tracing = options.tracing?.enabled ? options.tracing : undefined;
+  if (!tracing)
+    return connectFanout({ ...options, stream: 'alerts', codec: { encode: serializeAlert, decode: deserializeAlert } });
+  /** The `traceparent` each traced alert's payload carries: its publish span's. */
+  const onWire = new WeakMap<OverheatAlert, string>();
+  const fanout = await connectFanout({
+    ...options,
+    stream: 'alerts',
+    codec: { encode: (a) => serializeAlert(a, onWire.get(a)), decode: deserializeAlert },
+  });
+  const publish = fanout.publish.bind(fanout);
+  return Object.assign(fanout, {
+    async publish(items: readonly OverheatAlert[], links?: readonly ChainLink[]): Promise<void> {
+      const spans: Span[] = [];
+      for (const alert of items) {
+        const parent = traceOf(alert);
+        if (parent === undefined) continue;
+        const span = tracing.start('publish alert', parent, {
+          kind: SpanKind.PRODUCER,
+          attributes: { 'messaging.system': 'redis', 'alert.id': alert.id },
+        });
+        spans.push(span);
+        const traceparent = traceparentOf(span);
+        if (traceparent !== undefined) onWire.set(alert, traceparent);
+      }
+      try {
+        await publish(items, links);
+      } finally {
+        for (const span of spans) span.end();
+      }
+    },
+  });
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import { GraphQLError } from 'graphql';
 import type { AlertCursor } from '../domain/alertCursor.js';
+import { carryTrace, traceOf } from '../observability/tracing.js';
 import { sleep } from '../shared/retry.js';
 import { SUBSCRIBER_TOO_SLOW, type Delivered, type FeedRequest, type Positioned } from './feed.js';
 
@@ -112,6 +113,9 @@ export class SubscriberOutbox<T extends Positioned> implements AsyncIterableIter
     const sink = this.o.request.sink;
     if (sink) return sink.push(alert, this.cursor.encode());
     const item: Delivered<T> = { ...alert, cursor: this.cursor.encode() };
+    // A traced alert's trace goes with the copy, for its delivery span (observability/tracing.ts).
+    const trace = traceOf(alert);
+    if (trace !== undefined) carryTrace(item, trace);
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = undefined;

@@ -4,6 +4,7 @@
  * (fanout/alertFanout.ts says why each is so).
  */
 import type { ChainLink, OverheatAlert } from '../domain/alert.js';
+import { carryTrace } from '../observability/tracing.js';
 import { CLUSTER_SLOTS, keySlot } from '../shared/redisTarget.js';
 
 /** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
@@ -58,9 +59,15 @@ interface WireAlert {
   detectedAt: string;
   partition: number;
   offset: number;
+  /**
+   * The `traceparent` of the alert's publish span, when it is traced (observability/tracing.ts):
+   * the delivery spans of every replica join its trace. Never stored.
+   */
+  trace?: string;
 }
 
-export function serializeAlert(a: OverheatAlert): string {
+/** The alert's JSON; `trace`, the publish span's `traceparent` of a traced alert. */
+export function serializeAlert(a: OverheatAlert, trace?: string): string {
   const wire: WireAlert = {
     id: a.id,
     sensorId: a.sensorId,
@@ -72,12 +79,13 @@ export function serializeAlert(a: OverheatAlert): string {
     partition: a.position.partition,
     offset: a.position.offset,
   };
+  if (trace !== undefined) wire.trace = trace;
   return JSON.stringify(wire);
 }
 
 export function deserializeAlert(text: string): OverheatAlert {
   const w = JSON.parse(text) as WireAlert;
-  return {
+  const alert: OverheatAlert = {
     id: w.id,
     sensorId: w.sensorId,
     temperature: w.temperature,
@@ -87,4 +95,6 @@ export function deserializeAlert(text: string): OverheatAlert {
     detectedAt: new Date(w.detectedAt),
     position: { partition: w.partition, offset: w.offset },
   };
+  if (typeof w.trace === 'string') carryTrace(alert, w.trace);
+  return alert;
 }

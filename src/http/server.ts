@@ -281,7 +281,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
     }
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: () => Promise.resolve({ ...o.context, principal }),
+      // The caller's trace context, for the resolvers that trace (ingestReadings): ignored when tracing is off.
+      context: () => Promise.resolve({ ...o.context, principal, ...traceContextOf(req) }),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
@@ -406,4 +407,10 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpFrontDo
       await apollo.stop();
     },
   };
+}
+
+/** The W3C `traceparent` header of a request, when it has one (a malformed one is ignored by the tracer). */
+function traceContextOf(req: IncomingMessage): { traceparent?: string } {
+  const traceparent = req.headers.traceparent;
+  return typeof traceparent === 'string' ? { traceparent } : {};
 }

@@ -7,6 +7,7 @@
  * an old cursor replays history, whose age says nothing about how fast the pipeline delivers.
  */
 import type { PipelineObserver, SubscriptionKind } from './metrics.js';
+import { SpanKind, traceOf, type Tracing } from './tracing.js';
 
 /** What the latency is read from: the fields every overheat alert has. */
 interface TimedAlert {
@@ -37,6 +38,21 @@ export function deliveryClock(
   return (alert) => {
     if (alert.detectedAt.getTime() < begunAt) return;
     observer.alertDelivered(kind, now() - alert.ts.getTime());
+  };
+}
+
+/**
+ * A span for each traced alert handed over (child of its publish span, observability/tracing.ts),
+ * for a subscription picked for them (TRACING_SUBSCRIBER_RATIO). An alert a subscription catches
+ * up on from the store has no trace: the stored form carries none.
+ */
+export function deliverySpans(tracing: Tracing, kind: SubscriptionKind): (alert: TimedAlert) => void {
+  return (alert) => {
+    const parent = traceOf(alert);
+    if (parent === undefined) return;
+    tracing
+      .start('deliver alert', parent, { kind: SpanKind.CONSUMER, attributes: { 'subscription.kind': kind } })
+      .end();
   };
 }
 

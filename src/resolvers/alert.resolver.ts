@@ -10,7 +10,13 @@ import { alertPageCursor, parseAlertPageCursor } from './pageCursor.js';
 import type { GraphQLContext, Services } from './services.js';
 import type { SocketBudget } from '../fanout/socketBudget.js';
 import { checkPageSize, checkSensorId, checkSensorIds } from './validate.js';
-import { deliveryClock, subscriptionKindOf, timedPulls, timedPushes } from '../observability/deliveryLatency.js';
+import {
+  deliveryClock,
+  deliverySpans,
+  subscriptionKindOf,
+  timedPulls,
+  timedPushes,
+} from '../observability/deliveryLatency.js';
 
 interface OverheatAlertsArgs {
   sensorIds?: string[] | null;
@@ -34,9 +40,19 @@ export function overheatAlertsSubscribe(
       after = AlertCursor.decode(args.after);
       if (!after) throw badUserInput('after', 'after is not a cursor received from overheatAlerts');
     }
-    if (!services.deliveries)
-      return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: delivery.sink });
-    const clock = deliveryClock(services.deliveries, kind);
+    const timed = services.deliveries && deliveryClock(services.deliveries, kind);
+    const traced =
+      services.tracing?.enabled && services.tracing.sampleSubscriber()
+        ? deliverySpans(services.tracing, kind)
+        : undefined;
+    const clock: ((alert: DeliveredAlert) => void) | undefined =
+      timed && traced
+        ? (alert) => {
+            timed(alert);
+            traced(alert);
+          }
+        : (timed ?? traced);
+    if (!clock) return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: delivery.sink });
     if (delivery.sink)
       return services.feed.open({ sensorIds, after, budget: delivery.budget, sink: timedPushes(delivery.sink, clock) });
     return timedPulls(services.feed.open({ sensorIds, after, budget: delivery.budget }), clock);

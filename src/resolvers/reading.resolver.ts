@@ -2,6 +2,7 @@ import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { checkScope, principalOf } from '../auth/policy.js';
 import { validateReading, type Reading as DomainReading } from '../domain/reading.js';
 import { DependencyError, ErrorCode, badUserInput, limitExceeded, retryable } from '../errors.js';
+import { endSpan, SpanKind, traceparentOf } from '../observability/tracing.js';
 import { DateTimeScalar } from '../schema/dateTime.scalar.js';
 import { ReadingConnection } from '../schema/connection.type.js';
 import { IngestResult, Reading, ReadingInput } from '../schema/reading.type.js';
@@ -115,9 +116,19 @@ export class ReadingResolver {
       'readings',
     );
     await this.services.rateLimiter.take('ingest', principal.id, readings.length);
+    const { tracing } = this.services;
+    // Traced: an ingest span, child of the caller's traceparent (or a root the sampler decides on).
+    const span = tracing?.enabled
+      ? tracing.start('ingest readings', ctx?.traceparent, {
+          kind: SpanKind.SERVER,
+          attributes: { 'graphql.operation.name': 'ingestReadings', 'readings.count': readings.length },
+        })
+      : undefined;
     try {
-      await this.services.producer.send(readings);
+      await this.services.producer.send(readings, undefined, span && traceparentOf(span));
+      span?.end();
     } catch (err) {
+      if (span) endSpan(span, err);
       if (err instanceof DependencyError)
         throw retryable(ErrorCode.KAFKA_UNAVAILABLE, `${err.message}. Retry: readings are deduplicated.`);
       throw err;

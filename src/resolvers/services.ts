@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { RateLimiter } from '../limits/rateLimiter.js';
 import type { ReadGate } from '../limits/readGate.js';
 import type { PipelineObserver } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { AlertFeed, Feed } from '../fanout/alertFeed.js';
 import type { IncidentUpdate } from '../domain/incident.js';
 import type { ReadingFanout } from '../fanout/readingFanout.js';
@@ -34,6 +35,8 @@ export interface Services {
   readonly readGate: ReadGate;
   /** Told of each overheat alert handed to a subscriber (delivery latency); absent, nothing is timed. */
   readonly deliveries?: Pick<PipelineObserver, 'alertDelivered'> | undefined;
+  /** OpenTelemetry tracing (observability/tracing.ts); absent or off, nothing is traced. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /** The GraphQL context of every operation, over HTTP and WebSocket alike. */
@@ -43,4 +46,6 @@ export interface GraphQLContext {
   readonly principal?: Principal;
   /** WebSocket operations only: the memory budget of the socket the operation runs on. */
   readonly budget?: SocketBudget;
+  /** HTTP operations only: the caller's W3C `traceparent` header, when it sent one. */
+  readonly traceparent?: string;
 }

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Reading } from '../domain/reading.js';
 import type { Logger } from '../logger.js';
+import { SpanKind, traceparentOf, type Tracing } from '../observability/tracing.js';
 import type { FleetStore, ReplicaLease, SensorStore } from '../store/fleetStore.js';
 import type { ReadingProducer } from '../stream/readingProducer.js';
 import { deriveSeed } from './random.js';
@@ -96,6 +97,8 @@ export function createSensorFleet(deps: {
   capacity: FleetCapacity;
   reconcileEveryMs?: number;
   leaseMs?: number;
+  /** Each reading is the root of a trace, kept as the sampler decides (OTEL_TRACES_SAMPLER). */
+  tracing?: Tracing;
 }): SensorFleet {
   const log = deps.logger.child({ module: 'simulator' });
   const running = new Map<string, RunningSensor>();
@@ -104,6 +107,7 @@ export function createSensorFleet(deps: {
   let disposed = false;
 
   const leaseMs = deps.leaseMs ?? 10_000;
+  const tracing = deps.tracing?.enabled ? deps.tracing : undefined;
   const startLocal = (doc: SimulatedSensor): void => {
     if (running.has(doc.id)) return;
     const sensor = new VirtualSensor(
@@ -116,7 +120,7 @@ export function createSensorFleet(deps: {
       // Nominal elapsed time, not wall-clock: the values depend only on the seed and the tick.
       const sample = sensor.sample(++tick * doc.intervalMs);
       const reading: Reading = { sensorId: doc.id, ts: new Date(), ...sample };
-      if (deps.producer.offer(reading)) produced++;
+      if (deps.producer.offer(reading, tracing && simulatedTrace(tracing, reading))) produced++;
       else skippedTicks++;
     }, doc.intervalMs);
     timer.unref();
@@ -311,4 +315,14 @@ export function createSensorFleet(deps: {
       }
     },
   };
+}
+
+/** A simulated reading's root span (its sensor "measuring"), and the trace it carries on if sampled. */
+function simulatedTrace(tracing: Tracing, reading: Reading): string | undefined {
+  const span = tracing.start('simulate reading', undefined, {
+    kind: SpanKind.PRODUCER,
+    attributes: { 'sensor.id': reading.sensorId },
+  });
+  span.end();
+  return traceparentOf(span);
 }

@@ -25,6 +25,7 @@ import type { Reading, ReadingLimits } from '../domain/reading.js';
 import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import { sleep } from '../shared/retry.js';
+import { carryTrace, SpanKind, traceIdOf, traceparentOf, type Span, type Tracing } from '../observability/tracing.js';
 import { AlertChain } from './alertChain.js';
 import { createDeadLetters, decodeBatch } from './batchIntake.js';
 import {
@@ -56,6 +57,11 @@ export interface AlertPathOptions extends GroupMemberOptions {
    * nor fail the alert path.
    */
   onJudged?(partition: number, readings: readonly Reading[]): void | Promise<void>;
+  /**
+   * A message with a `traceparent` header gets a judge span as its child; its alert carries that
+   * trace on (publish, store, delivery) and its log line names it.
+   */
+  tracing?: Tracing;
 }
 
 /** Readings judged ahead of the store at most; beyond it the consumer stops fetching. */
@@ -93,6 +99,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
   await Promise.all([member.join(), deadLetters.connect()]);
 
   const counts = { alertsRaised: 0, incidentChanges: 0 };
+  const tracing = o.tracing?.enabled ? o.tracing : undefined;
   /** Bumped at every rebalance; a flush of an earlier one writes only while it still holds its partition. */
   let generation = 0;
   let assigned: ReadonlySet<number> = new Set<number>();
@@ -111,6 +118,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
     const now = Date.now();
     const startedAt = performance.now();
     const { items, readings, rejected } = decodeBatch(batch.messages, o.limits, now);
+    const judging = tracing && judgeSpans(tracing, p, now);
     const lastOffset = batch.lastOffset();
     const owner = member.inHand(p);
     if (rejected.length > 0) {
@@ -142,6 +150,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
         raised.push(toAlert(reading, limits.thresholdC, { partition, offset }, detectedAt));
       }
     }
+    if (judging) traceRaised(judging, raised);
     // Surely new alerts go out now, before they are stored (stream/alertChain.ts); the rest after.
     // Those at or before the watermark the partition was taken at are stored already: fetched again
     // after a rebalance (committed offsets trail the store), they are neither stored nor published again.
@@ -181,6 +190,51 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
       await Promise.race([backlog.room(MAX_BACKLOG), sleep(member.heartbeatMs)]);
       await owner.heartbeat();
     }
+  };
+
+  /** The judge span of each traced message of a batch, by offset (started as the batch came). */
+  const judgeSpans = (t: Tracing, p: EachBatchPayload, now: number): Map<number, Span> | undefined => {
+    let spans: Map<number, Span> | undefined;
+    for (const message of p.batch.messages) {
+      const header = message.headers?.traceparent;
+      if (header === undefined) continue;
+      const parent = Array.isArray(header) ? header[0] : header;
+      if (parent === undefined) continue;
+      const span = t.start('consume and judge', parent.toString(), {
+        kind: SpanKind.CONSUMER,
+        startTime: now,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': p.batch.topic,
+          'messaging.destination.partition.id': String(p.batch.partition),
+          'messaging.kafka.offset': Number(message.offset),
+        },
+      });
+      (spans ??= new Map()).set(Number(message.offset), span);
+    }
+    return spans;
+  };
+  /** Ends the judge spans; an alert of a traced reading carries its trace on, and is logged with it. */
+  const traceRaised = (spans: Map<number, Span>, raised: readonly OverheatAlert[]): void => {
+    for (const alert of raised) {
+      const span = spans.get(alert.position.offset);
+      const traceparent = span && traceparentOf(span);
+      if (!span || traceparent === undefined) continue;
+      span.setAttribute('alert.id', alert.id);
+      carryTrace(alert, traceparent);
+      log.info(
+        {
+          alertId: alert.id,
+          sensorId: alert.sensorId,
+          temperature: alert.temperature,
+          partition: alert.position.partition,
+          offset: alert.position.offset,
+          traceId: traceIdOf(traceparent),
+        },
+        'overheat alert raised',
+      );
+    }
+    for (const span of spans.values()) span.end();
   };
 
   /** Per partition taken since the last rebalance, what publishing alerts before storing them needs. */
@@ -232,6 +286,7 @@ export async function startAlertPath(o: AlertPathOptions): Promise<ReadingConsum
     }
   };
   const judgedStore = {
+    tracing,
     topic: o.topic,
     store: o.store,
     incidents: o.incidents,

@@ -10,6 +10,7 @@ import type { IncidentUpdate } from '../domain/incident.js';
 import type { AlertFanout, Fanout } from '../fanout/alertFanout.js';
 import type { Logger } from '../logger.js';
 import type { PipelineObserver } from '../observability/metrics.js';
+import { endSpan, traceOf, type Tracing } from '../observability/tracing.js';
 import { allSettledOrThrow } from '../shared/retry.js';
 import type { MongoStore } from '../store/mongoStore.js';
 import type { AlertChain } from './alertChain.js';
@@ -39,6 +40,8 @@ export interface JudgedStore {
   readonly incidentFanout: Fanout<IncidentUpdate>;
   readonly observer: PipelineObserver;
   readonly log: Logger;
+  /** On: a store of traced alerts gets a span in the first one's trace, linked to the others'. */
+  readonly tracing?: Tracing | undefined;
   readonly durably: GroupMember['durably'];
   /** The alert path's counters, counted here as alerts and incident changes are stored. */
   readonly counts: { alertsRaised: number; incidentChanges: number };
@@ -71,9 +74,16 @@ export async function storeJudged(
       ? []
       : s.durably('store alerts', owner, async () => {
           const t0 = performance.now();
-          const stored = await s.store.alerts.insert(alerts);
-          observer.storeWrite('alerts', performance.now() - t0);
-          return stored;
+          const span = s.tracing && storeSpan(s.tracing, partition, alerts);
+          try {
+            const stored = await s.store.alerts.insert(alerts);
+            span?.end();
+            observer.storeWrite('alerts', performance.now() - t0);
+            return stored;
+          } catch (err) {
+            if (span) endSpan(span, err);
+            throw err;
+          }
         });
   // Incident updates beside the incidents; the tracker's state comes after, beside the watermark
   // (once it is stored, a replay does not make the updates again). A replayed stretch's updates
@@ -153,4 +163,14 @@ export async function storeJudged(
     observer.alertStage('watermark', watermarkedAt - storedAt);
     observer.alertStage('publish', performance.now() - watermarkedAt);
   }
+}
+
+/** The span of one store write of alerts, when some are traced: in the first one's trace, linked to the rest. */
+function storeSpan(tracing: Tracing, partition: number, alerts: readonly OverheatAlert[]) {
+  const traces = alerts.flatMap((a) => traceOf(a) ?? []);
+  if (traces.length === 0) return undefined;
+  return tracing.start('store alerts', traces[0], {
+    links: traces.slice(1),
+    attributes: { 'db.operation.name': 'insert', 'alerts.count': alerts.length, partition: partition },
+  });
 }

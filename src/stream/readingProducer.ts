@@ -12,19 +12,26 @@ import { encodeReading, type Reading } from '../domain/reading.js';
 import { encodeCommand, type SensorCommand } from '../domain/sensorCommand.js';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { endSpan, SpanKind, traceparentOf, type Span, type Tracing } from '../observability/tracing.js';
 import { Backoff, retryUntilDone } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 
 export interface ReadingProducer {
-  /** Sends readings and resolves once Kafka acknowledged them all (acks=all). */
-  send(readings: readonly Reading[], timeoutMs?: number): Promise<void>;
+  /**
+   * Sends readings and resolves once Kafka acknowledged them all (acks=all). With `trace` (a
+   * `traceparent`), a produce span child of it covers the send, and each message carries it on.
+   */
+  send(readings: readonly Reading[], timeoutMs?: number, trace?: string): Promise<void>;
   /**
    * Sends sensor commands (domain/sensorCommand.ts) in line with the readings, keyed by sensor, and
    * resolves once Kafka acknowledged them all.
    */
   sendCommands(commands: readonly SensorCommand[], timeoutMs?: number): Promise<void>;
-  /** Queues one reading without waiting. Returns false when the queue is full (backpressure). */
-  offer(reading: Reading): boolean;
+  /**
+   * Queues one reading without waiting. Returns false when the queue is full (backpressure). With
+   * `trace`, as `send`: a produce span until Kafka acknowledges it.
+   */
+  offer(reading: Reading, trace?: string): boolean;
   /** Readings waiting to be acknowledged. */
   pending(): number;
   isHealthy(): boolean;
@@ -38,6 +45,8 @@ interface Queued {
   value: string;
   headers?: Record<string, string>;
   ack?: { resolve: () => void; reject: (err: Error) => void; remaining: number };
+  /** The produce span of a traced reading offered: ended once Kafka acknowledged it. */
+  produced?: Span;
 }
 
 const MAX_BATCH = 2000;
@@ -49,6 +58,8 @@ export async function connectReadingProducer(options: {
   topic: string;
   bufferLimit: number;
   logger: Logger;
+  /** Traced readings get a produce span, and a `traceparent` header for the consumers. */
+  tracing?: Tracing;
 }): Promise<ReadingProducer> {
   const log = options.logger.child({ module: 'stream.producer' });
   // kafkajs retries inside each send; the loop below only handles what still escapes.
@@ -136,6 +147,7 @@ export async function connectReadingProducer(options: {
         backoff.reset();
         for (const q of batch) {
           if (q.ack && --q.ack.remaining === 0) q.ack.resolve();
+          q.produced?.end();
         }
       }
     } catch (err) {
@@ -175,20 +187,47 @@ export async function connectReadingProducer(options: {
     });
   };
 
+  const tracing = options.tracing?.enabled ? options.tracing : undefined;
+  /** A produce span for a traced send, and the headers that carry it to the consumers. */
+  const produceSpan = (trace: string, count: number): { span: Span; headers?: Record<string, string> } => {
+    const span = tracing!.start('produce readings', trace, {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': options.topic, 'readings.count': count },
+    });
+    const traceparent = traceparentOf(span);
+    return { span, headers: traceparent === undefined ? undefined : { traceparent } };
+  };
+
   return {
-    send(readings, timeoutMs = 5000) {
+    send(readings, timeoutMs = 5000, trace) {
+      if (!tracing || trace === undefined)
+        return enqueueAcknowledged(
+          readings.map((r) => ({ key: r.sensorId, value: encodeReading(r) })),
+          timeoutMs,
+          'readings',
+        );
+      const { span, headers } = produceSpan(trace, readings.length);
       return enqueueAcknowledged(
-        readings.map((r) => ({ key: r.sensorId, value: encodeReading(r) })),
+        readings.map((r) => ({ key: r.sensorId, value: encodeReading(r), headers })),
         timeoutMs,
         'readings',
+      ).then(
+        () => span.end(),
+        (err: unknown) => {
+          endSpan(span, err);
+          throw err;
+        },
       );
     },
     sendCommands(commands, timeoutMs = 5000) {
       return enqueueAcknowledged(commands.map(encodeCommand), timeoutMs, 'messages');
     },
-    offer(reading) {
+    offer(reading, trace) {
       if (closed || queue.length >= options.bufferLimit) return false;
-      queue.push({ key: reading.sensorId, value: encodeReading(reading) });
+      if (tracing && trace !== undefined) {
+        const { span, headers } = produceSpan(trace, 1);
+        queue.push({ key: reading.sensorId, value: encodeReading(reading), headers, produced: span });
+      } else queue.push({ key: reading.sensorId, value: encodeReading(reading) });
       void flush();
       return true;
     },
@@ -201,6 +240,7 @@ export async function connectReadingProducer(options: {
       }
       closed = true;
       if (queue.length > 0) log.warn({ dropped: queue.length }, 'producer closed with unsent readings');
+      for (const q of queue) if (q.produced) endSpan(q.produced, new Error('producer closed'));
       await producer.disconnect();
     },
   };

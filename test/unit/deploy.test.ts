@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { KNOWN_VARIABLES, loadConfig } from '../../src/config.js';
 import { apiServices, readCompose, serviceEnvironment } from '../support/compose.js';
 import { envOf, parseDockerfile } from '../support/dockerfile.js';
@@ -18,6 +19,14 @@ const stages = parseDockerfile(read('Dockerfile'));
 const compose = readCompose();
 const shell = { ADMIN_KEY: 'a'.repeat(32), GRAFANA_API_KEY: 'v'.repeat(32) };
 const known = new Set<string>(KNOWN_VARIABLES);
+interface CollectorConfig {
+  receivers: Record<string, { protocols: Record<string, { endpoint: string } | undefined> } | undefined>;
+  processors: Record<string, unknown>;
+  exporters: Record<string, { endpoint: string } | undefined>;
+  service: {
+    pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] } | undefined>;
+  };
+}
 const seconds = (d: string): number => {
   const m = /^(\d+)(ms|s|m)$/.exec(d);
   if (!m) throw new Error(`not a compose duration: ${d}`);
@@ -106,6 +115,44 @@ describe('the services of docker-compose.yml', () => {
             .map(([d, c]) => `${name} -> ${d}: ${c.condition}`),
     );
     expect(waits).toEqual([]);
+  });
+});
+
+describe('tracing in docker-compose.yml', () => {
+  const collector = compose.services['otel-collector']!;
+  const jaeger = compose.services.jaeger!;
+  /** The collector's configuration, as the collector reads it (the file mounted where its command points). */
+  const config = (() => {
+    const command = Array.isArray(collector.command) ? collector.command : [collector.command ?? ''];
+    const path = command.find((c) => c.startsWith('--config='))!.slice('--config='.length);
+    const mount = (collector as { volumes?: string[] }).volumes!.find((v) => v.split(':')[1] === path);
+    expect(mount, `a file mounted at ${path}`).toBeDefined();
+    return parse(read(mount!.split(':')[0]!.replace(/^\.\//, ''))) as CollectorConfig;
+  })();
+
+  it('sends the replicas’ spans to the collector, on the port its OTLP/HTTP receiver listens on', () => {
+    const receiver = new URL(`http://${config.receivers.otlp!.protocols.http!.endpoint}`);
+    for (const [name, service] of apiServices(compose)) {
+      const endpoint = loadConfig(serviceEnvironment(service, shell)).tracing.tracesUrl;
+      expect(endpoint, name).toBeDefined();
+      const url = new URL(endpoint!);
+      expect(url.hostname, name).toBe('otel-collector');
+      expect(url.port, name).toBe(receiver.port);
+      expect(url.pathname, name).toBe('/v1/traces');
+    }
+  });
+
+  it('forwards the traces pipeline from that receiver to Jaeger, which takes OTLP', () => {
+    const traces = config.service.pipelines.traces!;
+    expect(traces.receivers).toEqual(['otlp']);
+    expect(traces.exporters).toHaveLength(1);
+    const exporter = config.exporters[traces.exporters[0]!]!;
+    const [host, port] = exporter.endpoint.split(':');
+    expect(host).toBe('jaeger');
+    // Jaeger's OTLP/gRPC port, with its OTLP receiver on.
+    expect(port).toBe('4317');
+    expect(serviceEnvironment(jaeger, shell).COLLECTOR_OTLP_ENABLED).toBe('true');
+    for (const processor of traces.processors ?? []) expect(config.processors, processor).toHaveProperty(processor);
   });
 });
 
