@@ -18,6 +18,7 @@ export default defineConfig({
     exclude: clusterSuites ? configDefaults.exclude : [...configDefaults.exclude, 'test/cluster/**'],
     // Integration files share one Kafka broker on 2 cores: one file at a time keeps rebalances quick.
     fileParallelism: false,
+    setupFiles: ['test/support/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 90_000,
     reporters: process.env.CI ? ['verbose'] : ['default'],
