@@ -15,6 +15,17 @@
  *
  * Every update says how many readings of its sensor were conflated away before it (`skipped`).
  * Readings waiting are charged to the socket's budget, like queued alerts (fanout/socketBudget.ts).
+ *
+ * What is remembered per sensor is bounded: a sensor is idle once nothing of it waits and, with a
+ * rate, its interval since its last update is over. At most MAX_IDLE_SENSORS idle sensors are
+ * remembered, the most recently active; the others are forgotten. So a subscriber holds at most
+ * MAX_IDLE_SENSORS idle sensors, plus one per reading waiting (charged to the budget), plus, with a
+ * rate, one per update handed out within the last interval (at most a second of what the client
+ * took). A sensor still in its interval is kept: forgetting it would let it send again at once,
+ * past maxPerSecond. An idle sensor has no `skipped` to lose (the count goes with the update that
+ * follows it, and none waits). What forgetting loses is its last timestamp: a reading of a
+ * forgotten sensor is taken in as its first, so the "only forward in time" guarantee holds for a
+ * sensor while it is active or among the last MAX_IDLE_SENSORS idle sensors heard, not beyond.
  */
 import type { Reading } from '../domain/reading.js';
 import type { ReadingFanout } from './readingFanout.js';
@@ -29,7 +40,16 @@ export interface LiveReading {
 /** What one waiting reading holds on the heap (the object, its date and location; high side). */
 export const WAITING_READING_BYTES = 200;
 
+/**
+ * Idle sensors remembered per subscriber. One costs about 300 bytes (its state object and its
+ * entries in two maps; the id string is shared with the reading): measured, a subscriber that heard
+ * 1M distinct sensors retains 1.2 MB, where without the bound it retained 179 MB (every sensor
+ * ever heard, for as long as it subscribes).
+ */
+export const MAX_IDLE_SENSORS = 4096;
+
 interface SensorState {
+  readonly sensorId: string;
   /** Timestamp (ms) of the newest reading taken in: older ones are dropped. */
   lastTs: number;
   /** With a rate: when its last update went, and the reading waiting for its turn. */
@@ -37,6 +57,8 @@ interface SensorState {
   waiting: Reading | undefined;
   /** In the ready queue. */
   ready: boolean;
+  /** Without a rate: its readings in the queue. */
+  queued: number;
   /** Readings let go since its last update. */
   skipped: number;
 }
@@ -46,7 +68,10 @@ interface SensorState {
  * when something waiting may go (a timer's business). No timers, no I/O: unit-tested with a fake clock.
  */
 export class ReadingConflator {
+  /** Every sensor remembered: the idle ones below, and those with something waiting or cooling. */
   private readonly sensors = new Map<string, SensorState>();
+  /** Idle sensors, idle the longest first: in the order they became idle or were last heard. */
+  private readonly idle = new Map<string, SensorState>();
   /** With a rate: sensors whose reading may go, in the order they became ready. */
   private ready: SensorState[] = [];
   private readyHead = 0;
@@ -82,16 +107,34 @@ export class ReadingConflator {
     return this.skippedTotal;
   }
 
+  /** Sensors remembered (idle or not), for tests and metrics. */
+  tracked(): number {
+    return this.sensors.size;
+  }
+
   offer(reading: Reading, now: number): void {
+    this.settle(now);
     const ts = reading.ts.getTime();
     let state = this.sensors.get(reading.sensorId);
     if (!state) {
-      state = { lastTs: -Infinity, sentAt: -Infinity, waiting: undefined, ready: false, skipped: 0 };
+      state = {
+        sensorId: reading.sensorId,
+        lastTs: -Infinity,
+        sentAt: -Infinity,
+        waiting: undefined,
+        ready: false,
+        queued: 0,
+        skipped: 0,
+      };
       this.sensors.set(reading.sensorId, state);
+    } else if (this.idle.delete(reading.sensorId) && ts <= state.lastTs) {
+      // Heard, though dropped: it stays idle, now the most recently heard.
+      this.idle.set(reading.sensorId, state);
     }
     if (ts <= state.lastTs) return;
     state.lastTs = ts;
     if (this.intervalMs === undefined) {
+      state.queued++;
       this.queue.push(reading);
       this.waitingCount++;
       if (this.waitingCount > this.compactAt) this.compact();
@@ -119,17 +162,10 @@ export class ReadingConflator {
       const state = this.sensors.get(reading.sensorId)!;
       const skipped = state.skipped;
       state.skipped = 0;
+      if (--state.queued === 0) this.makeIdle(state);
       return { reading, skipped };
     }
-    // Sensors whose interval ran out, with a reading waiting, may go.
-    while (this.coolingHead < this.cooling.length && this.cooling[this.coolingHead]!.until <= now) {
-      const { state } = this.cooling[this.coolingHead++]!;
-      if (state.waiting && !state.ready) this.makeReady(state);
-    }
-    if (this.coolingHead > 1024 && this.coolingHead * 2 > this.cooling.length) {
-      this.cooling = this.cooling.slice(this.coolingHead);
-      this.coolingHead = 0;
-    }
+    this.settle(now);
     if (this.readyHead >= this.ready.length) return undefined;
     const state = this.ready[this.readyHead++]!;
     if (this.readyHead >= this.ready.length) {
@@ -163,6 +199,35 @@ export class ReadingConflator {
     this.ready.push(state);
   }
 
+  /**
+   * With a rate: sensors whose interval ran out may go if a reading waits, else they are idle.
+   * Called by `offer` too, so that a sensor heard after its interval is idle or ready by then, and
+   * an entry is never overtaken by a newer one of its sensor; the check below keeps it that way
+   * should that change (a sensor still cooling must not be made idle).
+   */
+  private settle(now: number): void {
+    if (this.intervalMs === undefined) return;
+    while (this.coolingHead < this.cooling.length && this.cooling[this.coolingHead]!.until <= now) {
+      const { state, until } = this.cooling[this.coolingHead++]!;
+      if (until !== state.sentAt + this.intervalMs || state.ready) continue;
+      if (state.waiting) this.makeReady(state);
+      else this.makeIdle(state);
+    }
+    if (this.coolingHead > 1024 && this.coolingHead * 2 > this.cooling.length) {
+      this.cooling = this.cooling.slice(this.coolingHead);
+      this.coolingHead = 0;
+    }
+  }
+
+  /** Remembers an idle sensor, forgetting the one idle the longest past MAX_IDLE_SENSORS. */
+  private makeIdle(state: SensorState): void {
+    this.idle.set(state.sensorId, state);
+    if (this.idle.size <= MAX_IDLE_SENSORS) return;
+    const oldest = this.idle.keys().next().value!;
+    this.idle.delete(oldest);
+    this.sensors.delete(oldest);
+  }
+
   /** Keeps the latest reading of each sensor in the queue, in the order those were heard. */
   private compact(): void {
     const seen = new Set<string>();
@@ -170,7 +235,9 @@ export class ReadingConflator {
     for (let i = this.queue.length - 1; i >= this.queueHead; i--) {
       const r = this.queue[i]!;
       if (seen.has(r.sensorId)) {
-        this.sensors.get(r.sensorId)!.skipped++;
+        const state = this.sensors.get(r.sensorId)!;
+        state.skipped++;
+        state.queued--;
         this.skippedTotal++;
       } else {
         seen.add(r.sensorId);

@@ -7,7 +7,12 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Principal } from '../../src/auth/credentials.js';
 import type { Reading } from '../../src/domain/reading.js';
-import { openLiveReadings, ReadingConflator, WAITING_READING_BYTES } from '../../src/fanout/liveReadings.js';
+import {
+  MAX_IDLE_SENSORS,
+  openLiveReadings,
+  ReadingConflator,
+  WAITING_READING_BYTES,
+} from '../../src/fanout/liveReadings.js';
 import { decodeReadings, encodeReadings, type ReadingListener } from '../../src/fanout/readingFanout.js';
 import { createSocketBudget } from '../../src/fanout/socketBudget.js';
 import { MAX_UPDATES_PER_SECOND, readingUpdatesSubscribe } from '../../src/resolvers/readingUpdates.resolver.js';
@@ -134,6 +139,75 @@ describe('every sensor moves forward in time', () => {
       c.offer(reading('a', 4), 20_000);
       expect(drain(c, 30_000)).toEqual([]);
     }
+  });
+});
+
+describe('what a subscriber remembers of its sensors', () => {
+  const FLEET = 100_000;
+
+  it('remembers at most MAX_IDLE_SENSORS idle sensors, however many distinct sensors it hears', () => {
+    for (const maxPerSecond of [undefined, 2]) {
+      const c = new ReadingConflator({ maxPerSecond, maxQueued: 10 });
+      let sent = 0;
+      for (let i = 0; i < FLEET; i++) {
+        c.offer(reading(`s-${i}`, 1), i);
+        sent += drain(c, i).length;
+      }
+      // With a rate, the sensors still in their interval (the last 500 ms) are kept besides.
+      expect(c.tracked()).toBeLessThanOrEqual(MAX_IDLE_SENSORS + (maxPerSecond ? 500 : 0));
+      expect(sent).toBe(FLEET);
+    }
+  });
+
+  it('still holds sensors that stay active to their rate, sending their latest reading', () => {
+    const c = new ReadingConflator({ maxPerSecond: 1, maxQueued: 10 });
+    const sent = new Map<string, number[]>();
+    // Every millisecond five new sensors are heard once, and each of three busy ones every 10 ms;
+    // a quiet one is heard twice a second, the second time within its interval, while thousands
+    // of sensors go idle around it.
+    const seconds = FLEET / 5000;
+    for (let ms = 0; ms < seconds * 1000; ms++) {
+      for (let k = 0; k < 5; k++) c.offer(reading(`once-${ms}-${k}`, 1), ms);
+      if (ms % 10 === 0) for (const s of ['a', 'b', 'c']) c.offer(reading(s, ms / 10, ms), ms);
+      if (ms % 1000 === 5 || ms % 1000 === 900) c.offer(reading('quiet', ms / 10, ms), ms);
+      for (let r = c.take(ms); r; r = c.take(ms)) {
+        const times = sent.get(r.reading.sensorId) ?? [];
+        times.push(ms);
+        sent.set(r.reading.sensorId, times);
+        // What goes is the latest heard of its sensor.
+        if (['a', 'b', 'c'].includes(r.reading.sensorId)) expect(r.reading.temperature).toBe(ms - (ms % 10));
+        // The quiet one's reading within its interval waited, and was replaced by the next one.
+        if (r.reading.sensorId === 'quiet') expect([r.reading.temperature, r.skipped]).toEqual([ms, ms > 5 ? 1 : 0]);
+      }
+    }
+    expect(c.tracked()).toBeLessThanOrEqual(MAX_IDLE_SENSORS + 5000 + 4);
+    for (const s of ['a', 'b', 'c', 'quiet']) {
+      const times = sent.get(s)!;
+      expect(times.length).toBe(seconds);
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
+    }
+  });
+
+  it('takes a forgotten sensor back as a new one: its next reading goes at once, then at its rate', () => {
+    const c = new ReadingConflator({ maxPerSecond: 1, maxQueued: 10 });
+    c.offer(reading('back', 10), 0);
+    expect(drain(c, 0)).toEqual([['back', 30, 0]]);
+    for (let i = 0; i < FLEET; i++) {
+      c.offer(reading(`s-${i}`, 1), 1000 + i);
+      drain(c, 1000 + i);
+    }
+    const now = 1000 + FLEET;
+    // Forgotten with its last timestamp: even a reading older than the one it sent is taken in.
+    c.offer(reading('back', 5), now);
+    expect(drain(c, now)).toEqual([['back', 25, 0]]);
+    c.offer(reading('back', 6), now + 1);
+    c.offer(reading('back', 7), now + 2);
+    expect(drain(c, now + 999)).toEqual([]);
+    expect(drain(c, now + 1000)).toEqual([['back', 27, 1]]);
+    // Once it is known again, an older reading is dropped as before.
+    c.offer(reading('back', 6), now + 5000);
+    expect(drain(c, now + 5000)).toEqual([]);
+    expect(c.tracked()).toBeLessThanOrEqual(MAX_IDLE_SENSORS + 1);
   });
 });
 
