@@ -20,6 +20,10 @@
  *                                      one reading in 100 carrying a sampled traceparent
  *   npm run bench -- --only=kinds      subscribers to all sensors beside 1, 10 and 200 sensorIds and a
  *                                      scoped key, in one window (2,000 readings/s, 1 in 10 critical)
+ *   npm run bench -- --only=live       readingUpdates subscribers side by side in one window: dashboards
+ *                                      (all sensors, maxPerSecond 2), 10 sensors every reading, all sensors
+ *                                      every reading; --live-rate=2000 --live-sensors=200 --live-seconds=S
+ *                                      --live-subs=DASHBOARDS:TEN:HEAVY; replica CPU with nobody subscribed
  *   npm run bench -- --only=storm --storm-minutes=10 --storm-stored=5000000 --storm-churn
  *                                      the storm: that load for minutes, half the subscribers filtered,
  *                                      per minute, on a store first filled with days of alerts, a
@@ -41,6 +45,7 @@ import { alertLatency } from './scenarios/alertLatency.js';
 import { alertStorm, fillStoreWithAlerts, scopedApiKey, subscriberKinds } from './scenarios/alertStorm.js';
 import { fanout, idleSubscriptionMemory } from './scenarios/fanout.js';
 import { history } from './scenarios/history.js';
+import { liveKinds, liveReadings } from './scenarios/liveReadings.js';
 import { pressure } from './scenarios/pressure.js';
 import { sustainedIngest } from './scenarios/sustainedIngest.js';
 
@@ -82,6 +87,9 @@ const P = {
     kindsMs: 20_000,
     stormMinutes: 2,
     stormStored: 100_000,
+    liveMs: 15_000,
+    liveIdleMs: 10_000,
+    liveSubs: { dashboard: 10, tenSensors: 10, heavy: 2 },
   },
   default: {
     windowMs: 10_000,
@@ -99,6 +107,9 @@ const P = {
     kindsMs: 60_000,
     stormMinutes: 10,
     stormStored: 5_000_000,
+    liveMs: 60_000,
+    liveIdleMs: 20_000,
+    liveSubs: { dashboard: 20, tenSensors: 20, heavy: 4 },
   },
   full: {
     windowMs: 30_000,
@@ -116,6 +127,9 @@ const P = {
     kindsMs: 60_000,
     stormMinutes: 10,
     stormStored: 5_000_000,
+    liveMs: 60_000,
+    liveIdleMs: 20_000,
+    liveSubs: { dashboard: 20, tenSensors: 20, heavy: 4 },
   },
 }[profile];
 
@@ -214,7 +228,7 @@ async function main(): Promise<void> {
     figures.push(...(await idleMemoryRaw({ connections: P.idle })));
   }
 
-  if (wants('latency') || wants('kinds') || wants('fanout') || wants('memory') || wants('history')) {
+  if (wants('latency') || wants('kinds') || wants('live') || wants('fanout') || wants('memory') || wants('history')) {
     // Retention beyond the 30 days history loads: a purge must not cut its oldest day mid-run (the
     // replicas purge whole days older than READINGS_RETENTION, default 30 d, every 10 minutes).
     // --history-apart: the 2 replicas run the alert path only, and a third process reading history.
@@ -270,6 +284,26 @@ async function main(): Promise<void> {
             sensors: 200,
             kinds: subscriberKinds(200, { all: 40, filtered: 15 }),
             durationMs: Number(flag('kinds-seconds') ?? P.kindsMs / 1000) * 1000,
+          })),
+        );
+        await cluster.waitIdle();
+      }
+      if (wants('live')) {
+        // Live readings (readingUpdates): 2,000 readings/s from 200 sensors by default, dashboards,
+        // 10-sensor subscribers and subscribers to every reading of every sensor, in one window.
+        console.error('live readings');
+        const [dashboard, tenSensors, heavy] = numbers(flag('live-subs')?.replaceAll(':', ',')) ?? [];
+        figures.push(
+          ...(await liveReadings(cluster, {
+            rate: Number(flag('live-rate') ?? 2000),
+            sensors: Number(flag('live-sensors') ?? 200),
+            durationMs: Number(flag('live-seconds') ?? P.liveMs / 1000) * 1000,
+            idleMs: P.liveIdleMs,
+            kinds: liveKinds({
+              dashboard: dashboard ?? P.liveSubs.dashboard,
+              tenSensors: tenSensors ?? P.liveSubs.tenSensors,
+              heavy: heavy ?? P.liveSubs.heavy,
+            }),
           })),
         );
         await cluster.waitIdle();

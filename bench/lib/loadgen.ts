@@ -19,6 +19,8 @@ export interface ReadingLoad {
     sent: number;
     critical: number;
     criticalBySensor: Map<string, number>;
+    /** Readings sent per sensor in this run. */
+    sentBySensor: Map<string, number>;
   }>;
   close(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function createReadingLoad(
   let seq = 0;
   let critical = 0;
   let criticalBySensor = new Map<string, number>();
+  let sentBySensor = new Map<string, number>();
   let sent = 0;
   let queue: { key: string; value: string; headers?: Record<string, string> }[] = [];
   let inFlight: Promise<void> | undefined;
@@ -62,6 +65,7 @@ export async function createReadingLoad(
     async run(rate, durationMs) {
       critical = 0;
       criticalBySensor = new Map();
+      sentBySensor = new Map();
       sent = 0;
       const result = await openLoop(
         rate,
@@ -78,6 +82,7 @@ export async function createReadingLoad(
               criticalBySensor.set(ids[s]!, (criticalBySensor.get(ids[s]!) ?? 0) + 1);
             }
             const sensorId = ids[s]!;
+            sentBySensor.set(sensorId, (sentBySensor.get(sensorId) ?? 0) + 1);
             // A sensor's readings get distinct milliseconds: two in one millisecond would be one reading.
             const tsMs = Math.max(now, lastTs[s]! + 1);
             lastTs[s] = tsMs;
@@ -98,7 +103,7 @@ export async function createReadingLoad(
         2,
       );
       while (inFlight || queue.length > 0) await (inFlight ?? Promise.resolve());
-      return { ...result, sent, critical, criticalBySensor };
+      return { ...result, sent, critical, criticalBySensor, sentBySensor };
     },
     async close() {
       await producer.disconnect();

@@ -1,10 +1,14 @@
 /**
  * A child process holding many subscribers (one WebSocket each), so the clients do not share the
  * event loop of the benchmark driver. Controlled over IPC:
- *   parent -> { cmd: 'open', urls, count, query, lean, authorization } | { cmd: 'report' } | { cmd: 'reset' }
+ *   parent -> { cmd: 'open', urls, count, query, lean, authorization, perSensor } | { cmd: 'report' } | { cmd: 'reset' }
  *             | { cmd: 'rotate' } (report, then reset) | { cmd: 'close' }
- *   child  -> { ev: 'opened', count } | { ev: 'report', received, latency } | { ev: 'closed' }
+ *   child  -> { ev: 'opened', count } | { ev: 'report', received, latency, skipped, outOfOrder, perSensor? }
+ *             | { ev: 'closed' }
  * Latency of a delivery = arrival time - the reading's timestamp (set by the load generator at send).
+ * The subscription's field is whichever the query names (`overheatAlerts`, `readingUpdates`, ...):
+ * its `ts` is read, and for live readings its `skipped` summed and its sensor's order checked. With
+ * `perSensor`, each subscriber also counts what it received per sensor (exactness checks).
  *
  * Subscribers are the real graphql-ws client, or with `lean` bare `ws` sockets speaking
  * graphql-transport-ws by hand and reading only the `"ts"` of each frame, as cheap per message as
@@ -18,6 +22,12 @@ import { Samples } from './stats.js';
 let clients: { dispose(): unknown }[] = [];
 let samples = new Samples();
 let received = 0;
+/** Sum of the `skipped` field of what arrived (live readings: readings conflated away). */
+let skipped = 0;
+/** Updates not newer than the previous one of their sensor for the same subscriber. */
+let outOfOrder = 0;
+/** With `perSensor`: per subscriber, how many updates of each sensor it received. */
+let perSensor: Map<string, number>[] | undefined;
 
 const send = (m: unknown): void => void process.send?.(m);
 
@@ -29,6 +39,14 @@ interface Command {
   lean?: boolean;
   /** Sent in connection_init (an API key: `Bearer <secret>`). */
   authorization?: string;
+  /** Count, per subscriber, what arrives per sensor (reported as `perSensor`). */
+  perSensor?: boolean;
+}
+
+interface Update {
+  ts?: string;
+  sensorId?: string;
+  skipped?: number;
 }
 process.on('message', (m: Command) => void handle(m));
 
@@ -57,6 +75,25 @@ function leanSubscriber(url: string, query: string, connected: () => void): { di
   return { dispose: () => ws.close() };
 }
 
+/** What arrived since the last reset, as reported to the parent. */
+function counted() {
+  return {
+    received,
+    latency: samples.percentiles(),
+    skipped,
+    outOfOrder,
+    perSensor: perSensor?.map((counts) => Object.fromEntries(counts)),
+  };
+}
+
+function startAfresh(): void {
+  samples = new Samples();
+  received = 0;
+  skipped = 0;
+  outOfOrder = 0;
+  for (const counts of perSensor ?? []) counts.clear();
+}
+
 async function handle(m: Command): Promise<void> {
   if (m.cmd === 'open') {
     const urls = m.urls!;
@@ -80,13 +117,23 @@ async function handle(m: Command): Promise<void> {
         on: { connected: () => ack() },
       });
       clients.push(client);
-      client.subscribe<{ overheatAlerts: { ts: string } }>(
+      const counts = m.perSensor ? new Map<string, number>() : undefined;
+      if (counts) (perSensor ??= []).push(counts);
+      const lastTs = new Map<string, number>();
+      client.subscribe<Record<string, Update>>(
         { query },
         {
           next: (r) => {
             received++;
-            const ts = r.data?.overheatAlerts.ts;
-            if (ts) samples.add(Date.now() - Date.parse(ts));
+            const update = r.data ? Object.values(r.data)[0] : undefined;
+            if (!update?.ts) return;
+            const ts = Date.parse(update.ts);
+            samples.add(Date.now() - ts);
+            skipped += update.skipped ?? 0;
+            if (update.sensorId === undefined) return;
+            if (ts <= (lastTs.get(update.sensorId) ?? -Infinity)) outOfOrder++;
+            else lastTs.set(update.sensorId, ts);
+            counts?.set(update.sensorId, (counts.get(update.sensorId) ?? 0) + 1);
           },
           error: () => undefined,
           complete: () => undefined,
@@ -99,14 +146,12 @@ async function handle(m: Command): Promise<void> {
     await Promise.all(opened);
     send({ ev: 'opened', count: clients.length });
   } else if (m.cmd === 'report') {
-    send({ ev: 'report', received, latency: samples.percentiles() });
+    send({ ev: 'report', ...counted() });
   } else if (m.cmd === 'rotate') {
-    send({ ev: 'rotate', received, latency: samples.percentiles() });
-    samples = new Samples();
-    received = 0;
+    send({ ev: 'rotate', ...counted() });
+    startAfresh();
   } else if (m.cmd === 'reset') {
-    samples = new Samples();
-    received = 0;
+    startAfresh();
     send({ ev: 'reset' });
   } else if (m.cmd === 'close') {
     await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));

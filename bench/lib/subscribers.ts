@@ -4,10 +4,22 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Percentiles } from './stats.js';
 
+/** What a group's subscribers received since the last rotate (or reset). */
+export interface Received {
+  received: number;
+  latency: Percentiles;
+  /** Sum of the updates' `skipped` (live readings conflated away; 0 for alerts). */
+  skipped: number;
+  /** Updates not newer than the previous one of their sensor, for the same subscriber. */
+  outOfOrder: number;
+  /** With `perSensor`: per subscriber, updates received per sensor id. */
+  perSensor?: Record<string, number>[];
+}
+
 export interface SubscriberGroup {
-  report(): Promise<{ received: number; latency: Percentiles }>;
+  report(): Promise<Received>;
   /** What arrived since the last rotate (or reset), and starts counting afresh. */
-  rotate(): Promise<{ received: number; latency: Percentiles }>;
+  rotate(): Promise<Received>;
   reset(): Promise<void>;
   close(): Promise<void>;
   /** The subscribers' process (for CPU accounting). */
@@ -33,7 +45,7 @@ export async function openSubscribers(
   urls: string[],
   count: number,
   query?: string,
-  options: { lean?: boolean; authorization?: string } = {},
+  options: { lean?: boolean; authorization?: string; perSensor?: boolean } = {},
 ): Promise<SubscriberGroup> {
   const child = fork(fileURLToPath(new URL('./subscriberProcess.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
@@ -41,7 +53,15 @@ export async function openSubscribers(
   });
   await ask(
     child,
-    { cmd: 'open', urls, count, query, lean: options.lean, authorization: options.authorization },
+    {
+      cmd: 'open',
+      urls,
+      count,
+      query,
+      lean: options.lean,
+      authorization: options.authorization,
+      perSensor: options.perSensor,
+    },
     'opened',
   );
   return {
