@@ -48,7 +48,10 @@ import { history } from './scenarios/history.js';
 import { liveKinds, liveReadings } from './scenarios/liveReadings.js';
 import { pressure } from './scenarios/pressure.js';
 import { sustainedIngest } from './scenarios/sustainedIngest.js';
+import { stopIdlePolling } from '../src/stream/kafka.js';
 
+// The bench's own Kafka clients, like the replicas': no 1 ms polling of idle connections.
+stopIdlePolling();
 const args = new Set(process.argv.slice(2));
 const flag = (name: string): string | undefined => [...args].find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 /** A comma-separated list of numbers (`--fanout-steps=4000,6000`); empty: none. */
