@@ -375,7 +375,18 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       ],
       logger,
     });
-    bindMetrics(metrics, { store, consumer, historyConsumer, fanout, producer, fleet, feed, http, incidents });
+    bindMetrics(metrics, {
+      store,
+      consumer,
+      historyConsumer,
+      fanout,
+      producer,
+      fleet,
+      feed,
+      http,
+      incidents,
+      readingFanout,
+    });
     metrics.bind({ consumerLag: lagFromKafka(lagReader, log) });
   } catch (err) {
     log.error({ err }, 'start failed; releasing what was opened');
@@ -407,6 +418,7 @@ function bindMetrics(
     feed: AlertFeed;
     http: HttpFrontDoor;
     incidents?: IncidentTracker;
+    readingFanout: ReadingFanout;
   },
 ): void {
   metrics.bind({
@@ -428,6 +440,10 @@ function bindMetrics(
     websocketsClosedOverBudget: () => p.http.socketsOverBudget(),
     alertDeliveries: () => p.feed.delivered(),
     incidentsOpen: p.incidents && (() => p.incidents!.running()),
+    liveReadingBatchesPublished: () => p.readingFanout.stats().published,
+    liveReadingBatchesMuted: () => p.readingFanout.stats().skipped,
+    liveReadingPublishFailures: () => p.readingFanout.stats().publishFailures,
+    liveReadingsReceived: () => p.readingFanout.stats().received,
   });
 }
 

@@ -67,6 +67,10 @@ export interface MetricSources {
   alertDeliveries?: () => number;
   /** Incidents not cleared on the partitions this replica's alert path holds. */
   incidentsOpen?: () => number;
+  liveReadingBatchesPublished?: () => number;
+  liveReadingBatchesMuted?: () => number;
+  liveReadingPublishFailures?: () => number;
+  liveReadingsReceived?: () => number;
   /** Undefined when the figures cannot be had (Kafka unreachable, or slower than a scrape may wait). */
   consumerLag?: () => Promise<readonly LagFigure[] | undefined>;
 }
@@ -182,6 +186,30 @@ export function createMetrics(): Metrics {
     'incidents_open',
     "Incidents open or acknowledged, not cleared, on the partitions this replica's alert path holds (sum over replicas for the fleet).",
     'incidentsOpen',
+  );
+  fromSource(
+    'counter',
+    'live_reading_batches_published_total',
+    'Batches of judged readings published for readingUpdates (one PUBLISH each).',
+    'liveReadingBatchesPublished',
+  );
+  fromSource(
+    'counter',
+    'live_reading_batches_muted_total',
+    'Batches of judged readings not published: their partition reached nobody within the last second.',
+    'liveReadingBatchesMuted',
+  );
+  fromSource(
+    'counter',
+    'live_reading_publish_failures_total',
+    'Batches of live readings Redis refused (dropped: readingUpdates is at most once).',
+    'liveReadingPublishFailures',
+  );
+  fromSource(
+    'counter',
+    'live_readings_received_total',
+    'Live readings heard from Redis while this replica had readingUpdates subscribers.',
+    'liveReadingsReceived',
   );
   new Gauge({
     name: 'iot_consumer_lag_messages',

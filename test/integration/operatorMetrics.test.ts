@@ -143,7 +143,7 @@ describe("a replica's /metrics", () => {
     await replica?.stop();
   });
 
-  it('times deliveries per subscription kind, counts the open incident, and shows both groups caught up', async () => {
+  it('times deliveries per subscription kind, counts the open incident and the live readings published, and shows both groups caught up', async () => {
     const all = collectAlerts(replica.client);
     const filtered = collectAlerts(replica.client, { sensorIds: [hot] });
     // A fragment keeps this one off the fast path: the regular graphql-js path is timed too.
@@ -174,6 +174,9 @@ describe("a replica's /metrics", () => {
     const delivered = samples(await scrape(), 'iot_alert_delivery_seconds_count');
     for (const kind of ['all', 'filtered', 'scoped'])
       expect(delivered.get(`{kind="${kind}"}`), kind).toBeGreaterThanOrEqual(1);
+    // The judged reading went to the live readings' fan-out too: published once, then muted while
+    // nobody listens to readingUpdates.
+    expect(samples(await scrape(), 'iot_live_reading_batches_published_total').get('')).toBeGreaterThanOrEqual(1);
     await eventually(
       async () => samples(await scrape(), 'iot_incidents_open').get(''),
       (n) => n === 1,
