@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSchema, parse, validate, type DocumentNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { ROLE_PERMISSIONS, ROOT_FIELD_PERMISSIONS } from '../../src/auth/policy.js';
 
@@ -106,5 +107,28 @@ describe('links in README.md, docs/ and deploy/k8s/README.md', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+});
+
+describe('GraphQL examples in README.md and docs/', () => {
+  const schema = buildSchema(read('schema.graphql'));
+  const examples = pages.flatMap((page) =>
+    [...read(page).matchAll(/^```graphql\n([\s\S]*?)^```/gm)].map((m, i) => ({
+      where: `${page} #${i + 1}`,
+      text: m[1]!,
+    })),
+  );
+
+  it('are there to check', () => {
+    expect(examples.length).toBeGreaterThan(0);
+  });
+
+  it.each(examples)('are valid against schema.graphql: $where', ({ text }) => {
+    // A block may hold several anonymous operations, each as a reader would paste it alone.
+    const placeholders = text.replace(/"<[^"]*>"/g, '"x"');
+    for (const definition of parse(placeholders).definitions) {
+      const alone: DocumentNode = { kind: 'Document' as never, definitions: [definition] };
+      expect(validate(schema, alone).map((e) => e.message)).toEqual([]);
+    }
   });
 });
