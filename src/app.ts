@@ -286,7 +286,8 @@ export async function startAppWithParts(config: Config, logger: Logger): Promise
       };
       // Two groups over the same topic: the alert path never waits for reading storage.
       [consumer, historyConsumer] = await Promise.all([
-        joins.alerts && incidents
+        // The tracker exists exactly when this replica joins the alert path.
+        incidents
           ? startAlertPath({
               ...common,
               groupId: config.kafka.groupId,

@@ -1,7 +1,7 @@
 /**
  * The docs against what they describe: the role table against the policy, the Grafana section
- * against the provisioned dashboards, and every relative link against the tree. (The configuration
- * table is checked in config.test.ts.)
+ * against the provisioned dashboards, every relative link against the tree, and every GraphQL example
+ * against the published schema. (The configuration table is checked in config.test.ts.)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
