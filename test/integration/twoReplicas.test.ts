@@ -115,6 +115,13 @@ describe('two API replicas', () => {
       (n) => n === 2,
       { what: 'replica A to run them' },
     );
+    // Each has produced and stored a reading before it is stopped: the first tick comes one interval
+    // after the start, and a stop inside that interval would leave a sensor with no history at all.
+    await eventually(
+      () => Promise.all(ids.map((sensorId) => store.readings.count([sensorId]))),
+      (counts) => counts.every((n) => n > 0),
+      { timeoutMs: 30_000, what: 'a stored reading from each sensor' },
+    );
     const { stopSensors } = await b.client.request(StopSensorsDocument, { ids });
     expect(stopSensors).toBe(2);
     const again = await b.client.request(StopSensorsDocument, { ids });
@@ -130,8 +137,6 @@ describe('two API replicas', () => {
     // everything produced is stored, none has a reading taken after that (one tick of slack).
     await leaseRenewedAfter(a.replicaId, noticedAt);
     await historyCaughtUp(env);
-    const counts = await Promise.all(ids.map((sensorId) => store.readings.count([sensorId])));
-    expect(counts.every((n) => n > 0)).toBe(true);
     const late = await Promise.all(
       ids.map(
         async (sensorId) => (await store.readings.page({ sensorId, from: new Date(noticedAt + 200), first: 1 })).items,
