@@ -41,8 +41,10 @@ import { connectRedisBus, type BusMessage, type RedisBus } from './redisBus.js';
 import {
   CHAINED,
   decodeLink,
+  decodeProgress,
   deserializeAlert,
   encodeLink,
+  encodeProgress,
   serializeAlert,
   SHARD_GROUPS,
   shardChannels,
@@ -59,7 +61,16 @@ export type {
   StreamCodec,
   StreamProgress,
 } from './fanoutContract.js';
-export { decodeLink, deserializeAlert, encodeLink, serializeAlert, SHARD_GROUPS, shardChannels } from './wireFormat.js';
+export {
+  decodeLink,
+  decodeProgress,
+  deserializeAlert,
+  encodeLink,
+  encodeProgress,
+  serializeAlert,
+  SHARD_GROUPS,
+  shardChannels,
+} from './wireFormat.js';
 
 export async function connectAlertFanout(options: {
   redis: RedisTarget;
@@ -196,12 +207,11 @@ export async function connectFanout<
   };
   bus.onMessage((channel, message, viaPattern) => {
     if (channel === progressChannel || shardProgress.has(channel)) {
-      const [partition, watermark, last] = message.split(':').map(Number);
-      if (![partition, watermark, last].every((n) => Number.isSafeInteger(n))) {
+      const progress = decodeProgress(message);
+      if (!progress) {
         log.error({ message }, 'undecodable progress notice on redis');
         return;
       }
-      const progress: StreamProgress = { partition: partition!, watermark: watermark!, last: last! };
       for (const l of progressListeners) l(progress);
       return;
     }
@@ -302,7 +312,7 @@ export async function connectFanout<
       const { failed, error } = await bus.publish([
         {
           channel: shards ? shards.progress[progress.partition % SHARD_GROUPS]! : progressChannel,
-          message: `${progress.partition}:${progress.watermark}:${progress.last}`,
+          message: encodeProgress(progress),
         },
       ]);
       if (failed > 0) {

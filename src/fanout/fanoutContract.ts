@@ -13,6 +13,13 @@ export interface StreamProgress {
   readonly watermark: number;
   /** Offset of the last item published on the partition (at or above it: a bound; at most the watermark). */
   readonly last: number;
+  /**
+   * Where the sender's chain on the partition begins (AlertChain's bound before its first alert):
+   * every item after it up to `watermark` was published by the sender, before this notice; every one
+   * at or before it was stored when the sender took the partition. Unset: a sender without chains,
+   * or from before this field.
+   */
+  readonly takenAt?: number;
 }
 /** How items of a stream travel on Redis. */
 export interface StreamCodec<T> {

@@ -156,19 +156,52 @@ export class FeedSubscription<T extends Positioned> implements ProgressListener,
     if (link !== undefined) {
       if (!this.filter) {
         // Something before it was missed: wait until the store has it.
-        if (!state.has(link.prev)) return this.wait(state, { item, link }, link.prev);
+        if (!this.has(partition, state, link.prev)) return this.wait(state, { item, link }, link.prev);
         state.advanceThrough(offset);
       } else if (!state.has(offset)) {
         // Past what its last replay read: the join, then its sensor's chain (module comment). A
         // publisher without sensor chains: once the store has the alert itself.
         if (!state.joined) return this.wait(state, { item, link });
         const sensorPrev = link.sensorPrev ?? offset;
-        if (sensorPrev > Math.max(state.through, this.sensorThrough.get(item.sensorId) ?? -1))
+        if (!this.has(partition, state, sensorPrev, this.sensorThrough.get(item.sensorId)))
           return this.wait(state, { item, link }, sensorPrev);
         this.sensorThrough.set(item.sensorId, offset);
       }
     }
     this.outbox.deliver(item);
+  }
+
+  /**
+   * Whether this has every item of the partition up to `offset` (or, `sensorThrough`, every one of
+   * a sensor up to there). When its own record says no, the notices of the partition's publishers
+   * may say yes (catchUp), and spare a wait for the store and a replay.
+   */
+  private has(partition: number, state: PartitionState<T>, offset: number, sensorThrough = -1): boolean {
+    if (offset <= Math.max(state.through, sensorThrough)) return true;
+    this.catchUp(partition, state);
+    return offset <= state.through;
+  }
+
+  /**
+   * Moves `through`, and the cursor, over what the partition's publishers' notices show this has.
+   * A notice says every item after its sender's `takenAt` up to its watermark was published before
+   * it (stream/alertChain.ts): a subscription that has joined the partition heard each of them
+   * before the notice came, and with nothing waiting and nothing held it has handled each. So if it
+   * has everything up to `takenAt`, it has everything up to the watermark. Read here, when needed,
+   * rather than told at every notice: a joined subscription hears no notices (openSubscriptions.ts).
+   * So a subscription to some sensors follows a partition where none of them alert, and when the
+   * partition changes hands, the new owner's first alert of its sensors needs no replay (its
+   * `sensorPrev` is the new chain's `takenAt`, which the last notice of the previous owner reached),
+   * or a replay of what came after the previous owner's last notice, not of all since it subscribed.
+   */
+  private catchUp(partition: number, state: PartitionState<T>): void {
+    const cursor = this.outbox.cursor;
+    if (!state.joined || state.waiting || this.replay.holding || !cursor) return;
+    for (const { takenAt, watermark } of this.ctx.subscriptions.chainsOf(partition)) {
+      if (watermark <= state.through || !state.has(takenAt)) continue;
+      state.advanceThrough(watermark);
+      cursor.advance({ partition, offset: watermark });
+    }
   }
 
   /** Starts the partition's queue of alerts waiting for the store to reach `need` (or for the join). */

@@ -6,6 +6,7 @@
 import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 import { carryTrace } from '../observability/tracing.js';
 import { CLUSTER_SLOTS, keySlot } from '../shared/redisTarget.js';
+import type { StreamProgress } from './fanoutContract.js';
 
 /** Marks an item published with its place in its partition's chain (codecs write JSON: never this). */
 export const CHAINED = '#';
@@ -47,6 +48,25 @@ export function decodeLink(text: string): ChainLink {
   if (!Number.isSafeInteger(prev) || (sensorPrev !== undefined && !Number.isSafeInteger(sensorPrev)))
     throw new Error('bad chain prefix');
   return { prev, sensorPrev };
+}
+
+/**
+ * A progress notice travels as `<partition>:<watermark>:<last>:<takenAt>`; the three-number form (a
+ * publisher from before `takenAt`) is still read. Readers from before it ignore the fourth number.
+ */
+export function encodeProgress(p: StreamProgress): string {
+  const head = `${p.partition}:${p.watermark}:${p.last}`;
+  return p.takenAt === undefined ? head : `${head}:${p.takenAt}`;
+}
+
+/** The notice, or undefined when the message is not one. */
+export function decodeProgress(message: string): StreamProgress | undefined {
+  const parts = message.split(':');
+  if (parts.length < 3 || parts.length > 4) return undefined;
+  const numbers = parts.map((part) => (part === '' ? NaN : Number(part)));
+  if (!numbers.every((n) => Number.isSafeInteger(n))) return undefined;
+  const [partition, watermark, last, takenAt] = numbers as [number, number, number, number | undefined];
+  return takenAt === undefined ? { partition, watermark, last } : { partition, watermark, last, takenAt };
 }
 
 interface WireAlert {

@@ -31,6 +31,18 @@
  */
 import type { ChainLink, OverheatAlert } from '../domain/alert.js';
 
+/**
+ * A progress notice of the chain: the watermark, the chain's head (`last`), and where the chain
+ * begins (`takenAt`, the bound before its first alert). Every alert after `takenAt` up to the
+ * watermark is this chain's, and was published before the notice is sent: a subscription to some
+ * sensors that has everything up to `takenAt` has everything up to the watermark once it heard it.
+ */
+export interface ChainNotice {
+  readonly watermark: number;
+  readonly last: number;
+  readonly takenAt: number;
+}
+
 export class AlertChain {
   /** Offset of the last alert published on the partition (or the bound before the first). */
   private head: number;
@@ -112,15 +124,15 @@ export class AlertChain {
    * alert published so far is at or before it (later batches' early alerts may be beyond the
    * watermark: a subscriber that joins then waits for the store to reach it).
    */
-  notice(watermark: number): { watermark: number; last: number } {
+  notice(watermark: number): ChainNotice {
     this.noticed = Math.max(watermark, this.noticed ?? -1);
-    return { watermark: this.noticed, last: this.head };
+    return { watermark: this.noticed, last: this.head, takenAt: this.before };
   }
 
   /** The last notice again, if nothing was published beyond it since (see alertPath's PROGRESS_REPEAT_MS). */
-  repeatable(): { watermark: number; last: number } | undefined {
+  repeatable(): ChainNotice | undefined {
     return this.noticed !== undefined && this.head <= this.noticed
-      ? { watermark: this.noticed, last: this.head }
+      ? { watermark: this.noticed, last: this.head, takenAt: this.before }
       : undefined;
   }
 }

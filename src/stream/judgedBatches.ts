@@ -147,13 +147,14 @@ export async function storeJudged(
     }
   }
   // Published after the watermark moved, then the notice: see alertFeed for why this order makes
-  // resumption gap-free.
+  // resumption gap-free. The chain learns of the notice only once they are published, so that the
+  // notice repeated meanwhile (alertPath's PROGRESS_REPEAT_MS) is the one before it.
+  await Promise.all([s.fanout.publish(rest, links), s.incidentFanout.publish(updates)]);
   const chain = last.chain ?? s.chainOf(partition);
   const notice = chain
     ? chain.notice(last.lastOffset)
     : // No chain: nothing published early here; `last` at the watermark is a bound all the same.
       { watermark: last.lastOffset, last: last.lastOffset };
-  await Promise.all([s.fanout.publish(rest, links), s.incidentFanout.publish(updates)]);
   await s.fanout.publishProgress({ partition, ...notice });
   const publishedAt = Date.now();
   for (const a of rest) observer.alertPublished(publishedAt - a.ts.getTime());

@@ -93,21 +93,28 @@ describe('an alert chain', () => {
     const chain = new AlertChain(-Infinity, 0);
     chain.link([alert('a', 1, 3)]); // batch ending at 5
     chain.link([alert('b', 2, 8)]); // batch ending at 9, published before batch 5 is stored
-    expect(chain.notice(5)).toEqual({ watermark: 5, last: 8 });
+    expect(chain.notice(5)).toEqual({ watermark: 5, last: 8, takenAt: -1 });
     expect(chain.repeatable()).toBeUndefined(); // 8 is beyond the notice
-    expect(chain.notice(9)).toEqual({ watermark: 9, last: 8 });
-    expect(chain.repeatable()).toEqual({ watermark: 9, last: 8 });
+    expect(chain.notice(9)).toEqual({ watermark: 9, last: 8, takenAt: -1 });
+    expect(chain.repeatable()).toEqual({ watermark: 9, last: 8, takenAt: -1 });
+  });
+
+  it('tells in every notice where the chain begins: the offset before the first it consumed, or the watermark it found, the later', () => {
+    expect(new AlertChain(-Infinity, 40, 25).notice(50).takenAt).toBe(39); // committed offsets caught up
+    const behind = new AlertChain(-Infinity, 40, 60); // stored beyond its commit by the previous owner
+    expect(behind.notice(70).takenAt).toBe(60);
+    expect(behind.repeatable()?.takenAt).toBe(60);
   });
 
   it('repeats the last progress notice only while nothing was published beyond it', () => {
     const chain = new AlertChain(-Infinity, 0);
     expect(chain.repeatable()).toBeUndefined();
     chain.link([alert('a', 1, 3)]);
-    expect(chain.notice(5)).toEqual({ watermark: 5, last: 3 });
-    expect(chain.repeatable()).toEqual({ watermark: 5, last: 3 });
+    expect(chain.notice(5)).toEqual({ watermark: 5, last: 3, takenAt: -1 });
+    expect(chain.repeatable()).toEqual({ watermark: 5, last: 3, takenAt: -1 });
     chain.link([alert('a', 2, 7)]); // published, its batch not stored yet
     expect(chain.repeatable()).toBeUndefined();
     chain.notice(9);
-    expect(chain.repeatable()).toEqual({ watermark: 9, last: 7 });
+    expect(chain.repeatable()).toEqual({ watermark: 9, last: 7, takenAt: -1 });
   });
 });

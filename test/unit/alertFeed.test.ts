@@ -61,6 +61,8 @@ function fakePipeline() {
     dispose: async () => undefined,
   };
   const replayWaiters: (() => void)[] = [];
+  /** Each replay query's cursor, per partition (-1: from the start). */
+  const reads: Map<number, number>[] = [];
   const history: AlertHistory & { progress: { advance(): Promise<void> } } = {
     progress: {
       watermarks: async () => new Map(watermarks),
@@ -74,6 +76,7 @@ function fakePipeline() {
         ids: ReadonlySet<string> | undefined,
         limit: number,
       ) => {
+        reads.push(new Map(cursor.entries()));
         const page = stored
           .filter((a) => cursor.isAfter(a.position) && a.position.offset <= (upTo.get(a.position.partition) ?? -1))
           .filter((a) => !ids || ids.has(a.sensorId))
@@ -120,6 +123,7 @@ function fakePipeline() {
       partition,
       watermark: watermarks.get(partition) ?? -1,
       last: heads.get(partition) ?? -1,
+      takenAt: before.get(partition) ?? -1,
     });
   /** Stored first, then published (a batch whose alerts all go after storing). */
   const raise = async (sensorId: string, partition = 0): Promise<OverheatAlert> => {
@@ -161,13 +165,17 @@ function fakePipeline() {
     raise,
     detect,
     newOwner,
-    /** Stores an alert judged by the partition's previous owner, and its notice: published later, if at all. */
+    /**
+     * Stores an alert judged by the partition's previous owner, which loses the partition before it
+     * publishes it and sends the notice after it: published later, if at all.
+     */
     storeUnpublished: async (sensorId: string, partition = 0) => {
       const a = alertOf(sensorId, partition);
       await store(a);
-      await notice(partition);
       return { alert: a, publish: () => fanout.publish([a], [linkOf(a)]) };
     },
+    /** Each replay query's cursor so far, per partition. */
+    reads,
     /** Resolves at the next replay query: the feed has its cursor and hears live alerts. */
     replayed: (): Promise<void> => new Promise((r) => replayWaiters.push(r)),
     /** Down: the fanout holds. Up: delivery resumes at once, the replay that closes the hold comes in `replay`. */
@@ -420,6 +428,7 @@ describe('alert feed', () => {
       p.newOwner();
       const first = await p.detect('s1'); // the new owner's first alert of s1 links to what it found stored
       await late.publish(); // the previous owner's publish arrives last
+      await first.stored(); // the new owner's notice
       expect((await take(sub, 2)).map((a) => a.id)).toEqual([late.alert.id, first.alert.id]);
       const next = sub.next();
       expect(await settledWithin(next)).toBe(false); // and not twice
@@ -445,6 +454,32 @@ describe('alert feed', () => {
       // Partition 1 has none of its alerts, and its cursor is at the watermark the replay read there.
       const watermarks = await p.store.progress.watermarks(TOPIC);
       expect(AlertCursor.decode(second!.cursor)!.isAfter({ partition: 1, offset: watermarks.get(1)! })).toBe(false);
+      await sub.return?.();
+    });
+
+    it("follow the partition by its publishers' notices, for a subscriber to some sensors none of which alert there: the new owner's first alert of them needs no replay", async () => {
+      const { p, sub } = await joined(['s1']);
+      for (let i = 0; i < 20; i++) await p.raise('s9'); // another sensor's alerts, each with its notice
+      const readsBefore = p.reads.length;
+      p.newOwner(); // its chain begins at the last notice heard
+      const first = await p.detect('s1'); // its first alert of s1: published, not stored
+      expect(((await sub.next()).value as DeliveredAlert).id).toBe(first.alert.id);
+      expect(p.reads.length).toBe(readsBefore); // delivered before the store had it, without reading it
+      await sub.return?.();
+    });
+
+    it('of a partition that changed hands are read from the store from the previous owner’s last notice, not from where the subscriber last had one', async () => {
+      const { p, sub } = await joined(['s1']);
+      for (let i = 0; i < 5; i++) await p.raise('s9'); // another sensor's alerts, each with its notice
+      const lastNotice = (await p.store.progress.watermarks(TOPIC)).get(0)!;
+      const unpublished = await p.storeUnpublished('s1'); // the previous owner never publishes it
+      p.newOwner();
+      const readsBefore = p.reads.length;
+      const next = await p.raise('s1'); // the new owner's first alert of s1 links past the unpublished one
+      expect((await take(sub, 2)).map((a) => a.id)).toEqual([unpublished.alert.id, next.id]);
+      const replays = p.reads.slice(readsBefore);
+      expect(replays).toHaveLength(1);
+      expect(replays[0]!.get(0)).toBe(lastNotice);
       await sub.return?.();
     });
 
