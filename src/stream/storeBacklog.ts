@@ -3,8 +3,12 @@
  * partition, for their store writes, while the consumer goes on fetching and judging the next ones.
  *
  * - A partition's batches are stored in order, one flush at a time. A flush takes every batch that
- *   queued while the one before it ran (up to MAX_BATCHES_PER_FLUSH), so a slower store means fewer,
- *   larger writes instead of a growing queue.
+ *   queued while the one before it ran (up to MAX_WEIGHT_PER_FLUSH readings), so a slower store means
+ *   fewer, larger writes instead of a growing queue. The bound is on readings, not batches: a
+ *   consumer at the live edge fetches batches of a few readings each, and a bound of 256 batches
+ *   let a store slowed to seconds per flush (a replica leaving mid-storm) store fewer readings per
+ *   second than arrived, until the alert path stopped fetching. A flush's incident writes are one
+ *   per incident touched, whatever the batches, so larger flushes cost little more.
  * - A partition's flushes start at most every `minIntervalMs` (ALERT_STORE_INTERVAL): the store's
  *   work is per write more than per alert, so on a busy stream this cuts it several-fold. What waits
  *   for storage (a progress notice, alerts held for after storing) waits that much longer; the
@@ -19,8 +23,8 @@
 import { sleep } from '../shared/retry.js';
 import { Waiters } from '../shared/waiters.js';
 
-/** Batches stored by one flush at most. */
-const MAX_BATCHES_PER_FLUSH = 256;
+/** Readings (the batches' weight) stored by one flush at most: a quarter of the alert path's bound. */
+export const MAX_WEIGHT_PER_FLUSH = 5000;
 
 export interface StoreBacklog<T> {
   /** Queues a batch of `partition` for storage, behind the ones queued before it. */
@@ -60,20 +64,25 @@ export function createStoreBacklog<T>(o: {
   const hurried = new Waiters();
 
   const busy = (): boolean => flushing.size > 0 || queues.size > 0;
+  const queuedWeight = (partition: number): number => (queues.get(partition) ?? []).reduce((n, t) => n + t.weight, 0);
 
   const run = async (partition: number): Promise<void> => {
     flushing.add(partition);
     try {
       for (;;) {
         const wait = (lastFlushAt.get(partition) ?? -Infinity) + minIntervalMs - Date.now();
-        if (wait > 0 && !hurrying && (queues.get(partition)?.length ?? 0) < MAX_BATCHES_PER_FLUSH)
+        if (wait > 0 && !hurrying && queuedWeight(partition) < MAX_WEIGHT_PER_FLUSH)
           await Promise.race([sleep(wait), hurried.wait()]);
         const queue = queues.get(partition);
         if (!queue || queue.length === 0) break;
         lastFlushAt.set(partition, Date.now());
-        const taken = queue.splice(0, MAX_BATCHES_PER_FLUSH);
+        // At least one batch, however heavy; then as many as fit.
+        let count = 1;
+        let taking = queue[0]!.weight;
+        while (count < queue.length && taking + queue[count]!.weight <= MAX_WEIGHT_PER_FLUSH)
+          taking += queue[count++]!.weight;
+        const taken = queue.splice(0, count);
         if (queue.length === 0) queues.delete(partition);
-        const taking = taken.reduce((n, t) => n + t.weight, 0);
         try {
           await o.flush(
             partition,

@@ -3,7 +3,7 @@
  * for their store writes, in order, merged while the write before them runs.
  */
 import { describe, expect, it } from 'vitest';
-import { createStoreBacklog } from '../../src/stream/storeBacklog.js';
+import { createStoreBacklog, MAX_WEIGHT_PER_FLUSH } from '../../src/stream/storeBacklog.js';
 
 /** A store whose writes finish when the test says so. */
 function slowStore() {
@@ -47,6 +47,39 @@ describe('the store backlog', () => {
     await s.finishNext();
     expect(s.backlog.busy()).toBe(false);
     expect(s.backlog.weight()).toBe(0);
+  });
+
+  it('takes every small batch queued behind a slow write in the next one, up to a flush’s weight in readings', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'first', 3);
+    // A consumer at the live edge: many batches of a few readings each, queued behind a slow write.
+    const small = Array.from({ length: 1000 }, (_, i) => `b${i}`);
+    for (const b of small) s.backlog.add(0, b, 3);
+    await s.finishNext();
+    expect(s.flushed.at(-1)!.batches).toEqual(small); // 3,000 readings: one write, not four
+    await s.finishNext();
+    // Beyond a flush's weight, the rest goes in the next write.
+    const many = Array.from({ length: MAX_WEIGHT_PER_FLUSH / 2 + 10 }, (_, i) => `c${i}`);
+    s.backlog.add(0, 'head', 1);
+    for (const b of many) s.backlog.add(0, b, 2);
+    await s.finishNext();
+    expect(s.flushed.at(-1)!.batches).toEqual(many.slice(0, MAX_WEIGHT_PER_FLUSH / 2));
+    await s.finishNext();
+    expect(s.flushed.at(-1)!.batches).toEqual(many.slice(MAX_WEIGHT_PER_FLUSH / 2));
+    await s.finishNext();
+    expect(s.backlog.busy()).toBe(false);
+  });
+
+  it('stores a batch heavier than a flush’s weight on its own', async () => {
+    const s = slowStore();
+    s.backlog.add(0, 'first', 1);
+    s.backlog.add(0, 'heavy', MAX_WEIGHT_PER_FLUSH * 2);
+    s.backlog.add(0, 'after', 1);
+    await s.finishNext();
+    expect(s.flushed.at(-1)!.batches).toEqual(['heavy']);
+    await s.finishNext();
+    expect(s.flushed.at(-1)!.batches).toEqual(['after']);
+    await s.finishNext();
   });
 
   it('writes partitions side by side', () => {
