@@ -11,11 +11,12 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   IncidentsDocument,
   IngestReadingsDocument,
   ReadingHistoryDocument,
+  SensorsDocument,
   SpawnSensorsDocument,
   StopSensorsDocument,
 } from '../../client/index.js';
@@ -36,6 +37,20 @@ interface Box {
 }
 const evaluate = async <T>(page: Page, js: string): Promise<T> => (await page.evaluate(js)) as T;
 
+/**
+ * Clicks what `selector` names. The page redraws its rows as updates arrive, so the element found
+ * may be replaced before the click lands: then it is found again and clicked (a few times at most).
+ */
+async function clickRedrawn(page: Page, selector: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.click(selector);
+    } catch (err) {
+      if (attempt >= 5 || !/detached/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 beforeAll(async () => {
   const adminKey = `dev-${uniqueName('key')}`;
   replica = await startReplica(
@@ -43,6 +58,12 @@ beforeAll(async () => {
     { credential: adminKey },
   );
   browser = await launchChromium();
+});
+// A test that fails leaves no sensor running for the next one: they would crowd its page's charts.
+afterEach(async () => {
+  const { sensors } = await replica.client.request(SensorsDocument, { first: 1000 });
+  const running = sensors.nodes.filter((s) => s.status === 'RUNNING').map((s) => s.id);
+  if (running.length > 0) await replica.client.request(StopSensorsDocument, { ids: running });
 });
 afterAll(async () => {
   await browser?.close();
@@ -95,7 +116,7 @@ describe('the dashboard in Chromium', () => {
     mkdirSync(`${root}/test-results`, { recursive: true });
     await page.screenshot({ path: `${root}/test-results/dashboard.png` });
 
-    await page.click(`${row} button[data-ack]`);
+    await clickRedrawn(page, `${row} button[data-ack]`);
     await page.waitForSelector(`${row} .badge.ACKNOWLEDGED`, { timeout: 30_000 });
     const stored = await replica.client.request(IncidentsDocument, { sensorId });
     expect(stored.incidents.nodes[0]).toMatchObject({ id: incident!.id, status: 'ACKNOWLEDGED' });
