@@ -176,7 +176,12 @@ describe('the fan-out on a Redis Cluster (sharded pub/sub)', () => {
     const slot = keySlot(shardChannels(env.REDIS_CHANNEL_PREFIX!, 'alerts').items[0]!);
     const faults: { name: string; at: number; done: number }[] = [];
     const graceful = async (): Promise<void> => {
-      const { master, replica } = await shardOf(slot);
+      // A cluster just started lists a master's replica once it has linked and synced: wait for it.
+      const { master, replica } = await eventually(
+        () => shardOf(slot),
+        (shard) => shard.replica !== undefined,
+        { timeoutMs: 30_000, intervalMs: 250, what: 'a replica of the shard to fail over to' },
+      );
       if (replica === undefined) throw new Error(`the master on ${master} has no replica to fail over to`);
       const at = Date.now();
       const r = new Redis({ port: replica });
