@@ -61,16 +61,7 @@ export type {
   StreamCodec,
   StreamProgress,
 } from './fanoutContract.js';
-export {
-  decodeLink,
-  decodeProgress,
-  deserializeAlert,
-  encodeLink,
-  encodeProgress,
-  serializeAlert,
-  SHARD_GROUPS,
-  shardChannels,
-} from './wireFormat.js';
+export { deserializeAlert, serializeAlert, SHARD_GROUPS, shardChannels } from './wireFormat.js';
 
 export async function connectAlertFanout(options: {
   redis: RedisTarget;
